@@ -1,0 +1,244 @@
+"""Per-vault configuration: ``<vault>/.vaultd/config.toml``.
+
+The schema below is the single source of truth: it validates the file, supplies
+defaults and renders the commented default file written on first run. Unknown
+sections or keys and values of the wrong type raise :class:`ConfigError` naming
+``section.key``, which the CLI turns into exit code 2.
+
+To add a setting, add one ``Setting`` to ``SCHEMA``; nothing else needs to change.
+Reading: ``config.get("youtube", "proxy")`` or ``config.section("youtube")["proxy"]``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daemon.errors import ConfigError
+
+CONFIG_RELPATH = Path(".vaultd") / "config.toml"
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    default: Any
+    help: str
+    kind: type | tuple[type, ...] | None = None  # defaults to type(default)
+    check: Callable[[Any], str | None] | None = None  # returns a problem or None
+
+
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+def _at_least(low: float) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value >= low else f"must be at least {low}"
+
+    return check
+
+
+def _relative_path(value: Any) -> str | None:
+    p = Path(value)
+    if not value or p.is_absolute() or ".." in p.parts:
+        return "must be a path inside the vault (relative, no '..')"
+    return None
+
+
+def _str_list(value: Any) -> str | None:
+    if not all(isinstance(v, str) for v in value):
+        return "must be a list of strings"
+    return None
+
+
+SCHEMA: dict[str, list[Setting]] = {
+    "vault": [
+        Setting("inbox", "inbox.md", "Inbox file, relative to the vault.", check=_relative_path),
+        Setting("notes_folder", "Study Notes", "Where study notes and assessments go.",
+                check=_relative_path),
+        Setting("pdf_folder", "PDF", "Where PDFs go (mirrors the note folders).",
+                check=_relative_path),
+        Setting("graph_note", "Knowledge Graph.md", "Knowledge graph note (a .canvas sits "
+                "beside it).", check=_relative_path),
+    ],
+    "daemon": [
+        Setting("workers", 2, "Generation worker processes.", check=_at_least(1)),
+        Setting("rescan_seconds", 30.0, "Full inbox rescan interval (watchers miss events).",
+                kind=(int, float), check=_at_least(1)),
+        Setting("debounce_seconds", 0.5, "Quiet time after an inbox change before reading it.",
+                kind=(int, float), check=_at_least(0)),
+        Setting("polling", False, "Poll the vault instead of OS file events (network or "
+                "cloud-synced folders)."),
+        Setting("max_attempts", 5, "Attempts for transient failures before a job fails.",
+                check=_at_least(1)),
+        Setting("backoff_base_seconds", 30.0, "First retry delay; doubles per attempt, "
+                "with jitter.", kind=(int, float), check=_at_least(0)),
+        Setting("backoff_max_seconds", 3600.0, "Longest retry delay.", kind=(int, float),
+                check=_at_least(0)),
+        Setting("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.",
+                check=_one_of("DEBUG", "INFO", "WARNING", "ERROR")),
+    ],
+    "generate": [
+        Setting("backend", "auto", "auto (Claude when ANTHROPIC_API_KEY is set, else "
+                "offline), offline, or claude.", check=_one_of("auto", "offline", "claude")),
+        Setting("language", "en", "Language of generated notes."),
+        Setting("model", "claude-sonnet-4-5", "Claude model for notes and assessments."),
+        Setting("small_model", "claude-haiku-4-5", "Cheaper model for small tasks."),
+        Setting("max_tokens", 8000, "Output token limit per call.", check=_at_least(256)),
+        Setting("daily_token_budget", 0, "Pause work after this many tokens a day (0: no "
+                "limit).", check=_at_least(0)),
+        Setting("max_concurrent_requests", 2, "Model calls in flight across all workers.",
+                check=_at_least(1)),
+        Setting("api_key_file", "", "File holding the API key (mode 0600), used when "
+                "ANTHROPIC_API_KEY is unset."),
+        Setting("context_budget_tokens", 100000, "Transcripts longer than this (estimated "
+                "tokens) are summarised in parts, then merged.", check=_at_least(1000)),
+        Setting("retry_attempts", 4, "Tries of one Claude call on 429/529/5xx/network errors "
+                "before the job waits for a later retry.", check=_at_least(1)),
+        Setting("retry_max_wait_seconds", 60.0, "Longest wait between those tries "
+                "(retry-after is honoured up to this).", kind=(int, float), check=_at_least(0)),
+        Setting("request_timeout_seconds", 600.0, "Timeout of one Claude request.",
+                kind=(int, float), check=_at_least(1)),
+    ],
+    "youtube": [
+        Setting("languages", ["en"], "Preferred transcript languages, in order.",
+                kind=list, check=_str_list),
+        Setting("prefer_manual", True, "Prefer manually created captions over generated."),
+        Setting("translate", False, "Translate captions to generate.language when needed."),
+        Setting("proxy", "", "Proxy URL for YouTube (http://, https://, socks5h://). Empty: "
+                "HTTPS_PROXY from the environment applies."),
+        Setting("tor_control_port", 0, "Tor control port for a new circuit between retries "
+                "(0: off).", check=_at_least(0)),
+        Setting("tor_control_password", "", "Tor control port password."),
+        Setting("webshare_username", "", "Webshare rotating proxy user (empty: off)."),
+        Setting("webshare_password", "", "Webshare rotating proxy password."),
+        Setting("min_request_interval_seconds", 2.0, "Least time between requests to "
+                "YouTube, jittered.", kind=(int, float), check=_at_least(0)),
+        Setting("yt_dlp_fallback", False, "Try yt-dlp for captions when the API fails."),
+        Setting("yt_dlp_playlists", True, "Expand playlists with yt-dlp when it is installed "
+                "(pip install 'vaultd[ytdlp]'); else from the playlist page."),
+        Setting("any_language", True, "When none of `languages` exists, use the video's own "
+                "subtitles (manual first) instead of failing."),
+        Setting("request_budget_per_hour", 600, "Most requests to one YouTube host per hour, "
+                "all workers together; over it jobs wait (0: no limit).", check=_at_least(0)),
+        Setting("timeout_seconds", 20.0, "Network timeout for one YouTube request.",
+                kind=(int, float), check=_at_least(1)),
+        Setting("min_transcript_words", 10, "Transcripts with fewer words fail as empty; "
+                "nothing is sent to the model.", check=_at_least(0)),
+    ],
+    "pdf": [
+        Setting("enabled", True, "Export notes and assessments to PDF."),
+        Setting("theme", "default", "default or print.", check=_one_of("default", "print")),
+    ],
+    "subscriptions": [
+        Setting("channels", [], "YouTube channel ids (UC...) to follow.", kind=list,
+                check=_str_list),
+        Setting("playlists", [], "YouTube playlist ids to follow.", kind=list, check=_str_list),
+        Setting("poll_minutes", 60, "How often to poll followed feeds.", check=_at_least(5)),
+    ],
+}
+
+
+@dataclass
+class Config:
+    """Validated settings of one vault, plus where they came from."""
+
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    path: Path | None = None
+
+    def get(self, section: str, key: str) -> Any:
+        return self.values[section][key]
+
+    def section(self, section: str) -> dict[str, Any]:
+        return dict(self.values[section])
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {s: dict(v) for s, v in self.values.items()}
+
+    @classmethod
+    def defaults(cls) -> Config:
+        return cls({s: {st.key: st.default for st in settings}
+                    for s, settings in SCHEMA.items()})
+
+
+def _validate(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    values = Config.defaults().values
+    for section, table in raw.items():
+        if section not in SCHEMA:
+            raise ConfigError(section, f"unknown section (known: {', '.join(SCHEMA)})")
+        if not isinstance(table, dict):
+            raise ConfigError(section, "must be a [section] table")
+        known = {s.key: s for s in SCHEMA[section]}
+        for key, value in table.items():
+            name = f"{section}.{key}"
+            if key not in known:
+                raise ConfigError(name, f"unknown setting (known: {', '.join(known)})")
+            setting = known[key]
+            kind = setting.kind or type(setting.default)
+            ok = isinstance(value, kind) and not (
+                isinstance(value, bool) and kind in (int, float, (int, float))
+            )
+            if not ok:
+                expected = kind.__name__ if isinstance(kind, type) else "number"
+                raise ConfigError(name, f"must be a {expected}, got {value!r}")
+            if setting.check and (problem := setting.check(value)):
+                raise ConfigError(name, f"{problem}, got {value!r}")
+            values[section][key] = value
+    return values
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def render_default_config() -> str:
+    """The commented default file: every setting, commented out at its default."""
+    lines = [
+        "# vaultd configuration for this vault.",
+        "# Every setting is shown at its default, commented out. Uncomment to change.",
+        "# Reference: docs/configuration.md",
+        "",
+    ]
+    for section, settings in SCHEMA.items():
+        lines.append(f"[{section}]")
+        for s in settings:
+            lines.append(f"# {s.help}")
+            lines.append(f"# {s.key} = {_toml_value(s.default)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def load_config(vault: Path, *, create: bool = True) -> Config:
+    """Read (and on first run, write) ``<vault>/.vaultd/config.toml``.
+
+    Raises ConfigError for unreadable TOML, unknown keys or bad values.
+    """
+    path = vault / CONFIG_RELPATH
+    if not path.exists():
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".toml.tmp")
+            tmp.write_text(render_default_config(), encoding="utf-8")
+            os.replace(tmp, path)
+        return Config(Config.defaults().values, path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
+    return Config(_validate(raw), path)

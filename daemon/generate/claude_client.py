@@ -1,0 +1,284 @@
+"""One reliable model call: key, shared concurrency limit, retries, error mapping.
+
+Owns everything between "here are the request parameters" and "here is the reply text
+and usage", so the backend above it only deals with content:
+
+* the API key, from ``ANTHROPIC_API_KEY`` or ``generate.api_key_file`` (refused when the
+  file is readable by group or others); the key is never logged or put in a message;
+* a concurrency limit shared by every worker process of a vault
+  (``generate.max_concurrent_requests``): slot files in ``<state_dir>/claude-slots``
+  locked with ``fcntl.flock`` (released by the kernel if a worker dies);
+* our own retry loop (the SDK's is set to ``max_retries=0``) on 429, 529, 5xx, timeouts
+  and connection errors, honouring ``retry-after``/``retry-after-ms`` up to a cap, else
+  exponential backoff with jitter; when the attempts run out it raises the transient
+  :mod:`daemon.errors` type so the daemon reschedules the job;
+* malformed or empty replies: retried once, then :class:`MalformedReplyError`;
+* streaming (``messages.stream``) for calls whose output may be long.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import fcntl
+import logging
+import os
+import random
+import stat
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anthropic
+
+from daemon.errors import (
+    ConfigError,
+    JobError,
+    MalformedReplyError,
+    NetworkError,
+    PermanentError,
+    RateLimitedError,
+    ServiceOverloadedError,
+)
+from vault_tools.models import Usage
+
+from .pricing import usage_from_api
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+STREAM_ABOVE_TOKENS = 4096  # calls allowed more output tokens than this are streamed
+
+
+def load_api_key(gen: dict[str, Any]) -> str | None:
+    """The API key from the environment or the key file; None when neither is set.
+
+    Raises ConfigError (naming ``generate.api_key_file``) for a missing, empty or
+    group/other-readable key file. The message never contains the key.
+    """
+    env = os.environ.get("ANTHROPIC_API_KEY", "").strip()
+    if env:
+        return env
+    path_s = str(gen.get("api_key_file") or "").strip()
+    if not path_s:
+        return None
+    path = Path(path_s).expanduser()
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ConfigError("generate.api_key_file", f"cannot read {path}: {exc.strerror}") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError("generate.api_key_file",
+                          f"{path} is readable by group or others; run: chmod 600 {path}")
+    key = path.read_text(encoding="utf-8").strip()
+    if not key:
+        raise ConfigError("generate.api_key_file", f"{path} is empty")
+    return key
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4  # total tries of one call before a transient error is raised
+    base_seconds: float = 1.0  # first backoff; doubles per try, jittered
+    max_wait_seconds: float = 60.0  # cap on any single wait, retry-after included
+
+    @classmethod
+    def from_config(cls, gen: dict[str, Any]) -> RetryPolicy:
+        cap = float(gen.get("retry_max_wait_seconds", cls.max_wait_seconds))
+        return cls(attempts=int(gen.get("retry_attempts", cls.attempts)),
+                   base_seconds=min(cls.base_seconds, cap), max_wait_seconds=cap)
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        backoff = self.base_seconds * (2 ** attempt) * random.uniform(0.5, 1.0)
+        wanted = max(backoff, retry_after or 0.0)
+        return min(wanted, self.max_wait_seconds)
+
+
+class ConcurrencySlots:
+    """At most ``limit`` holders across processes, via flock'd slot files."""
+
+    def __init__(self, state_dir: str | os.PathLike[str], limit: int,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.dir = Path(state_dir) / "claude-slots"
+        self.limit = max(int(limit), 1)
+        self._sleep = sleep
+
+    @contextlib.contextmanager
+    def hold(self, timeout: float = 900.0) -> Iterator[int]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            for slot in range(self.limit):
+                fd = os.open(self.dir / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                try:
+                    yield slot
+                finally:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+                return
+            if time.monotonic() >= deadline:
+                raise ServiceOverloadedError(
+                    "all Claude request slots stayed busy; will try again later")
+            self._sleep(random.uniform(0.05, 0.25))
+
+
+@dataclass
+class Reply:
+    text: str
+    usage: Usage
+    stop_reason: str | None
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    with contextlib.suppress(TypeError, ValueError):
+        return float(headers.get("retry-after-ms")) / 1000
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(parsed.timestamp() - time.time(), 0.0) if parsed else None
+
+
+def classify(exc: Exception) -> JobError:
+    """Map an SDK exception to our error tree (transient ones get ``retry_after``)."""
+    after = _retry_after(exc)
+    kind = getattr(exc, "type", None)
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, anthropic.APIConnectionError):  # includes timeouts
+        return NetworkError("could not reach the Claude API (connection or timeout)")
+    if isinstance(exc, anthropic.RateLimitError) or kind == "rate_limit_error":
+        return RateLimitedError("Claude API rate limit reached", retry_after=after)
+    if (isinstance(exc, anthropic.InternalServerError)
+            or kind in ("overloaded_error", "api_error", "timeout_error")):
+        return ServiceOverloadedError(
+            f"Claude API overloaded or failing (HTTP {status})", retry_after=after)
+    if isinstance(exc, anthropic.RequestTimeoutError):
+        return NetworkError("the Claude API timed out the request")
+    if isinstance(exc, anthropic.AuthenticationError):
+        return PermanentError("Claude rejected the API key (HTTP 401); check the key")
+    if isinstance(exc, anthropic.PermissionDeniedError):
+        return PermanentError("this API key may not use that model (HTTP 403)")
+    if isinstance(exc, anthropic.NotFoundError):
+        return PermanentError("Claude API: model or endpoint not found (HTTP 404); "
+                              "check generate.model")
+    if isinstance(exc, anthropic.APIStatusError):
+        msg = (getattr(exc, "api_message", None) or "")[:200]
+        return PermanentError(f"Claude API refused the request (HTTP {status}) {msg}".strip())
+    return MalformedReplyError(f"unreadable reply from the Claude API ({type(exc).__name__})")
+
+
+class ClaudeClient:
+    """Thin, reliable wrapper over ``anthropic.Anthropic`` for one worker process."""
+
+    def __init__(self, gen: dict[str, Any], state_dir: str, *, api_key: str | None = None,
+                 base_url: str | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        key = api_key or load_api_key(gen)
+        if not key:
+            raise ConfigError("generate.backend", "claude needs ANTHROPIC_API_KEY or "
+                              "generate.api_key_file")
+        self.policy = RetryPolicy.from_config(gen)
+        self.slots = ConcurrencySlots(state_dir, int(gen.get("max_concurrent_requests", 2)),
+                                      sleep=sleep)
+        self._sleep = sleep
+        timeout = float(gen.get("request_timeout_seconds", 600.0))
+        self.sdk = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0,
+                                       timeout=timeout)
+
+    def call(self, params: dict[str, Any], *, what: str,
+             parse: Callable[[Reply], T]) -> tuple[T, Usage]:
+        """Send one Messages request (streamed when its output may be long) and parse it.
+
+        ``parse`` raises MalformedReplyError for a reply it cannot use. Transient API
+        failures are retried per policy, then raised as transient JobErrors; an empty,
+        unreadable or unparsable reply is asked for once more, then MalformedReplyError.
+        Returns the parsed value and the usage of every attempt that was billed.
+        """
+        usage = Usage()
+        malformed = 0
+        attempt = 0
+        while True:
+            err: JobError
+            try:
+                with self.slots.hold():
+                    reply = self._send(params)
+            except anthropic.AnthropicError as exc:
+                err = classify(exc)
+            except ValueError as exc:  # JSON decoding of a garbled body
+                err = MalformedReplyError(f"unreadable reply from the Claude API ({exc!s:.80})")
+            else:
+                usage = usage.add(reply.usage)
+                try:
+                    if not reply.text.strip():
+                        raise MalformedReplyError(f"Claude returned an empty {what}")
+                    return parse(reply), usage
+                except MalformedReplyError as exc:
+                    err = exc
+            if isinstance(err, MalformedReplyError):
+                malformed += 1
+                if malformed > 1:
+                    raise err
+                log.warning("%s: %s; asking once more", what, err.reason)
+                continue
+            attempt += 1
+            self._wait_or_raise(err, attempt, what)
+
+    def api(self, fn: Callable[[], T], *, what: str) -> T:
+        """Run one non-message API call (batches) with the same transient retry policy."""
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except anthropic.AnthropicError as exc:
+                err = classify(exc)
+            attempt += 1
+            self._wait_or_raise(err, attempt, what)
+
+    def _wait_or_raise(self, err: JobError, attempt: int, what: str) -> None:
+        if not err.transient:
+            raise err
+        if attempt >= self.policy.attempts:
+            log.warning("%s: giving up for now after %d tries: %s", what, attempt, err.reason)
+            raise err
+        wait = self.policy.delay(attempt - 1, err.retry_after)
+        log.info("%s: %s; retrying in %.2fs (try %d of %d)", what, err.reason, wait,
+                 attempt + 1, self.policy.attempts)
+        self._sleep(wait)
+
+    def _send(self, params: dict[str, Any]) -> Reply:
+        model = str(params["model"])
+        if int(params["max_tokens"]) > STREAM_ABOVE_TOKENS:
+            try:
+                with self.sdk.messages.stream(**params) as stream:
+                    message = stream.get_final_message()
+            except (AssertionError, RuntimeError) as exc:  # the SDK's "no message_start"
+                raise ValueError(f"garbled event stream ({type(exc).__name__})") from None
+        else:
+            message = self.sdk.messages.create(**params)
+        return reply_from_message(model, message)
+
+
+def reply_from_message(model: str, message: Any, *, batch: bool = False) -> Reply:
+    """Text and usage of an SDK ``Message``; raises ValueError if it is not one."""
+    content = getattr(message, "content", None)
+    usage = getattr(message, "usage", None)
+    if content is None or usage is None:
+        raise ValueError("reply lacks content or usage")
+    text = "".join(getattr(b, "text", "") for b in content if getattr(b, "type", "") == "text")
+    return Reply(text, usage_from_api(model, usage, batch=batch),
+                 getattr(message, "stop_reason", None))

@@ -1,0 +1,167 @@
+"""From inbox text to ledger jobs, and from ledger state back to inbox annotations.
+
+:meth:`InboxSync.transform` is the compare-and-swap transform the writer applies to
+``inbox.md``: it parses the text, registers every source in the ledger (idempotent: the
+same video in any URL form is one key), and renders each source line's status from the
+ledger. Being a function of (text, ledger) it can be re-run on every retry of the swap.
+
+Subtitle-file links are resolved here, where the vault is visible: a path relative to
+the vault, to the inbox's folder, or (Obsidian style) a unique file name anywhere in the
+vault. Paths that leave the vault are refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from daemon.ledger import Job, Ledger
+from vault_tools.inbox import InboxLine, Status, parse_inbox
+from vault_tools.notes import wikilink
+from vault_tools.sources import SUBTITLE_EXTS, SourceRef
+
+log = logging.getLogger("vaultd.intake")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    key: str
+    kind: str
+    url: str | None
+    error: str | None = None
+
+
+class InboxSync:
+    def __init__(self, vault: Path, inbox: Path, ledger: Ledger) -> None:
+        self.vault = vault
+        self.inbox = inbox
+        self.ledger = ledger
+        self._name_index: dict[str, list[str]] | None = None
+        self.last_lines: list[InboxLine] = []
+
+    # -- resolution --------------------------------------------------------------
+    def _inside(self, path: Path) -> str | None:
+        try:
+            real = path.resolve()
+            rel = real.relative_to(self.vault.resolve())
+        except (ValueError, OSError):
+            return None
+        return rel.as_posix() if real.is_file() else None
+
+    def _by_name(self, name: str) -> list[str]:
+        if self._name_index is None:
+            index: dict[str, list[str]] = {}
+            for root, dirs, files in os.walk(self.vault):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                for f in files:
+                    if f.lower().endswith(SUBTITLE_EXTS):
+                        rel = (Path(root) / f).relative_to(self.vault).as_posix()
+                        index.setdefault(f.lower(), []).append(rel)
+            self._name_index = index
+        return self._name_index.get(name.lower(), [])
+
+    def resolve(self, ref: SourceRef) -> Resolved | None:
+        """Ledger identity of a source; None for a bare path that names no file."""
+        if ref.kind != "file":
+            return Resolved(ref.key, ref.kind, ref.canonical_url or ref.text, ref.error)
+        target = ref.ident
+        candidates = [Path(target)] if Path(target).is_absolute() else [
+            self.vault / target, self.inbox.parent / target]
+        for cand in candidates:
+            rel = self._inside(cand)
+            if rel:
+                return Resolved(f"file:{rel}", "file", rel)
+        if "/" not in target:
+            found = self._by_name(Path(target).name)
+            if len(found) == 1:
+                return Resolved(f"file:{found[0]}", "file", found[0])
+            if len(found) > 1:
+                return Resolved(f"file:{target}", "file", target,
+                                f"{len(found)} files are named {target}; link one by its path")
+        if ref.bare:
+            return None
+        vault = self.vault.resolve()
+        outside = all(vault != c.resolve() and vault not in c.resolve().parents
+                      for c in candidates)
+        reason = (f"{target} is outside the vault" if outside
+                  else f"subtitle file not found in the vault: {target}")
+        return Resolved(f"file:{target}", "file", target, reason)
+
+    def forget_file_names(self) -> None:
+        """Drop the file-name cache (call once per scan: files come and go)."""
+        self._name_index = None
+
+    # -- the transform -------------------------------------------------------------
+    def register(self, text: str) -> list[tuple[InboxLine, list[Resolved]]]:
+        lines = parse_inbox(text)
+        out = []
+        new: list[Resolved] = []
+        for line in lines:
+            resolved = [r for r in (self.resolve(ref) for ref in line.sources) if r]
+            if resolved:
+                out.append((line, resolved))
+                new.extend(resolved)
+        added = self.ledger.add_many([(r.key, r.kind, r.url, r.error) for r in new])
+        for key in added:
+            log.info("queued %s", key, extra={"job": key})
+        self.last_lines = [line for line, _ in out]
+        return out
+
+    def transform(self, text: str) -> str:
+        from vault_tools.inbox import annotate
+
+        entries = self.register(text)
+        keys = [r.key for _, rs in entries for r in rs]
+        jobs = self.ledger.get_many(keys)
+        children = self.ledger.children_of([k for k in keys if k.startswith("playlist:")])
+        statuses: dict[int, Status | None] = {}
+        expected: dict[int, str] = {}
+        for line, resolved in entries:
+            status = line_status([jobs.get(r.key) for r in resolved], children)
+            if status.render() != line.annotation:
+                statuses[line.index] = status
+                expected[line.index] = line.body
+        return annotate(text, statuses, expected) if statuses else text
+
+
+def job_status(job: Job | None, children: dict[str, list[Job]]) -> Status:
+    if job is None:
+        return Status("queued")
+    if job.kind == "playlist" and job.key in children and job.state in ("done", "running"):
+        kids = children[job.key]
+        done = sum(1 for k in kids if k.state == "done")
+        failed = sum(1 for k in kids if k.state == "failed")
+        if done + failed < len(kids):
+            return Status("working", f"{done} of {len(kids)} done")
+        if failed:
+            return Status("failed", f"{failed} of {len(kids)} videos failed, {done} done "
+                                    "(see vaultd status)")
+        return Status("done", f"{done} of {len(kids)} done")
+    if job.state == "ready":
+        return Status("waiting", job.last_error or "") if job.waiting else Status("queued")
+    if job.state in ("running", "generated", "written"):
+        return Status("working")
+    if job.state == "done":
+        if job.note_path:
+            rel = job.note_path[:-3] if job.note_path.endswith(".md") else job.note_path
+            return Status("done", wikilink(rel, rel.rsplit("/", 1)[-1]))
+        return Status("done", "done")
+    return Status("failed", job.last_error or "unknown error")
+
+
+def line_status(jobs: list[Job | None], children: dict[str, list[Job]]) -> Status:
+    statuses = [job_status(j, children) for j in jobs]
+    if len(statuses) == 1:
+        return statuses[0]
+    states = {s.state for s in statuses}
+    done = [s for s in statuses if s.state == "done"]
+    if states <= {"done"}:
+        return Status("done", ", ".join(s.detail for s in done))
+    if states & {"queued", "working", "waiting"}:
+        if states == {"queued"}:
+            return Status("queued")
+        return Status("working", f"{len(done)} of {len(statuses)} done")
+    failed = [s for s in statuses if s.state == "failed"]
+    return Status("failed", f"{failed[0].detail}; {len(done)} of {len(statuses)} done")

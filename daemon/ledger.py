@@ -1,0 +1,428 @@
+"""The ledger: one SQLite row per source, the durable queue and the memory of spend.
+
+State machine (every transition is one UPDATE guarded by the expected old state)::
+
+    ready ──claim_next──▶ running ──mark_generated──▶ generated ──mark_written──▶ written
+      ▲                     │                                                     │
+      │   transient error   │ permanent error / attempts used up                  ▼
+      └──(next_attempt_at)──┤────────────────────────────▶ failed            mark_done ─▶ done
+      ▲                     │                                 │
+      └── recover() at start (running → ready)                └── retry() ─▶ ready
+
+* Keys are ``youtube:<id>`` or ``file:<vault-relative path>``; adding a key twice is a
+  no-op, so the same video pasted twice (any URL form) is one job.
+* ``claim_next`` is atomic: ``UPDATE … RETURNING`` inside ``BEGIN IMMEDIATE``.
+* Generated content (and its token usage) is committed *before* the writer runs, so a
+  crash after generation never pays for generation again: at start ``generated`` and
+  ``written`` rows resume at the writer, ``running`` rows go back to ``ready``.
+* WAL with ``synchronous=FULL``; one connection per thread.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from vault_tools.models import Usage
+
+STATES = ("ready", "running", "generated", "written", "done", "failed")
+ACTIVE_STATES = ("ready", "running", "generated", "written")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    key              TEXT PRIMARY KEY,
+    kind             TEXT NOT NULL,
+    url              TEXT,
+    state            TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    write_attempts   INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  REAL NOT NULL DEFAULT 0,
+    last_error       TEXT,
+    waiting          INTEGER NOT NULL DEFAULT 0,
+    claimed_at       REAL,
+    claim_owner      TEXT,
+    title            TEXT,
+    content          TEXT,
+    note_path        TEXT,
+    assessment_path  TEXT,
+    input_tokens     INTEGER NOT NULL DEFAULT 0,
+    output_tokens    INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens  INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd         REAL NOT NULL DEFAULT 0,
+    pdf_hash         TEXT,
+    parent           TEXT,
+    created_at       REAL NOT NULL,
+    updated_at       REAL NOT NULL,
+    generated_at     REAL,
+    finished_at      REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, next_attempt_at, created_at);
+CREATE TABLE IF NOT EXISTS usage_daily (
+    day TEXT PRIMARY KEY,
+    tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0
+);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    kind: str
+    url: str | None
+    state: str
+    attempts: int
+    write_attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    waiting: bool
+    claimed_at: float | None
+    title: str | None
+    content: str | None
+    note_path: str | None
+    assessment_path: str | None
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_usd: float
+    pdf_hash: str | None
+    parent: str | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        data = {k: row[k] for k in row.keys() if k in cls.__dataclass_fields__}
+        data["waiting"] = bool(data["waiting"])
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d.pop("content")
+        return d
+
+
+_RETRY = ("state=CASE WHEN content IS NULL THEN 'ready' ELSE 'generated' END, attempts=0,"
+          " write_attempts=0, next_attempt_at=0, waiting=0, last_error=NULL, updated_at=?")
+
+
+class StateConflict(RuntimeError):
+    """A transition found the row in an unexpected state (a bug, or a reaped claim)."""
+
+
+def backoff_delay(attempts: int, base: float, cap: float, rng: random.Random | None = None
+                  ) -> float:
+    """Exponential backoff with full jitter in [0.5, 1.0] of the step, capped."""
+    step = min(cap, base * (2 ** max(attempts - 1, 0)))
+    return step * (0.5 + 0.5 * (rng or random).random())
+
+
+def today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+class Ledger:
+    """Durable job table. Safe to use from several threads (one connection each)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._db().executescript(_SCHEMA)
+
+    # -- connections -------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- intake ------------------------------------------------------------------
+    def add(self, key: str, kind: str, url: str | None, *, error: str | None = None,
+            parent: str | None = None) -> bool:
+        """Insert a job if the key is new. Returns True when it was added.
+
+        With ``error`` the job starts ``failed`` (e.g. a malformed video id), so the
+        problem is visible in ``status`` like any other failure.
+        """
+        return bool(self.add_many([(key, kind, url, error)], parent=parent))
+
+    def add_many(self, items: Iterable[tuple[str, str, str | None, str | None]],
+                 *, parent: str | None = None) -> list[str]:
+        """Insert many ``(key, kind, url, error)`` in one transaction; returns new keys."""
+        now = time.time()
+        added: list[str] = []
+        items = list(items)
+        if not items:
+            return added
+        with self._tx() as db:
+            for key, kind, url, error in items:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO jobs (key, kind, url, state, last_error, parent,"
+                    " created_at, updated_at, finished_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (key, kind, url, "failed" if error else "ready", error, parent, now, now,
+                     now if error else None),
+                )
+                if cur.rowcount == 1:
+                    added.append(key)
+        return added
+
+    def children_of(self, parents: Iterable[str]) -> dict[str, list[Job]]:
+        parents = list(parents)
+        out: dict[str, list[Job]] = {p: [] for p in parents}
+        if not parents:
+            return out
+        rows = self._db().execute(
+            f"SELECT * FROM jobs WHERE parent IN ({','.join('?' * len(parents))})"
+            " ORDER BY created_at", parents)
+        for r in rows:
+            out[r["parent"]].append(Job.from_row(r))
+        return out
+
+    # -- claiming ----------------------------------------------------------------
+    def claim_next(self, owner: str, *, now: float | None = None,
+                   kinds: Iterable[str] | None = None) -> Job | None:
+        """Atomically move the oldest due ``ready`` job to ``running`` and return it."""
+        now = time.time() if now is None else now
+        kind_filter = ""
+        params: list[Any] = [now, owner, now, now]
+        if kinds is not None:
+            kinds = list(kinds)
+            kind_filter = f" AND kind IN ({','.join('?' * len(kinds))})"
+            params.extend(kinds)
+        with self._tx() as db:
+            row = db.execute(
+                "UPDATE jobs SET state='running', claimed_at=?, claim_owner=?, updated_at=?,"
+                " attempts=attempts+1 WHERE key = (SELECT key FROM jobs WHERE state='ready'"
+                f" AND next_attempt_at <= ?{kind_filter} ORDER BY next_attempt_at, created_at"
+                " LIMIT 1) RETURNING *",
+                params,
+            ).fetchone()
+        return Job.from_row(row) if row else None
+
+    def next_due_at(self) -> float | None:
+        row = self._db().execute(
+            "SELECT MIN(next_attempt_at) FROM jobs WHERE state='ready'").fetchone()
+        return row[0]
+
+    def _move(self, key: str, old: tuple[str, ...], sets: str, params: tuple[Any, ...]
+              ) -> None:
+        marks = ",".join("?" * len(old))
+        with self._tx() as db:
+            cur = db.execute(
+                f"UPDATE jobs SET {sets}, updated_at=? WHERE key=? AND state IN ({marks})",
+                (*params, time.time(), key, *old),
+            )
+            if cur.rowcount != 1:
+                row = db.execute("SELECT state FROM jobs WHERE key=?", (key,)).fetchone()
+                raise StateConflict(f"{key}: expected {'/'.join(old)}, found "
+                                    f"{row['state'] if row else 'no row'}")
+
+    # -- transitions -------------------------------------------------------------
+    def mark_generated(self, key: str, content_json: str, usage: Usage, title: str) -> None:
+        """Persist generated content and its spend in one commit (running → generated)."""
+        now = time.time()
+        self._move(
+            key, ("running",),
+            "state='generated', content=?, title=?, input_tokens=input_tokens+?,"
+            " output_tokens=output_tokens+?, cache_read_tokens=cache_read_tokens+?,"
+            " cache_write_tokens=cache_write_tokens+?, cost_usd=cost_usd+?, generated_at=?,"
+            " last_error=NULL, waiting=0",
+            (content_json, title, usage.input_tokens, usage.output_tokens,
+             usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now),
+        )
+        tokens = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens \
+            + usage.cache_write_tokens
+        if tokens or usage.cost_usd:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO usage_daily(day, tokens, cost_usd) VALUES (?,?,?) ON CONFLICT"
+                    "(day) DO UPDATE SET tokens=tokens+excluded.tokens,"
+                    " cost_usd=cost_usd+excluded.cost_usd",
+                    (today(), tokens, usage.cost_usd),
+                )
+
+    def mark_written(self, key: str, note_path: str, assessment_path: str) -> None:
+        self._move(key, ("generated", "written"), "state='written', note_path=?,"
+                   " assessment_path=?", (note_path, assessment_path))
+
+    def mark_done(self, key: str, *, pdf_hash: str | None = None) -> None:
+        self._move(key, ("written", "done"), "state='done', finished_at=?,"
+                   " pdf_hash=COALESCE(?, pdf_hash)", (time.time(), pdf_hash))
+
+    def mark_done_direct(self, key: str, *, title: str, note_path: str,
+                         assessment_path: str) -> None:
+        """A job whose note already exists in the vault (known video): link, don't pay."""
+        self._move(key, ("running", "ready"), "state='done', title=?, note_path=?,"
+                   " assessment_path=?, finished_at=?, last_error=NULL, waiting=0",
+                   (title, note_path, assessment_path, time.time()))
+
+    def fail(self, key: str, reason: str, *, transient: bool, max_attempts: int,
+             backoff_base: float, backoff_max: float, retry_after: float | None = None,
+             from_states: tuple[str, ...] = ("running",)) -> str:
+        """Record a failure. Transient ones wait for a retry until attempts run out.
+
+        Returns the new state (``ready`` when it will be retried, else ``failed``).
+        """
+        job = self.get(key)
+        if job is None:
+            raise StateConflict(f"{key}: no such job")
+        if transient and job.attempts < max_attempts:
+            delay = backoff_delay(job.attempts, backoff_base, backoff_max)
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, backoff_max))
+            self._move(key, from_states, "state='ready', next_attempt_at=?, last_error=?,"
+                       " waiting=1, claimed_at=NULL", (time.time() + delay, reason))
+            return "ready"
+        if transient:
+            reason = f"{reason} (gave up after {job.attempts} attempts)"
+        self._move(key, from_states, "state='failed', last_error=?, waiting=0,"
+                   " finished_at=?, claimed_at=NULL", (reason, time.time()))
+        return "failed"
+
+    def write_failed(self, key: str, reason: str, *, max_attempts: int, backoff_base: float,
+                     backoff_max: float) -> str:
+        """The writer could not write (disk full, permission, vault gone).
+
+        The generated content stays, so a later write costs nothing: the job remains
+        ``generated`` and waits, or after ``max_attempts`` becomes ``failed`` (and
+        ``retry`` brings it back to ``generated``, not to a paid regeneration).
+        """
+        job = self.get(key)
+        if job is None:
+            raise StateConflict(f"{key}: no such job")
+        attempts = job.write_attempts + 1
+        if attempts < max_attempts:
+            delay = backoff_delay(attempts, backoff_base, backoff_max)
+            self._move(key, ("generated", "written"), "write_attempts=?, next_attempt_at=?,"
+                       " last_error=?, waiting=1", (attempts, time.time() + delay, reason))
+            return "generated"
+        self._move(key, ("generated", "written"), "state='failed', write_attempts=?,"
+                   " last_error=?, waiting=0, finished_at=?",
+                   (attempts, f"{reason} (gave up after {attempts} attempts)", time.time()))
+        return "failed"
+
+    def due_writes(self, now: float | None = None) -> list[Job]:
+        """Generated or written jobs whose write is due (resume after crash or failure)."""
+        now = time.time() if now is None else now
+        rows = self._db().execute(
+            "SELECT * FROM jobs WHERE state IN ('generated','written') AND"
+            " (waiting=0 OR next_attempt_at <= ?) ORDER BY generated_at", (now,))
+        return [Job.from_row(r) for r in rows]
+
+    def release(self, key: str) -> None:
+        """Give a claimed job back untouched (shutdown before it finished)."""
+        self._move(key, ("running",), "state='ready', attempts=MAX(attempts-1,0),"
+                   " claimed_at=NULL", ())
+
+    def recover(self) -> int:
+        """At start: jobs a crash left ``running`` go back to ``ready``."""
+        with self._tx() as db:
+            cur = db.execute("UPDATE jobs SET state='ready', claimed_at=NULL,"
+                             " attempts=MAX(attempts-1,0), updated_at=? WHERE state='running'",
+                             (time.time(),))
+            return cur.rowcount
+
+    # A failed job that already has content goes back to the writer, not to a paid
+    # regeneration; file jobs that never resolved are retried from scratch.
+    def retry(self, keys: Iterable[str] | None = None) -> list[str]:
+        """failed → ready (all failed jobs when ``keys`` is None). Returns keys moved."""
+        with self._tx() as db:
+            if keys is None:
+                rows = db.execute(f"UPDATE jobs SET {_RETRY} WHERE state='failed' AND"
+                                  " key NOT LIKE 'invalid:%' RETURNING key", (time.time(),))
+                return [r["key"] for r in rows.fetchall()]
+            moved = []
+            for key in keys:
+                row = db.execute(f"UPDATE jobs SET {_RETRY} WHERE key=? AND state='failed'"
+                                 " RETURNING key", (time.time(), key))
+                moved += [r["key"] for r in row.fetchall()]
+            return moved
+
+    def requeue(self, key: str) -> bool:
+        """A done job whose files are gone from the vault goes back to ``generated``.
+
+        Its content is kept, so re-writing it costs nothing.
+        """
+        with self._tx() as db:
+            cur = db.execute("UPDATE jobs SET state=CASE WHEN content IS NULL THEN 'ready'"
+                             " ELSE 'generated' END, updated_at=? WHERE key=? AND state='done'",
+                             (time.time(), key))
+            return cur.rowcount == 1
+
+    # -- queries -----------------------------------------------------------------
+    def get(self, key: str) -> Job | None:
+        row = self._db().execute("SELECT * FROM jobs WHERE key=?", (key,)).fetchone()
+        return Job.from_row(row) if row else None
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Job]:
+        keys = list(dict.fromkeys(keys))
+        out: dict[str, Job] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            rows = self._db().execute(
+                f"SELECT * FROM jobs WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            out.update({r["key"]: Job.from_row(r) for r in rows})
+        return out
+
+    def in_state(self, *states: str) -> list[Job]:
+        rows = self._db().execute(
+            f"SELECT * FROM jobs WHERE state IN ({','.join('?' * len(states))})"
+            " ORDER BY created_at", states)
+        return [Job.from_row(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATES, 0)
+        for row in self._db().execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
+            counts[row[0]] = row[1]
+        counts["waiting"] = self._db().execute(
+            "SELECT COUNT(*) FROM jobs WHERE state='ready' AND waiting=1").fetchone()[0]
+        return counts
+
+    def recent_failures(self, limit: int = 10) -> list[Job]:
+        rows = self._db().execute(
+            "SELECT * FROM jobs WHERE state='failed' ORDER BY updated_at DESC LIMIT ?",
+            (limit,))
+        return [Job.from_row(r) for r in rows]
+
+    def usage_on(self, day: str | None = None) -> dict[str, Any]:
+        row = self._db().execute("SELECT tokens, cost_usd FROM usage_daily WHERE day=?",
+                                 (day or today(),)).fetchone()
+        return {"tokens": row[0] if row else 0, "cost_usd": row[1] if row else 0.0}
+
+    def all_jobs(self) -> list[Job]:
+        return [Job.from_row(r) for r in
+                self._db().execute("SELECT * FROM jobs ORDER BY created_at")]

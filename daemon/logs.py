@@ -1,0 +1,54 @@
+"""Logging for a long-running service: stderr, one line per event, job key on each line.
+
+Under systemd (``JOURNAL_STREAM`` set) lines carry a ``<N>`` syslog priority prefix and
+no timestamp (journald adds its own); elsewhere a compact timestamp is shown. The job
+being worked on is taken from a context variable so every line logged on its behalf
+names it. Secrets are scrubbed: anything that looks like an Anthropic key is masked.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import re
+import sys
+
+current_job: contextvars.ContextVar[str] = contextvars.ContextVar("current_job", default="")
+
+_KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}")
+_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
+             logging.CRITICAL: 2}
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, journald: bool) -> None:
+        super().__init__()
+        self.journald = journald
+
+    def format(self, record: logging.LogRecord) -> str:
+        job = getattr(record, "job", "") or current_job.get()
+        msg = record.getMessage()
+        if record.exc_info:
+            msg += "\n" + self.formatException(record.exc_info)
+        secret = os.environ.get("ANTHROPIC_API_KEY", "")
+        if secret and len(secret) > 8:
+            msg = msg.replace(secret, "***")
+        msg = _KEY_PATTERN.sub("sk-ant-***", msg)
+        prefix = f"job={job} " if job else ""
+        if self.journald:
+            return f"<{_PRIORITY.get(record.levelno, 6)}>{record.name}: {prefix}{msg}"
+        stamp = self.formatTime(record, "%H:%M:%S")
+        return f"{stamp} {record.levelname:<7} {record.name}: {prefix}{msg}"
+
+
+def setup_logging(level: str = "INFO") -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter(journald=bool(os.environ.get("JOURNAL_STREAM"))))
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("apscheduler", "watchdog", "httpx", "httpcore", "urllib3", "anthropic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,79 @@
+"""Where a vault's files and its daemon state live.
+
+State (ledger, caches, logs) goes to ``$VAULTD_STATE_DIR``, else ``$STATE_DIRECTORY``
+(set by systemd's ``StateDirectory=``), else the platform state dir (XDG on Linux),
+with one folder per vault named after the vault and a hash of its absolute path. It is
+never inside the vault: a SQLite file in a synced folder is a corruption waiting to happen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from daemon.config import Config
+from daemon.errors import ConfigError
+
+
+def _base_state_dir() -> tuple[Path, str]:
+    for var in ("VAULTD_STATE_DIR", "STATE_DIRECTORY"):
+        value = os.environ.get(var, "")
+        if value:
+            # systemd may pass several colon-separated dirs; the first is ours.
+            return Path(value.split(":")[0]).expanduser(), var
+    return Path(platformdirs.user_state_dir("vaultd", appauthor=False)), "platform default"
+
+
+def state_dir_for(vault: Path) -> Path:
+    """The per-vault state folder (not created)."""
+    vault = vault.resolve()
+    base, origin = _base_state_dir()
+    base = base.resolve()
+    if base == vault or vault in base.parents:
+        raise ConfigError(origin, f"state dir {base} is inside the vault {vault}; "
+                          "choose a folder outside the synced vault")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", vault.name).strip("-.") or "vault"
+    digest = hashlib.sha256(str(vault).encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return base / f"{slug[:40]}-{digest}"
+
+
+@dataclass(frozen=True)
+class VaultPaths:
+    """Resolved locations for one vault, from its config."""
+
+    vault: Path
+    state: Path
+    inbox: Path
+    notes: Path
+    pdf: Path
+    graph_note: Path
+
+    @property
+    def ledger(self) -> Path:
+        return self.state / "ledger.sqlite3"
+
+    @property
+    def prompts(self) -> Path:
+        return self.vault / ".vaultd" / "prompts"
+
+    def rel(self, path: Path) -> str:
+        """Vault-relative POSIX path of ``path``."""
+        return path.resolve().relative_to(self.vault).as_posix()
+
+    @classmethod
+    def from_config(cls, vault: Path, config: Config) -> VaultPaths:
+        vault = vault.resolve()
+        v = config.section("vault")
+        return cls(
+            vault=vault,
+            state=state_dir_for(vault),
+            inbox=vault / v["inbox"],
+            notes=vault / v["notes_folder"],
+            pdf=vault / v["pdf_folder"],
+            graph_note=vault / v["graph_note"],
+        )

@@ -1,0 +1,263 @@
+"""The dispatcher: claims ready jobs from the ledger and runs them in a process pool.
+
+In-flight work is bounded (``workers`` jobs at a time): the ledger is the queue, so a
+burst of 1,000 pasted links costs 1,000 rows, not 1,000 pickled futures — that is the
+backpressure. Results are committed to the ledger (``generated``) from the future's
+callback *before* the writer is asked to write, so a crash after generation never
+pays again. Failures are decided by exception type (:mod:`daemon.errors`).
+
+A worker that dies (OOM, segfault) breaks the whole pool; the dispatcher rebuilds it
+and the affected jobs are retried as transient failures, never lost.
+
+``sequential=True`` runs jobs in the dispatcher thread itself (tests, debugging).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+from pathlib import Path
+
+from daemon.config import Config
+from daemon.errors import (
+    ConfigError,
+    JobError,
+    NetworkError,
+    PermanentError,
+    SourceNotFoundError,
+)
+from daemon.generate.base import GenerationContext, JobSpec
+from daemon.generate.worker import run_job
+from daemon.ledger import Job, Ledger
+from daemon.paths import VaultPaths
+from vault_tools.models import VideoContent
+
+log = logging.getLogger("vaultd.dispatcher")
+
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+def read_subtitle_file(path: Path, rel: str) -> str:
+    """Read a subtitle file for a worker; missing/unreadable/huge is a permanent error."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise PermanentError(f"{rel} is {size // 1_000_000} MB; subtitle files over "
+                                 f"{MAX_FILE_BYTES // 1_000_000} MB are not read")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SourceNotFoundError(f"subtitle file not found in the vault: {rel}") from None
+    except IsADirectoryError:
+        raise SourceNotFoundError(f"{rel} is a folder, not a subtitle file") from None
+    except OSError as exc:
+        raise SourceNotFoundError(f"cannot read {rel}: {exc.strerror or exc}") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16", errors="replace")
+    if b"\x00" in raw[:4096]:
+        raise PermanentError(f"{rel} is not a text subtitle file (binary content)")
+    return raw.decode("utf-8-sig", errors="replace")
+
+
+class Dispatcher(threading.Thread):
+    def __init__(self, paths: VaultPaths, ledger: Ledger, config: Config, *, backend: str,
+                 on_generated: Callable[[str], None], on_changed: Callable[[], None],
+                 workers: int, sequential: bool = False) -> None:
+        super().__init__(name="dispatcher", daemon=True)
+        self.paths = paths
+        self.ledger = ledger
+        self.config = config
+        self.backend = backend
+        self.on_generated = on_generated
+        self.on_changed = on_changed
+        self.workers = workers
+        self.sequential = sequential
+        self.owner = f"{os.getpid()}"
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.inflight: dict[Future[str], tuple[Job, float]] = {}
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_broken = False
+        self.paused_reason: str | None = None
+
+    # -- control -----------------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        ctx = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+
+    def working_on(self) -> list[tuple[str, float]]:
+        """(key, seconds in flight) of jobs being generated now."""
+        now = time.monotonic()
+        with self._lock:
+            return [(job.key, now - t) for job, t in self.inflight.values()]
+
+    # -- loop --------------------------------------------------------------------------
+    def run(self) -> None:
+        if not self.sequential:
+            self._pool = self._new_pool()
+        while not self._stopping.is_set():
+            self._wake.clear()
+            if self._pool_broken:
+                self._rebuild_pool()
+            self._fill()
+            self._wake.wait(timeout=self._idle_timeout())
+
+    def _idle_timeout(self) -> float:
+        due = self.ledger.next_due_at()
+        if due is None:
+            return 5.0
+        return min(5.0, max(0.05, due - time.time()))
+
+    def _budget_exhausted(self) -> bool:
+        budget = self.config.get("generate", "daily_token_budget")
+        if not budget or self.backend == "offline":
+            self.paused_reason = None
+            return False
+        used = self.ledger.usage_on()["tokens"]
+        if used >= budget:
+            if not self.paused_reason:
+                log.warning("daily token budget reached (%s of %s); jobs wait until "
+                            "tomorrow (UTC)", used, budget)
+            self.paused_reason = f"daily token budget reached ({used} of {budget} tokens)"
+            return True
+        self.paused_reason = None
+        return False
+
+    def _fill(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                if len(self.inflight) >= self.workers:
+                    return
+            if self._budget_exhausted():
+                return
+            job = self.ledger.claim_next(self.owner)
+            if job is None:
+                return
+            self.on_changed()
+            try:
+                spec = self._spec(job)
+            except JobError as exc:
+                self._failed(job, exc)
+                continue
+            if self.sequential:
+                fut: Future[str] = Future()
+                with self._lock:
+                    self.inflight[fut] = (job, time.monotonic())
+                try:
+                    fut.set_result(run_job(spec))
+                except BaseException as exc:  # noqa: BLE001 - delivered to _done
+                    fut.set_exception(exc)
+                self._done(fut)
+                continue
+            assert self._pool is not None
+            try:
+                fut = self._pool.submit(run_job, spec)
+            except (BrokenProcessPool, RuntimeError):
+                self.ledger.release(job.key)
+                self._pool_broken = True
+                return
+            with self._lock:
+                self.inflight[fut] = (job, time.monotonic())
+            fut.add_done_callback(self._done)
+
+    def _spec(self, job: Job) -> JobSpec:
+        ctx = GenerationContext(config=self.config.to_dict(), state_dir=str(self.paths.state),
+                                prompts_dir=str(self.paths.prompts))
+        spec = JobSpec(key=job.key, kind=job.kind, backend=self.backend, context=ctx)
+        if job.kind == "file":
+            rel = job.key.removeprefix("file:")
+            path = self.paths.vault / rel
+            text = read_subtitle_file(path, rel)
+            return replace(spec, file_path=rel, file_text=text)
+        if job.kind == "youtube":
+            vid = job.key.removeprefix("youtube:")
+            return replace(spec, video_id=vid, url=job.url)
+        raise PermanentError(f"{job.kind} sources are not supported yet")
+
+    # -- results (pool callback thread) ----------------------------------------------
+    def _done(self, fut: Future[str]) -> None:
+        with self._lock:
+            entry = self.inflight.pop(fut, None)
+        if entry is None:  # given back by drain() already
+            return
+        job = entry[0]
+        try:
+            raw = fut.result()
+        except BrokenProcessPool:
+            self._pool_broken = True
+            self._failed(job, NetworkError("a worker process died; retrying"))
+        except JobError as exc:
+            self._failed(job, exc)
+        except ConfigError as exc:  # e.g. a proxy setting only a worker can check
+            self._failed(job, PermanentError(str(exc)))
+        except Exception as exc:  # noqa: BLE001 - anything else is a bug: fail, keep going
+            log.exception("job %s crashed", job.key)
+            self._failed(job, PermanentError(f"internal error: {type(exc).__name__}: {exc}"))
+        else:
+            content = VideoContent.from_json(raw)
+            self.ledger.mark_generated(job.key, raw, content.usage, content.meta.title)
+            log.info("generated %s (%s)", job.key, content.model, extra={"job": job.key})
+            self.on_generated(job.key)
+        self._wake.set()
+
+    def _failed(self, job: Job, exc: JobError) -> None:
+        d = self.config.section("daemon")
+        state = self.ledger.fail(job.key, exc.reason, transient=exc.transient,
+                                 max_attempts=d["max_attempts"],
+                                 backoff_base=d["backoff_base_seconds"],
+                                 backoff_max=d["backoff_max_seconds"],
+                                 retry_after=exc.retry_after)
+        level = logging.WARNING if state == "ready" else logging.ERROR
+        log.log(level, "%s: %s", "will retry" if state == "ready" else "failed", exc.reason,
+                extra={"job": job.key})
+        self.on_changed()
+
+    def _rebuild_pool(self) -> None:
+        log.warning("a worker process died; rebuilding the process pool")
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+        self._pool_broken = False
+
+    # -- shutdown ----------------------------------------------------------------------
+    def drain(self, deadline: float) -> None:
+        """Stop claiming; wait for in-flight jobs until ``deadline`` (monotonic), then
+        give unfinished ones back to ``ready`` and stop the workers."""
+        self.stop()
+        self.join(timeout=max(0.0, deadline - time.monotonic()))
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self.inflight:
+                    break
+            time.sleep(0.05)
+        with self._lock:
+            left = list(self.inflight.items())
+            self.inflight.clear()
+        for fut, (job, _) in left:
+            fut.cancel()
+            try:
+                self.ledger.release(job.key)
+                log.info("returned %s to the queue", job.key, extra={"job": job.key})
+            except Exception:  # noqa: BLE001 - already moved by a late callback
+                pass
+        if self._pool is not None:
+            procs = list(getattr(self._pool, "_processes", {}).values())
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+            self._pool = None

@@ -1,0 +1,217 @@
+"""The daemon: wires config, ledger, watcher, dispatcher, writer and scheduler together.
+
+Start order matters: recover the ledger (``running`` → ``ready``), start the writer
+(which resumes ``generated`` jobs: no paid work is redone), arm the watcher, and only
+then tell systemd READY=1 and start claiming work. Stop order is the reverse: stop
+intake, drain in-flight generation until a deadline (unfinished jobs go back to
+``ready``), flush the writer (its poison pill is queued after every pending write),
+close the ledger.
+
+One daemon per vault: an exclusive lock file in the state dir.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from daemon import sdnotify
+from daemon.config import Config, load_config
+from daemon.errors import ConfigError, VaultdError, VaultMissingError
+from daemon.ledger import Ledger
+from daemon.paths import VaultPaths
+from daemon.pipeline import Dispatcher
+from daemon.watcher import VaultWatcher
+from daemon.writer import VaultWriter
+
+log = logging.getLogger("vaultd")
+
+STATUS_FILE = "daemon.json"
+
+
+class AlreadyRunning(VaultdError):
+    pass
+
+
+def api_key_available(config: Config) -> bool:
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return True
+    key_file = config.get("generate", "api_key_file")
+    return bool(key_file) and Path(key_file).expanduser().is_file()
+
+
+def resolve_backend(config: Config) -> tuple[str, str]:
+    """(backend name, why) from ``generate.backend`` and the environment."""
+    choice = config.get("generate", "backend")
+    if choice == "offline":
+        return "offline", "generate.backend = offline"
+    if choice == "claude":
+        if not api_key_available(config):
+            raise ConfigError("generate.backend", "is 'claude' but ANTHROPIC_API_KEY is not "
+                              "set and generate.api_key_file names no file")
+        return "claude", "generate.backend = claude"
+    if api_key_available(config):
+        return "claude", "ANTHROPIC_API_KEY is set"
+    return "offline", "no ANTHROPIC_API_KEY: using the offline extractive generator"
+
+
+def open_vault(vault: Path) -> tuple[Config, VaultPaths]:
+    if not vault.exists():
+        raise VaultMissingError(f"vault folder not found: {vault}")
+    if not vault.is_dir():
+        raise VaultMissingError(f"vault is not a folder: {vault}")
+    config = load_config(vault)
+    return config, VaultPaths.from_config(vault, config)
+
+
+@dataclass
+class RunOptions:
+    workers: int | None = None
+    once: bool = False
+    sequential: bool = False
+    backend: str | None = None  # force a backend (demo uses "offline")
+    drain_seconds: float = 60.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Daemon:
+    def __init__(self, vault: Path, options: RunOptions | None = None) -> None:
+        self.options = options or RunOptions()
+        self.config, self.paths = open_vault(vault)
+        self.stop_event = threading.Event()
+        self._lock_fd: int | None = None
+        self.started_at = time.time()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def _take_lock(self) -> None:
+        self.paths.state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.paths.state / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise AlreadyRunning(f"another vaultd is already running for {self.paths.vault}"
+                                 ) from None
+        self._lock_fd = fd
+
+    def start(self) -> None:
+        self._take_lock()
+        if self.options.backend:
+            self.backend, why = self.options.backend, "chosen by the command"
+        else:
+            self.backend, why = resolve_backend(self.config)
+        workers = self.options.workers or self.config.get("daemon", "workers")
+        log.info("vault %s, state %s", self.paths.vault, self.paths.state)
+        log.info("backend: %s (%s); %d worker(s)", self.backend, why, workers)
+        self.ledger = Ledger(self.paths.ledger)
+        recovered = self.ledger.recover()
+        if recovered:
+            log.info("recovered %d job(s) interrupted by a stop or crash", recovered)
+        self.dispatcher = Dispatcher(
+            self.paths, self.ledger, self.config, backend=self.backend,
+            on_generated=lambda key: self.writer.request_write(key),
+            on_changed=lambda: self.writer.request_inbox(),
+            workers=workers, sequential=self.options.sequential)
+        self.writer = VaultWriter(self.paths, self.ledger, self.config)
+        self.writer.on_jobs_added = self.dispatcher.wake
+        self.writer.start()
+        self.writer.request_tick()  # resume generated-but-unwritten jobs
+        self.writer.request_inbox()
+        d = self.config.section("daemon")
+        self.watcher = VaultWatcher(self.paths.vault, self.paths.inbox,
+                                    self.writer.request_inbox,
+                                    debounce=d["debounce_seconds"], polling=d["polling"])
+        self.watcher.start()
+        self.scheduler = BackgroundScheduler(job_defaults={"coalesce": True,
+                                                           "max_instances": 1})
+        self.scheduler.add_job(self.writer.request_inbox, "interval",
+                               seconds=d["rescan_seconds"], id="rescan-inbox",
+                               replace_existing=True)
+        self.scheduler.add_job(self.writer.request_tick, "interval", seconds=10,
+                               id="resume-writes", replace_existing=True)
+        self.scheduler.add_job(self.dispatcher.wake, "interval", seconds=5,
+                               id="retry-due", replace_existing=True)
+        self.scheduler.add_job(self.write_status, "interval", seconds=2,
+                               id="status-file", replace_existing=True)
+        self.scheduler.start()
+        self.dispatcher.start()
+        self.write_status()
+        sdnotify.ready()
+        sdnotify.status(f"watching {self.paths.inbox.name} with {self.backend} backend")
+
+    def write_status(self) -> None:
+        """Heartbeat file read by ``vaultd status`` (another process)."""
+        data = {
+            "pid": os.getpid(), "started_at": self.started_at, "heartbeat": time.time(),
+            "vault": str(self.paths.vault), "backend": self.backend,
+            "workers": self.dispatcher.workers,
+            "working_on": [{"key": k, "seconds": round(s, 1)}
+                           for k, s in self.dispatcher.working_on()],
+            "paused": self.dispatcher.paused_reason
+            or ("vault folder missing" if self.writer.vault_missing else None),
+            "watcher": "polling" if self.watcher.polling else "os events",
+        }
+        path = self.paths.state / STATUS_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+        sdnotify.watchdog_ping()
+
+    def finished(self) -> bool:
+        """--once: inbox read, nothing left to do (every job done or failed)."""
+        if self.writer.inbox_scans < 1 or not self.writer.idle.is_set():
+            return False
+        counts = self.ledger.counts()
+        active = counts["ready"] + counts["running"] + counts["generated"] + counts["written"]
+        return active == 0 and not self.dispatcher.working_on()
+
+    def run(self) -> None:
+        """Block until stopped (signal) or, with --once, until the work is done."""
+        while not self.stop_event.is_set():
+            if self.options.once and self.finished():
+                # One more pass: the last status reaches the inbox before we exit.
+                self.writer.request_inbox()
+                self.writer.idle.clear()
+                self.writer.idle.wait(timeout=10)
+                if self.finished():
+                    break
+            self.stop_event.wait(0.2)
+
+    def stop(self) -> None:
+        sdnotify.stopping()
+        log.info("stopping: finishing in-flight work (up to %.0f s)", self.options.drain_seconds)
+        self.watcher.stop()
+        self.scheduler.shutdown(wait=False)
+        self.dispatcher.drain(time.monotonic() + self.options.drain_seconds)
+        self.writer.request_inbox()
+        self.writer.stop()
+        self.writer.join(timeout=30)
+        self.ledger.close()
+        (self.paths.state / STATUS_FILE).unlink(missing_ok=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        log.info("stopped")
+
+
+def read_status_file(paths: VaultPaths) -> dict[str, Any] | None:
+    """The running daemon's heartbeat, or None when no daemon is running."""
+    path = paths.state / STATUS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(int(data["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return None
+    return data

@@ -1,0 +1,1 @@
+"""Sources: fetch transcripts and metadata (YouTube) for worker processes."""

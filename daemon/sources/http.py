@@ -1,0 +1,321 @@
+"""HTTP plumbing for talking to YouTube without getting the user's IP banned.
+
+This module owns three things every YouTube request goes through:
+
+* **The session** (:func:`build_session`): proxy from config (``http://``, ``https://``,
+  ``socks5h://``; SOCKS needs PySocks) or Webshare rotating proxies through
+  youtube-transcript-api's ``WebshareProxyConfig``. With no proxy configured the
+  session keeps ``trust_env`` so ``HTTPS_PROXY`` / ``REQUESTS_CA_BUNDLE`` work as usual.
+  With a proxy configured ``trust_env`` is turned off, because requests lets an
+  environment proxy silently override ``session.proxies``; the CA bundle from the
+  environment is carried over explicitly. Every request gets a timeout.
+* **The pacing gate** (:class:`PacingGate`): a least interval (plus jitter) between two
+  requests to the same host and an hourly request budget, shared by all worker
+  processes through a lock file and a small JSON state file in the state dir. Callers
+  reserve the next free slot under the lock and sleep outside it, so N workers queue
+  up instead of hammering YouTube together.
+* **Tor circuits** (:func:`renew_tor_circuit`): ``SIGNAL NEWNYM`` over the Tor control
+  protocol on a plain socket, used between retries when ``tor_control_port`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from youtube_transcript_api.proxies import (
+    GenericProxyConfig,
+    ProxyConfig,
+    WebshareProxyConfig,
+)
+
+from daemon.errors import ConfigError, RateLimitedError
+
+try:  # POSIX: systemd and launchd are the supported platforms
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: in-process lock only
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")
+JITTER = 0.5  # each gap is min_interval * (1 + JITTER * U[0, 1))
+BUDGET_WINDOW_SECONDS = 3600.0
+_THREAD_LOCK = threading.Lock()  # flock is per open file, this guards the no-fcntl case
+
+
+# --------------------------------------------------------------------------- proxies
+
+
+def proxy_config_from(config: dict[str, dict[str, Any]]) -> ProxyConfig | None:
+    """The youtube-transcript-api proxy config for ``[youtube]``, or None for none.
+
+    Webshare credentials win over ``proxy``. Raises ConfigError naming the setting for
+    an unsupported scheme or a SOCKS proxy without PySocks installed.
+    """
+    yt = config["youtube"]
+    if yt.get("webshare_username"):
+        if not yt.get("webshare_password"):
+            raise ConfigError("youtube.webshare_password", "required with webshare_username")
+        return WebshareProxyConfig(yt["webshare_username"], yt["webshare_password"])
+    url = str(yt.get("proxy", "")).strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
+        raise ConfigError(
+            "youtube.proxy",
+            f"must look like scheme://host:port with scheme one of {', '.join(PROXY_SCHEMES)}",
+        )
+    if parts.scheme.startswith("socks"):
+        try:
+            import socks  # noqa: F401  (PySocks, pulled in by requests[socks])
+        except ImportError:
+            raise ConfigError(
+                "youtube.proxy",
+                "SOCKS proxies need PySocks, which is not installed: "
+                "pip install 'vaultd[socks]'",
+            ) from None
+    return GenericProxyConfig(http_url=url, https_url=url)
+
+
+def redact(url: str) -> str:
+    """A proxy URL fit for logs: the password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def apply_proxy(session: requests.Session, proxy_config: ProxyConfig | None) -> None:
+    """Point ``session`` at the proxy; with None leave environment handling alone."""
+    if proxy_config is None:
+        return
+    session.proxies = dict(proxy_config.to_requests_dict())
+    # requests merges environment proxies *over* session.proxies, so a configured proxy
+    # only takes effect with trust_env off; keep the user's CA bundle explicitly.
+    session.trust_env = False
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    if proxy_config.prevent_keeping_connections_alive:
+        session.headers["Connection"] = "close"  # rotating proxies: new IP per request
+
+
+# --------------------------------------------------------------------------- pacing
+
+
+class RequestBudgetExceeded(RateLimitedError):
+    """Our own hourly request budget is used up (YouTube did not complain yet)."""
+
+
+class PacingGate:
+    """Least interval + hourly budget per host, shared across processes via files.
+
+    ``wait(host)`` reserves the next slot (``max(now, next_free)``), pushes
+    ``next_free`` one jittered interval further, releases the lock and sleeps until the
+    slot. It returns the slot time. Over budget it raises :class:`RateLimitedError`
+    with ``retry_after`` set to the end of the current hour window, so the job waits.
+    ``clock`` must be wall time (shared between processes); tests inject a fake clock.
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        min_interval: float,
+        *,
+        budget_per_hour: int = 0,
+        jitter: float = JITTER,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.folder = Path(state_dir) / "pacing"
+        self.min_interval = float(min_interval)
+        self.budget_per_hour = int(budget_per_hour)
+        self.jitter = float(jitter)
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng
+
+    def _files(self, host: str) -> tuple[Path, Path]:
+        safe = "".join(c if c.isalnum() or c in ".-" else "_" for c in host) or "_"
+        return self.folder / f"{safe}.lock", self.folder / f"{safe}.json"
+
+    @contextmanager
+    def _locked(self, lock_path: Path) -> Iterator[None]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with _THREAD_LOCK if fcntl is None else nullcontext():
+            with open(lock_path, "a+b") as handle:
+                if fcntl is not None:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    if fcntl is not None:
+                        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def wait(self, host: str) -> float:
+        lock_path, state_path = self._files(host)
+        with self._locked(lock_path):
+            state = _read_state(state_path)
+            now = self.clock()
+            if now - state.get("window_start", 0.0) >= BUDGET_WINDOW_SECONDS:
+                state["window_start"], state["count"] = now, 0
+            if self.budget_per_hour and state.get("count", 0) >= self.budget_per_hour:
+                retry_after = state["window_start"] + BUDGET_WINDOW_SECONDS - now
+                raise RequestBudgetExceeded(
+                    f"vaultd's hourly budget of {self.budget_per_hour} requests to {host} "
+                    "is used up; waiting so YouTube does not block this computer",
+                    retry_after=max(retry_after, 1.0),
+                )
+            slot = max(now, state.get("next_free", 0.0))
+            gap = self.min_interval * (1.0 + self.jitter * self.rng())
+            state["next_free"] = slot + gap
+            state["count"] = state.get("count", 0) + 1
+            _write_state(state_path, state)
+        if slot > now:
+            self.sleep(slot - now)
+        return slot
+
+
+def _read_state(path: Path) -> dict[str, float]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {k: float(v) for k, v in data.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def _write_state(path: Path, state: dict[str, float]) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(state), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class PacedSession(requests.Session):
+    """A Session whose every send (redirects included) first passes the pacing gate
+    and gets a default timeout (the library passes none)."""
+
+    def __init__(self, gate: PacingGate | None = None, timeout: float = 20.0) -> None:
+        super().__init__()
+        self.gate = gate
+        self.default_timeout = timeout
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if self.gate is not None:
+            self.gate.wait(urlsplit(request.url or "").hostname or "unknown")
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        return super().send(request, **kwargs)
+
+
+def build_session(
+    config: dict[str, dict[str, Any]],
+    state_dir: Path,
+    proxy_config: ProxyConfig | None = None,
+) -> PacedSession:
+    """A paced session for YouTube configured from ``[youtube]``.
+
+    ``proxy_config`` defaults to :func:`proxy_config_from` ``(config)``.
+    """
+    yt = config["youtube"]
+    gate = PacingGate(
+        state_dir,
+        float(yt.get("min_request_interval_seconds", 2.0)),
+        budget_per_hour=int(yt.get("request_budget_per_hour", 0)),
+    )
+    session = PacedSession(gate, float(yt.get("timeout_seconds", 20.0)))
+    if proxy_config is None:
+        proxy_config = proxy_config_from(config)
+    apply_proxy(session, proxy_config)
+    return session
+
+
+# --------------------------------------------------------------------------- tor
+
+
+class TorControlError(Exception):
+    """The Tor control port could not be reached or refused a command."""
+
+
+def _tor_quote(password: str) -> str:
+    return '"' + password.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _tor_command(stream: Any, line: str) -> list[str]:
+    """Send one command; return the reply lines. Raises on a non-250 status."""
+    stream.write(line.encode("utf-8") + b"\r\n")
+    stream.flush()
+    replies: list[str] = []
+    while True:
+        raw = stream.readline()
+        if not raw:
+            raise TorControlError("Tor closed the control connection")
+        text = raw.decode("utf-8", "replace").rstrip("\r\n")
+        replies.append(text)
+        if len(text) >= 4 and text[3] == " ":  # "250 OK" ends; "250-..." continues
+            break
+    status = replies[-1][:3]
+    if status != "250":
+        command = line.split(" ", 1)[0]
+        raise TorControlError(f"Tor refused {command}: {replies[-1]}")
+    return replies
+
+
+@contextmanager
+def _tor_control(port: int, password: str, host: str, timeout: float) -> Iterator[Any]:
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise TorControlError(f"cannot reach the Tor control port {host}:{port}: {exc}") from exc
+    try:
+        stream = sock.makefile("rwb")
+        auth = "AUTHENTICATE" + (f" {_tor_quote(password)}" if password else "")
+        _tor_command(stream, auth)
+        yield stream
+        try:
+            _tor_command(stream, "QUIT")
+        except (TorControlError, OSError):
+            pass
+    except OSError as exc:
+        raise TorControlError(f"Tor control port {host}:{port} failed: {exc}") from exc
+    finally:
+        sock.close()
+
+
+def renew_tor_circuit(
+    port: int, password: str = "", *, host: str = "127.0.0.1", timeout: float = 10.0
+) -> None:
+    """Ask Tor for new circuits (``SIGNAL NEWNYM``): the next connections get a new exit IP.
+
+    Tor rate-limits NEWNYM (about one per 10 s) but still answers 250. Connections kept
+    alive stay on their old circuit, so use a fresh session afterwards.
+    """
+    with _tor_control(port, password, host, timeout) as stream:
+        _tor_command(stream, "SIGNAL NEWNYM")
+    log.info("asked Tor for a new circuit (control port %s)", port)
+
+
+def tor_version(
+    port: int, password: str = "", *, host: str = "127.0.0.1", timeout: float = 5.0
+) -> str:
+    """Authenticate and return Tor's version: a reachability check for ``vaultd doctor``."""
+    with _tor_control(port, password, host, timeout) as stream:
+        replies = _tor_command(stream, "GETINFO version")
+    for reply in replies:
+        if "version=" in reply:
+            return reply.split("version=", 1)[1].strip()
+    return "unknown"

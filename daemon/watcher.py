@@ -1,0 +1,115 @@
+"""Watch the vault: tell the writer when the inbox (or any note) changed.
+
+One watchdog observer on the vault folder, recursive, so both ways editors save work:
+in-place writes (modified) and write-temp-then-rename (moved onto the inbox path).
+Inbox events are debounced: a burst of keystroke saves becomes one read after
+``debounce`` seconds of quiet. Watchers miss events (overflowing inotify queues, network
+folders, sync clients), so the daemon also rescans on a timer; ``polling=True`` uses
+watchdog's PollingObserver for folders where OS events do not arrive at all.
+
+The daemon's own writes also produce events; they are harmless because reading the
+inbox is idempotent (the writer skips text it has already processed).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from vault_tools.atomic import is_temp_file
+
+log = logging.getLogger("vaultd.watcher")
+
+IGNORED_PARTS = {".obsidian", ".trash", ".vaultd", ".git"}
+
+NoteCallback = Callable[[str, str, str | None], None]  # (event type, path, dest path)
+
+
+def _norm(path: str | bytes) -> str:
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    return os.path.normcase(os.path.abspath(path))
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, watcher: VaultWatcher) -> None:
+        self.w = watcher
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        paths = [_norm(event.src_path)]
+        dest = getattr(event, "dest_path", "")
+        if dest:
+            paths.append(_norm(dest))
+        if any(p == self.w.inbox for p in paths) or (
+            event.is_directory and any(self.w.inbox.startswith(p + os.sep) for p in paths)
+        ):
+            self.w.inbox_touched()
+        if self.w.on_note is not None and not event.is_directory:
+            self.w.note_event(event.event_type, paths[0], paths[1] if dest else None)
+
+
+class VaultWatcher:
+    """Debounced inbox notifications plus raw note events for the vault index."""
+
+    def __init__(self, vault: Path, inbox: Path, on_inbox: Callable[[], None], *,
+                 debounce: float = 0.5, polling: bool = False,
+                 on_note: NoteCallback | None = None) -> None:
+        self.vault = _norm(str(vault))
+        self.inbox = _norm(str(inbox))
+        self.on_inbox = on_inbox
+        self.on_note = on_note
+        self.debounce = debounce
+        self.polling = polling
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self._observer: Observer | PollingObserver | None = None
+
+    def start(self) -> None:
+        observer = PollingObserver(timeout=1.0) if self.polling else Observer()
+        observer.schedule(_Handler(self), self.vault, recursive=True)
+        observer.daemon = True
+        observer.start()
+        self._observer = observer
+        log.info("watching %s (%s)", self.vault, "polling" if self.polling else "os events")
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._timer:
+                self._timer.cancel()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+            self._observer = None
+
+    @property
+    def alive(self) -> bool:
+        return self._observer is not None and self._observer.is_alive()
+
+    def inbox_touched(self) -> None:
+        with self._lock:
+            if self._timer:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.debounce, self.on_inbox)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def note_event(self, kind: str, path: str, dest: str | None) -> None:
+        for p in (path, dest):
+            if p is None:
+                continue
+            rel_parts = Path(p).parts[len(Path(self.vault).parts):]
+            if not p.endswith(".md") or any(part in IGNORED_PARTS or part.startswith(".")
+                                            for part in rel_parts[:-1]) \
+                    or is_temp_file(os.path.basename(p)):
+                return
+        assert self.on_note is not None
+        self.on_note(kind, path, dest)

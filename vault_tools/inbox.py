@@ -1,0 +1,207 @@
+"""The inbox file: find source lines, annotate them with their state, edit safely.
+
+Annotation grammar (always at the end of a source line, after the user's text)::
+
+    <user text with the URL> — ⏳ queued
+    <user text with the URL> — ⚙️ working            (or "⚙️ working: 3 of 12 done")
+    <user text with the URL> — 🔁 waiting: <reason>
+    <user text with the URL> — ✅ [[Study Notes/Title|Title]]
+    <user text with the URL> — ❌ failed: <reason>
+
+The annotation is recognised by `` — `` followed by one of those marks and runs to the
+end of the line; rendering then re-parsing gives the same line (idempotent). Everything
+else, including line endings, other lines and invalid UTF-8, is kept byte-for-byte.
+
+Edits are compare-and-swap (:func:`edit_inbox`): read, transform, and swap the new
+content in only if the file still holds what was read; otherwise read again and redo.
+On Linux the swap is an atomic exchange, so an edit that lands in the instant between
+check and swap is found in the swapped-out file and merged on the next round.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vault_tools.atomic import _fsync_dir, exchange, write_temp
+from vault_tools.sources import SourceRef, find_sources
+
+SEP = " — "
+MARKS = {"queued": "⏳", "working": "⚙️", "waiting": "🔁", "done": "✅", "failed": "❌"}
+_ANNOTATION = re.compile(r"[ \t]+—[ \t]+(?:⏳|⚙️|⚙|🔁|✅|❌)(?:[ \t].*)?$")
+MAX_REASON = 160
+
+
+@dataclass(frozen=True)
+class Status:
+    """What an inbox line should say about its sources."""
+
+    state: str  # queued | working | waiting | done | failed
+    detail: str = ""  # reason, link(s), or progress
+
+    def render(self) -> str:
+        mark = MARKS[self.state]
+        if self.state == "queued":
+            return f"{SEP}{mark} queued"
+        if self.state == "working":
+            return f"{SEP}{mark} working" + (f": {self.detail}" if self.detail else "")
+        if self.state == "done":
+            return f"{SEP}{mark} {self.detail}".rstrip()
+        return f"{SEP}{mark} {self.state}: {clean_reason(self.detail)}"
+
+
+def clean_reason(reason: str) -> str:
+    """One line, no markup that could break the line or the link syntax."""
+    text = re.sub(r"[\r\n\t]+", " ", reason or "unknown error")
+    text = re.sub(r"[\[\]`|<>]", "'", text).replace("%%", "%")
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class InboxLine:
+    index: int  # 0-based line number
+    body: str  # the line without its end-of-line and without our annotation
+    annotation: str  # our annotation as present now ("" if none)
+    sources: tuple[SourceRef, ...]
+
+
+def _split_eol(line: str) -> tuple[str, str]:
+    if line.endswith("\r\n"):
+        return line[:-2], "\r\n"
+    if line.endswith(("\n", "\r")):
+        return line[:-1], line[-1]
+    return line, ""
+
+
+def strip_annotation(line: str) -> tuple[str, str]:
+    """(line without annotation, annotation)."""
+    m = _ANNOTATION.search(line)
+    if not m:
+        return line, ""
+    return line[: m.start()], line[m.start():]
+
+
+def _in_code_fence(lines: list[str]) -> list[bool]:
+    inside, fence, flags = False, "", []
+    for raw in lines:
+        stripped = raw.lstrip()
+        m = re.match(r"(`{3,}|~{3,})", stripped)
+        if m and (not inside or stripped.startswith(fence)):
+            flags.append(True)
+            inside, fence = (not inside), m.group(1)[:3]
+            continue
+        flags.append(inside)
+    return flags
+
+
+def parse_inbox(text: str) -> list[InboxLine]:
+    """Every line holding at least one source. Lines inside code fences, in the
+    frontmatter, or in HTML comments are the user's and never sources."""
+    lines = text.splitlines(keepends=True)
+    code = _in_code_fence(lines)
+    out: list[InboxLine] = []
+    in_frontmatter = bool(lines) and lines[0].rstrip("\r\n") == "---"
+    for i, raw in enumerate(lines):
+        line, _ = _split_eol(raw)
+        if in_frontmatter:
+            if i > 0 and line.rstrip() in ("---", "..."):
+                in_frontmatter = False
+            continue
+        if code[i] or line.lstrip().startswith("<!--"):
+            continue
+        body, annotation = strip_annotation(line)
+        refs = find_sources(body)
+        if refs:
+            out.append(InboxLine(i, body, annotation, tuple(refs)))
+    return out
+
+
+def annotate(text: str, statuses: dict[int, Status | None],
+             expected: dict[int, str] | None = None) -> str:
+    """Apply statuses to lines by index. ``None`` removes our annotation.
+
+    ``expected`` maps a line index to its body as parsed; a line whose body changed since
+    (the user edited it) is left alone, the caller will re-parse and try again.
+    """
+    lines = text.splitlines(keepends=True)
+    for index, status in statuses.items():
+        if index >= len(lines):
+            continue
+        line, eol = _split_eol(lines[index])
+        body, _ = strip_annotation(line)
+        if expected is not None and expected.get(index) != body:
+            continue
+        lines[index] = body + (status.render() if status else "") + eol
+    return "".join(lines)
+
+
+def append_lines(text: str, new_lines: list[str]) -> str:
+    """Append lines at the end, adding a newline first if the file lacks one."""
+    if not new_lines:
+        return text
+    eol = "\r\n" if "\r\n" in text else "\n"
+    if text and not text.endswith(("\n", "\r")):
+        text += eol
+    return text + "".join(line + eol for line in new_lines)
+
+
+class InboxBusy(RuntimeError):
+    """The inbox kept changing under us; try again later."""
+
+
+def read_text(path: Path) -> tuple[bytes, str]:
+    raw = path.read_bytes()
+    return raw, raw.decode("utf-8", "surrogateescape")
+
+
+def edit_inbox(path: Path, transform: Callable[[str], str], *, rounds: int = 200,
+               create: bool = False) -> bool:
+    """Compare-and-swap edit. Returns True when the file was changed.
+
+    ``transform`` gets the current text and returns the wanted text; it may be called
+    several times (it must be a pure function of its input).
+    """
+    for _ in range(rounds):
+        try:
+            raw, text = read_text(path)
+        except FileNotFoundError:
+            if not create:
+                raise
+            raw, text = b"", ""
+        new_text = transform(text)
+        if new_text == text and (raw or not create):
+            return False
+        data = new_text.encode("utf-8", "surrogateescape")
+        if not raw and not path.exists():
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                continue
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            return True
+        tmp = write_temp(path, data, mode=path.stat().st_mode & 0o7777)
+        try:
+            # Writing the temp file (fsync) takes a while: look again right before the swap.
+            if path.read_bytes() != raw:
+                continue
+            if exchange(tmp, path):
+                if tmp.read_bytes() == raw:
+                    _fsync_dir(path.parent)
+                    return True
+                # A write landed in the instant between the check and the swap; its text
+                # is in the swapped-out file. Swap it back and go round again on top of it.
+                exchange(tmp, path)
+                continue
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+            return True
+        finally:
+            tmp.unlink(missing_ok=True)
+    raise InboxBusy(f"{path.name} kept changing; will try again")

@@ -1,0 +1,87 @@
+"""Compose study-note and assessment files (frontmatter + body) from generated content.
+
+The frontmatter contract (Dataview users query these keys) lives here and only here:
+
+* study note: ``type: study-note``, title, source, video_id, channel, duration (s),
+  published, created, tags, aliases, assessment ("[[...]]"), model,
+  tokens {in, out, cached}, source_key
+* assessment: ``type: assessment``, source, video_id, notes ("[[...]]"), source_key
+
+``source_key`` (the ledger key) is how the daemon recognises its own notes by identity,
+not by path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vault_tools import frontmatter
+from vault_tools.models import VideoContent
+
+
+def wikilink(rel_path_no_ext: str, label: str | None = None) -> str:
+    if label and label != rel_path_no_ext.rsplit("/", 1)[-1]:
+        return f"[[{rel_path_no_ext}|{label}]]"
+    return f"[[{rel_path_no_ext}]]"
+
+
+def _source(content: VideoContent) -> str:
+    meta = content.meta
+    return meta.url or (meta.file_path or meta.key)
+
+
+def note_frontmatter(content: VideoContent, *, created: str, assessment_link: str
+                     ) -> dict[str, Any]:
+    meta, usage = content.meta, content.usage
+    return {
+        "type": "study-note",
+        "title": meta.title,
+        "source": _source(content),
+        "video_id": meta.video_id,
+        "channel": meta.channel,
+        "duration": int(round(meta.duration)) if meta.duration is not None else None,
+        "published": meta.published,
+        "created": created,
+        "tags": list(content.tags),
+        "aliases": list(content.aliases),
+        "assessment": assessment_link,
+        "model": content.model,
+        "tokens": {"in": usage.input_tokens, "out": usage.output_tokens,
+                   "cached": usage.cache_read_tokens},
+        "source_key": meta.key,
+    }
+
+
+def assessment_frontmatter(content: VideoContent, *, created: str, notes_link: str
+                           ) -> dict[str, Any]:
+    meta = content.meta
+    return {
+        "type": "assessment",
+        "title": f"{meta.title} — Assessment",
+        "source": _source(content),
+        "video_id": meta.video_id,
+        "notes": notes_link,
+        "created": created,
+        "tags": ["assessment"],
+        "source_key": meta.key,
+    }
+
+
+def compose_note(fm: dict[str, Any], body: str, existing_text: str | None = None) -> str:
+    """Whole file text; with ``existing_text`` the user's frontmatter keys are kept."""
+    existing = frontmatter.split(existing_text)[0] if existing_text else None
+    return frontmatter.compose(frontmatter.merge(existing, fm), body)
+
+
+def owner_key(text: str) -> str | None:
+    """The ledger key a note belongs to, from its frontmatter (None for user notes)."""
+    data, _ = frontmatter.split(text)
+    if not data:
+        return None
+    key = data.get("source_key")
+    if isinstance(key, str) and key:
+        return key
+    vid = data.get("video_id")
+    if isinstance(vid, str) and vid and data.get("type") in ("study-note", "assessment"):
+        return f"youtube:{vid}"
+    return None

@@ -1,0 +1,128 @@
+"""Helper flowables and vault image lookup for the PDF exporter.
+
+Owns two small things the block renderer needs: :class:`Indented`, a wrapper that shifts
+any flowable right (used for list nesting, so lists work inside table-based callouts
+where frame indenters do not), and :class:`ImageResolver`, which finds an embedded
+image the way Obsidian does (next to the note, from the vault root, or by file name
+anywhere in the vault) without ever leaving the vault or touching the network.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote
+
+from reportlab.lib.utils import ImageReader
+from reportlab.platypus import Flowable, Image
+
+_MAX_INDEX = 50_000
+
+
+class Indented(Flowable):
+    """Draw ``child`` ``indent`` points to the right; splits and spacing delegate."""
+
+    def __init__(self, child: Flowable, indent: float) -> None:
+        super().__init__()
+        self.child = child
+        self.indent = indent
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
+        w, h = self.child.wrap(max(availWidth - self.indent, 24.0), availHeight)
+        self.width, self.height = w + self.indent, h
+        return self.width, self.height
+
+    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
+        parts = self.child.split(max(availWidth - self.indent, 24.0), availHeight)
+        return [Indented(p, self.indent) for p in parts]
+
+    def draw(self) -> None:
+        self.child.drawOn(self.canv, self.indent, 0)
+
+    def getSpaceBefore(self) -> float:  # noqa: N802 - ReportLab API
+        return float(self.child.getSpaceBefore())
+
+    def getSpaceAfter(self) -> float:  # noqa: N802 - ReportLab API
+        return float(self.child.getSpaceAfter())
+
+    def getKeepWithNext(self) -> bool:  # noqa: N802 - ReportLab API
+        return bool(self.child.getKeepWithNext())
+
+    def identity(self, maxLen: int | None = None) -> str:  # noqa: N803
+        return f"Indented({self.indent}, {self.child.identity(maxLen)})"
+
+
+class ImageResolver:
+    """Find vault images for one note; remembers a name index once built."""
+
+    def __init__(self, vault_root: Path | None, note_path: Path | None) -> None:
+        self.vault_root = vault_root.resolve() if vault_root is not None else None
+        note_dir: Path | None = None
+        if note_path is not None:
+            note_dir = note_path.parent
+            if not note_dir.is_absolute() and self.vault_root is not None:
+                note_dir = self.vault_root / note_dir
+        self.note_dir = note_dir
+        self._index: dict[str, Path] | None = None
+
+    def _inside(self, path: Path) -> bool:
+        if self.vault_root is None:
+            return True
+        try:
+            path.resolve().relative_to(self.vault_root)
+        except (ValueError, OSError):
+            return False
+        return True
+
+    def _by_name(self, name: str) -> Path | None:
+        if self.vault_root is None:
+            return None
+        if self._index is None:
+            self._index = {}
+            count = 0
+            for dirpath, dirnames, filenames in os.walk(self.vault_root):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                for fname in filenames:
+                    self._index.setdefault(fname.lower(), Path(dirpath) / fname)
+                count += len(filenames)
+                if count > _MAX_INDEX:
+                    break
+        return self._index.get(name.lower())
+
+    def resolve(self, target: str, wiki: bool) -> Path | None:
+        target = target.strip()
+        if not target or "://" in target or "\x00" in target:
+            return None
+        if not wiki:
+            target = unquote(target)
+        target = target.lstrip("/") if self.vault_root is not None else target
+        candidates = []
+        if self.note_dir is not None:
+            candidates.append(self.note_dir / target)
+        if self.vault_root is not None:
+            candidates.append(self.vault_root / target)
+        for cand in candidates:
+            try:
+                if cand.is_file() and self._inside(cand):
+                    return cand
+            except OSError:
+                continue
+        found = self._by_name(Path(target).name)
+        return found if found is not None and self._inside(found) else None
+
+
+def image_flowable(path: Path, max_width: float, max_height: float,
+                   width: float | None = None) -> Image:
+    """An Image scaled to fit ``max_width`` x ``max_height`` (never enlarged past 100%)."""
+    iw, ih = ImageReader(str(path)).getSize()
+    if iw <= 0 or ih <= 0:
+        raise ValueError("image has no size")
+    w = width if width is not None else iw * 0.75  # pixels at 96 dpi -> points
+    w = min(w, max_width)
+    h = w * ih / iw
+    if h > max_height:
+        h = max_height
+        w = h * iw / ih
+    img = Image(str(path), width=w, height=h)
+    img.hAlign = "CENTER"
+    return img
