@@ -27,6 +27,7 @@ from daemon.runner import (
     read_status_file,
     resolve_backend,
 )
+from daemon.service_install import ServiceInstallError
 from vault_tools.inbox import append_lines, edit_inbox, parse_inbox
 from vault_tools.sources import find_sources
 
@@ -62,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="job keys, video ids or URLs (default: every failed job)")
     demo = sub.add_parser("demo", help="build and process an offline sample vault")
     demo.add_argument("dir", nargs="?", type=Path, default=Path("vaultd-demo"))
+    service = sub.add_parser("service", help="install, uninstall or inspect the "
+                             "systemd/launchd service for a vault")
+    service.add_argument("action", choices=["install", "uninstall", "status"])
+    _vault_arg(service)
+    service.add_argument("--dry-run", action="store_true",
+                         help="change nothing; print the unit/plist and the commands")
+    service.add_argument("--no-sandbox", action="store_true",
+                         help="leave out systemd sandboxing (for restricted kernels)")
+    service.add_argument("--json", action="store_true", help="status as JSON")
     return parser
 
 
@@ -82,6 +92,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda _s, _f: daemon.reload_requested.set())
     daemon.start()
     try:
         daemon.run()
@@ -154,10 +166,20 @@ def gather_status(vault: Path) -> dict[str, Any]:
                           "attempts": j.attempts, "at": j.updated_at}
                          for j in ledger.recent_failures(10)],
             "usage_today": ledger.usage_on(),
+            "service": _service_state(paths.vault),
             "usage_total": _usage_total(ledger.all_jobs()),
         }
     finally:
         ledger.close()
+
+
+def _service_state(vault: Path) -> str:
+    try:
+        from daemon.service_install import service_status
+
+        return service_status(vault).state
+    except Exception as exc:  # noqa: BLE001 - status must answer even if this fails
+        return f"unknown ({exc})"
 
 
 def _usage_total(jobs: list[Job]) -> dict[str, Any]:
@@ -180,6 +202,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         out.append("daemon:  not running")
     out.append(f"backend: {st['backend']} ({st['backend_reason']})")
+    out.append(f"service: {st['service']}")
     if st["paused"]:
         out.append(f"paused:  {st['paused']}")
     c = st["counts"]
@@ -236,8 +259,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.dir)
 
 
+# -- service -------------------------------------------------------------------------------
+def cmd_service(args: argparse.Namespace) -> int:
+    from daemon import service_install as svc
+
+    if args.action == "status":
+        st = svc.service_status(args.vault)
+        print(json.dumps(st.to_dict(), indent=2) if args.json else st.summary())
+        return EXIT_OK
+    if args.action == "install":
+        report = svc.install(args.vault, dry_run=args.dry_run, sandbox=not args.no_sandbox)
+    else:
+        report = svc.uninstall(args.vault, dry_run=args.dry_run)
+    print(report.format())
+    return EXIT_OK if report.ok else EXIT_FAILURE
+
+
 COMMANDS = {"run": cmd_run, "add": cmd_add, "status": cmd_status, "retry": cmd_retry,
-            "demo": cmd_demo}
+            "demo": cmd_demo, "service": cmd_service}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -247,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging("WARNING")
     try:
         return COMMANDS[args.command](args)
-    except (ConfigError, VaultMissingError, UsageError, AlreadyRunning) as exc:
+    except (ConfigError, VaultMissingError, UsageError, AlreadyRunning,
+            ServiceInstallError) as exc:
         print(f"vaultd: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except VaultdError as exc:

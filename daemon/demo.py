@@ -9,7 +9,6 @@ to look. Safe to run again on the same folder: known sources are not regenerated
 from __future__ import annotations
 
 import logging
-import shutil
 from importlib import resources
 from pathlib import Path
 

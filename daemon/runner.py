@@ -88,6 +88,7 @@ class Daemon:
         self.options = options or RunOptions()
         self.config, self.paths = open_vault(vault)
         self.stop_event = threading.Event()
+        self.reload_requested = threading.Event()
         self._lock_fd: int | None = None
         self.started_at = time.time()
 
@@ -177,6 +178,9 @@ class Daemon:
     def run(self) -> None:
         """Block until stopped (signal) or, with --once, until the work is done."""
         while not self.stop_event.is_set():
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                self.reload()
             if self.options.once and self.finished():
                 # One more pass: the last status reaches the inbox before we exit.
                 self.writer.request_inbox()
@@ -185,6 +189,21 @@ class Daemon:
                 if self.finished():
                     break
             self.stop_event.wait(0.2)
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the config; a bad file is reported and the old one kept."""
+        sdnotify.reloading()
+        try:
+            config = load_config(self.paths.vault, create=False)
+        except ConfigError as exc:
+            log.error("config not reloaded, keeping the running one: %s", exc)
+        else:
+            self.config = config
+            self.dispatcher.config = config
+            self.writer.config = config
+            logging.getLogger().setLevel(config.get("daemon", "log_level"))
+            log.info("config reloaded from %s", config.path)
+        sdnotify.ready()
 
     def stop(self) -> None:
         sdnotify.stopping()

@@ -78,7 +78,7 @@ def test_case_insensitive_and_unicode(linker: Linker) -> None:
 
 def test_punctuation_in_titles_and_around_mentions(linker: Linker) -> None:
     assert linker.link("I like C++ and Node.js.") == "I like [[C++]] and [[Node.js]]."
-    assert linker.link("(memory), \"memory\"") == "([[Memory|memory]]), \"memory\""
+    assert linker.link('(memory), "memory"') == '([[Memory|memory]]), "memory"'
     assert linker.link("long-term potentiation (LTP)") == (
         "[[Long-Term Potentiation|long-term potentiation]] (LTP)"
     )
@@ -104,8 +104,8 @@ def test_short_acronyms_need_exact_case(linker: Linker) -> None:
         "![memory](memory.png)",
         "[[Other|memory]] and ![[memory]]",
         "https://example.com/memory and www.memory.org",
-        "<https://memory.example> <span title=\"memory\">",
-        "<a href=\"x\">memory</a>",
+        '<https://memory.example> <span title="memory">',
+        '<a href="x">memory</a>',
         "# Memory heading\n## working memory\n",
         "Memory setext\n===\n",
         "> [!note] Memory callout title\n",
@@ -128,9 +128,7 @@ def test_regions_do_not_leak(linker: Linker) -> None:
         "# Memory\n\n```\nmemory\n```\n\n> [!tip] Memory\n> memory inside callout body\n\n"
         "`memory` then memory in prose."
     )
-    assert linker.link(text) == text.replace(
-        "memory inside", "[[Memory|memory]] inside"
-    )
+    assert linker.link(text) == text.replace("memory inside", "[[Memory|memory]] inside")
 
 
 def test_flashcards_link_around_the_separator(linker: Linker) -> None:
@@ -145,8 +143,14 @@ def test_table_cells_escape_the_pipe(linker: Linker) -> None:
 
 
 def test_ambiguous_surface_prefers_titles_then_gives_up() -> None:
-    linker = Linker([("Memory", (), "Memory"), ("Recall", ("memory",), "Recall"),
-                     ("A", ("retrieval",), "A/Notes"), ("B", ("retrieval",), "B/Notes")])  # fmt: skip
+    linker = Linker(
+        [
+            ("Memory", (), "Memory"),
+            ("Recall", ("memory",), "Recall"),
+            ("A", ("retrieval",), "A/Notes"),
+            ("B", ("retrieval",), "B/Notes"),
+        ]
+    )
     assert linker.link("memory and retrieval") == "[[Memory|memory]] and retrieval"
 
 
@@ -162,8 +166,13 @@ def test_add_and_remove_incrementally() -> None:
 
 
 def test_targets_with_folders_and_bad_characters() -> None:
-    linker = Linker([("Memory", (), "Psych/Memory"), ("Bad|Name", (), "Bad|Name"),
-                     ("ok", ["x[y]"], "Fine Name")])  # fmt: skip
+    linker = Linker(
+        [
+            ("Memory", (), "Psych/Memory"),
+            ("Bad|Name", (), "Bad|Name"),
+            ("ok", ["x[y]"], "Fine Name"),
+        ]
+    )
     assert linker.link("memory, bad|name, x[y]") == "[[Psych/Memory|memory]], bad|name, x[y]"
     assert linker.link("memory", self_title="Memory") == "memory"
 

@@ -6,11 +6,15 @@ import random
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import sparse
 
 from daemon.errors import EmptyTranscriptError, PermanentError
 from daemon.generate.base import Backend, GenerationContext
-from daemon.generate.extractive import Analysis, build_sentences
+from daemon.generate.extractive import MAX_NODES, Analysis, build_sentences, rank
 from daemon.generate.offline import OfflineBackend, clean, slug
 from vault_tools.models import Chapter, Segment, SourceMeta, Transcript, VideoContent
 from vault_tools.subtitles import parse_subtitles
@@ -186,12 +190,13 @@ def test_video_timestamps_link_to_the_video() -> None:
     Transcript([]),
     Transcript([Segment(0, 2, ""), Segment(2, 2, "   ")]),
     Transcript([Segment(0, 5, "Hello and welcome, today we talk about energy and memory.")] * 2),
+    Transcript([Segment(i, 1, "um, uh, so, you know, like the") for i in range(20)]),
 ])
 def test_near_empty_transcript_is_a_permanent_failure(transcript: Transcript) -> None:
     with pytest.raises(EmptyTranscriptError) as caught:
         OfflineBackend().generate(transcript, file_meta("Short"), CTX)
     assert isinstance(caught.value, PermanentError)
-    assert "words" in caught.value.reason
+    assert "words" in caught.value.reason and "study" in caught.value.reason
 
 
 def test_chapters_become_the_sections() -> None:
@@ -215,6 +220,18 @@ def test_three_hour_transcript_gives_bounded_correct_notes() -> None:
     points = content.note_markdown.split("## Key points", 1)[1].split("## Sections", 1)[0]
     assert len(points.strip().split("\n")) == 15
     assert [card_kind(c) for c in flashcards(content.assessment_markdown)[1]]
+
+
+def test_rank_merges_sentences_beyond_the_graph_cap() -> None:
+    n = MAX_NODES * 2 + 7
+    rng = np.random.default_rng(3)
+    matrix = sparse.random(n, 400, density=0.02, random_state=rng, format="lil")
+    matrix[:50, 0] = 5.0  # the first sentences share one strong topic word
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1
+    scores = rank(sparse.csr_matrix(sparse.diags(1 / norms) @ matrix.tocsr()))
+    assert scores.shape == (n,) and np.isfinite(scores).all() and (scores >= 0).all()
+    assert scores[:50].mean() > np.median(scores)
 
 
 def test_auto_captions_without_punctuation_become_short_sentences() -> None:
@@ -272,6 +289,30 @@ def test_other_languages_and_determinism() -> None:
     assert "memoria" in [t.lower() for t in first.key_terms]
 
 
+_VOCAB = ("energy memory feedback loop is the a of and TCP window Calvin cycle review card "
+          "because for example means called. ? ! , <b> `x` %% {{ [[ == :: # ü 記憶 1:02").split()
+
+
+@settings(max_examples=60, deadline=None)
+@given(cues=st.lists(st.tuples(st.floats(0, 20000, allow_nan=False),
+                               st.floats(0, 30, allow_nan=False),
+                               st.lists(st.sampled_from(_VOCAB), max_size=15)), max_size=60))
+def test_any_transcript_gives_notes_or_an_empty_error(
+        cues: list[tuple[float, float, list[str]]]) -> None:
+    segments = sorted((Segment(at, dur, " ".join(ws)) for at, dur, ws in cues),
+                      key=lambda s: s.start)
+    transcript = Transcript(segments)
+    try:
+        content = OfflineBackend().generate(transcript, file_meta("Fuzz"), CTX)
+    except EmptyTranscriptError:
+        return
+    body = content.note_markdown + content.assessment_markdown
+    assert all(0 <= t <= transcript.end for t in timestamps(body))
+    assert [card_kind(card) for card in flashcards(content.assessment_markdown)[1]]
+    questions = content.assessment_markdown.split("## Flashcards", 1)[0]
+    assert all(f". {kind}\n" in questions for kind in KINDS)
+
+
 @pytest.mark.parametrize(("raw", "want"), [
     ("a `code` b", "a code b"),
     ("x <b>y</b> z", "x y z"),
@@ -279,6 +320,7 @@ def test_other_languages_and_determinism() -> None:
     ("<<b>%", ""),
     ("go to #home", "go to \\#home"),
     ("C# and 100%", "C# and 100%"),
+    ("a:::b and c::d", "a:b and c:d"),
 ])
 def test_clean(raw: str, want: str) -> None:
     assert clean(raw) == want

@@ -17,18 +17,23 @@ def _note(root: Path, rel: str, frontmatter: str | None = None, body: str = "Bod
 
 
 def test_build_reads_titles_aliases_and_video_ids(tmp_path: Path) -> None:
-    _note(tmp_path, "Study Notes/Working Memory.md",
-          "type: study-note\nvideo_id: dQw4w9WgXcQ\naliases:\n  - WM\n  - short-term store")  # fmt: skip
+    _note(
+        tmp_path,
+        "Study Notes/Working Memory.md",
+        "type: study-note\nvideo_id: dQw4w9WgXcQ\naliases:\n  - WM\n  - short-term store",
+    )
     _note(tmp_path, "Ökonomie.md", "aliases: [Wirtschaft, 'Volks, wirtschaft']")
     _note(tmp_path, "Plain.md", None)
     _note(tmp_path, "Scalar.md", "alias: Single Name\ntags: [x]")
     index = VaultIndex.build(tmp_path)
     by_path = {e.path: e for e in index.entries()}
-    assert set(by_path) == {"Study Notes/Working Memory.md", "Ökonomie.md", "Plain.md",
-                            "Scalar.md"}  # fmt: skip
+    assert set(by_path) == {"Study Notes/Working Memory.md", "Ökonomie.md", "Plain.md", "Scalar.md"}
     wm = by_path["Study Notes/Working Memory.md"]
     assert (wm.title, wm.aliases, wm.video_id) == (
-        "Working Memory", ("WM", "short-term store"), "dQw4w9WgXcQ")  # fmt: skip
+        "Working Memory",
+        ("WM", "short-term store"),
+        "dQw4w9WgXcQ",
+    )
     assert by_path["Ökonomie.md"].aliases == ("Wirtschaft", "Volks, wirtschaft")
     assert by_path["Plain.md"].aliases == () and by_path["Plain.md"].video_id is None
     assert by_path["Scalar.md"].aliases == ("Single Name",)
@@ -65,11 +70,23 @@ def test_large_frontmatter_beyond_first_chunk(tmp_path: Path) -> None:
 
 
 def test_ignored_folders_and_files(tmp_path: Path) -> None:
-    for rel in [".obsidian/workspace.md", ".trash/Old.md", ".vaultd/config.md", ".git/x.md",
-                ".hidden/Note.md", "Notes/.Hidden.md", "Notes/Note.sync-conflict-2024.md",
-                "Notes/Note (conflicted copy).md", "Notes/.~lock.Note.md", "Notes/~$Note.md",
-                "Notes/Note.md.icloud", "Notes/Note.md.vaultd-tmp-123", "Notes/x.vaultd-tmp.md",
-                "Notes/data.txt", "Notes/canvas.canvas"]:  # fmt: skip
+    for rel in [
+        ".obsidian/workspace.md",
+        ".trash/Old.md",
+        ".vaultd/config.md",
+        ".git/x.md",
+        ".hidden/Note.md",
+        "Notes/.Hidden.md",
+        "Notes/Note.sync-conflict-2024.md",
+        "Notes/Note (conflicted copy).md",
+        "Notes/.~lock.Note.md",
+        "Notes/~$Note.md",
+        "Notes/Note.md.icloud",
+        "Notes/Note.md.vaultd-tmp-123",
+        "Notes/x.vaultd-tmp.md",
+        "Notes/data.txt",
+        "Notes/canvas.canvas",
+    ]:
         _note(tmp_path, rel, "video_id: ignored0000")
     _note(tmp_path, "Notes/Real.md", "video_id: real0000000")
     index = VaultIndex.build(tmp_path)

@@ -19,7 +19,7 @@ from collections import Counter
 from typing import Any
 
 from vault_tools.graph import KnowledgeGraph
-from vault_tools.graph_note import analyze
+from vault_tools.graph_note import GraphAnalysis, analyze
 
 NOTE_W, NOTE_H, GAP = 300, 180, 40
 PAD, GROUP_GAP, MAX_COLS, ROW_WIDTH = 60, 160, 6, 6000
@@ -46,9 +46,10 @@ def render_canvas(
     max_clusters: int = 30,
     max_notes_per_cluster: int = 48,
     max_edges: int = 3000,
+    analysis: GraphAnalysis | None = None,
 ) -> dict[str, Any]:
     """The canvas document (a JSON-ready dict) for ``graph``; deterministic."""
-    analysis = analyze(graph)
+    analysis = analysis or analyze(graph)
     clusters = analysis.clusters[:max_clusters]
     nodes: list[dict[str, Any]] = []
     placed: dict[str, dict[str, Any]] = {}

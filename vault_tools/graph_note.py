@@ -223,6 +223,10 @@ def suggested_links(graph: KnowledgeGraph, limit: int) -> list[tuple[str, str, l
 # --------------------------------------------------------------------------- escaping
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~$%=^{}!])")
+# Wikilink labels cannot be backslash-escaped: swap characters that end the link or
+# start code, HTML, math or comments for look-alikes.
+_LINK_LABEL = str.maketrans({"[": "(", "]": ")", "|": "/", "\\": "/", "`": "'", "<": "‹",
+                             ">": "›", "$": "＄", "%": "％"})
 _MERMAID_CODES = {'"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;"}
 
 
@@ -241,7 +245,7 @@ def note_link(graph: KnowledgeGraph, nid: str) -> str:
     path = nid[5:]
     target = path[:-3] if path.lower().endswith(".md") else path
     label = _one_line(graph.G.nodes[nid]["title"], 80)
-    label = label.translate(str.maketrans("[]|", "()/")).replace("\\", "/") or target
+    label = label.translate(_LINK_LABEL) or target
     if re.search(r"[\[\]|#^\\\n]", target):
         return f"[{md_text(label)}]({quote(path)})"
     return f"[[{target}|{label}]]"
@@ -285,11 +289,16 @@ def _bullets(items: Iterable[str], empty: str) -> list[str]:
     return out or [f"_{empty}_"]
 
 
-def render_graph_note(graph: KnowledgeGraph, *, now: str) -> str:
-    """The full ``Knowledge Graph.md`` text for ``graph`` as of ``now`` (ISO string)."""
+def render_graph_note(
+    graph: KnowledgeGraph, *, now: str, analysis: GraphAnalysis | None = None
+) -> str:
+    """The full ``Knowledge Graph.md`` text for ``graph`` as of ``now`` (ISO string).
+
+    Pass ``analysis`` (from :func:`analyze`) to share one analysis with the canvas.
+    """
     G = graph.G
     notes = graph.notes()
-    analysis = analyze(graph)
+    analysis = analysis or analyze(graph)
     pr = analysis.pagerank
     kinds = Counter(G.nodes[n]["kind"] for n in notes)
     n_tags = sum(1 for n in G if n.startswith("tag:"))

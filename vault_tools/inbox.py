@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +159,58 @@ def read_text(path: Path) -> tuple[bytes, str]:
     return raw, raw.decode("utf-8", "surrogateescape")
 
 
+@dataclass
+class _Replaced:
+    """The inode we swapped out, kept open a while: an editor that opened the file just
+    before our swap may still write into it. Its bytes at swap time were ``base``."""
+
+    fd: int
+    base: bytes
+    at: float
+
+
+_replaced: dict[Path, list[_Replaced]] = {}
+LATE_WRITE_WINDOW = 5.0  # seconds we watch a swapped-out inode for late writes
+
+
+def _late_writes(path: Path, now: float) -> list[tuple[bytes, bytes]]:
+    """(base, late content) for swapped-out inodes someone wrote into after the swap."""
+    found: list[tuple[bytes, bytes]] = []
+    keep: list[_Replaced] = []
+    for old in _replaced.get(path, []):
+        size = os.fstat(old.fd).st_size
+        data = os.pread(old.fd, max(size, len(old.base)) + 1, 0)
+        if data != old.base:
+            found.append((old.base, data))
+            os.close(old.fd)
+        elif now - old.at > LATE_WRITE_WINDOW:
+            os.close(old.fd)
+        else:
+            keep.append(old)
+    _replaced[path] = keep
+    return found
+
+
+def _fold_late_writes(path: Path) -> None:
+    """Merge text that landed in a swapped-out inode back into the live file."""
+    from vault_tools.merge import merge3_text
+
+    for base, late in _late_writes(path, time.monotonic()):
+        def merge(current: str, base: bytes = base, late: bytes = late) -> str:
+            return merge3_text(base.decode("utf-8", "surrogateescape"), current,
+                               late.decode("utf-8", "surrogateescape"))
+
+        _swap_in(path, merge, rounds=200)
+
+
+def release_replaced(path: Path | None = None) -> None:
+    """Check and forget watched inodes (call at shutdown)."""
+    for p in [path] if path else list(_replaced):
+        _fold_late_writes(p)
+        for old in _replaced.pop(p, []):
+            os.close(old.fd)
+
+
 def edit_inbox(path: Path, transform: Callable[[str], str], *, rounds: int = 200,
                create: bool = False) -> bool:
     """Compare-and-swap edit. Returns True when the file was changed.
@@ -165,41 +218,46 @@ def edit_inbox(path: Path, transform: Callable[[str], str], *, rounds: int = 200
     ``transform`` gets the current text and returns the wanted text; it may be called
     several times (it must be a pure function of its input).
     """
-    for _ in range(rounds):
+    path = path.absolute()
+    if _replaced.get(path):
+        _fold_late_writes(path)
+    if create and not path.exists():
         try:
-            raw, text = read_text(path)
-        except FileNotFoundError:
-            if not create:
-                raise
-            raw, text = b"", ""
-        new_text = transform(text)
-        if new_text == text and (raw or not create):
-            return False
-        data = new_text.encode("utf-8", "surrogateescape")
-        if not raw and not path.exists():
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                continue
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            pass
+        else:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                fh.write(transform("").encode("utf-8", "surrogateescape"))
                 fh.flush()
                 os.fsync(fh.fileno())
             return True
+    return _swap_in(path, transform, rounds=rounds)
+
+
+def _swap_in(path: Path, transform: Callable[[str], str], *, rounds: int) -> bool:
+    for _ in range(rounds):
+        raw, text = read_text(path)
+        new_text = transform(text)
+        if new_text == text:
+            return False
+        data = new_text.encode("utf-8", "surrogateescape")
         tmp = write_temp(path, data, mode=path.stat().st_mode & 0o7777)
         try:
             # Writing the temp file (fsync) takes a while: look again right before the swap.
             if path.read_bytes() != raw:
                 continue
             if exchange(tmp, path):
-                if tmp.read_bytes() == raw:
-                    _fsync_dir(path.parent)
-                    return True
-                # A write landed in the instant between the check and the swap; its text
-                # is in the swapped-out file. Swap it back and go round again on top of it.
-                exchange(tmp, path)
-                continue
-            os.replace(tmp, path)
+                old_fd = os.open(tmp, os.O_RDONLY)
+                if os.pread(old_fd, len(raw) + 1, 0) != raw:
+                    # A write landed between the check and the swap; its text is in the
+                    # swapped-out file. Swap it back and go round again on top of it.
+                    os.close(old_fd)
+                    exchange(tmp, path)
+                    continue
+                _replaced.setdefault(path, []).append(_Replaced(old_fd, raw, time.monotonic()))
+            else:
+                os.replace(tmp, path)
             _fsync_dir(path.parent)
             return True
         finally:

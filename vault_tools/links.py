@@ -278,9 +278,7 @@ class Linker:
         chosen = [target for target, priority in owners.items() if priority == best]
         return chosen[0] if len(chosen) == 1 else None
 
-    def _matches(
-        self, text: str, self_title: str | None
-    ) -> Iterable[tuple[int, int, str, bool]]:
+    def _matches(self, text: str, self_title: str | None) -> Iterable[tuple[int, int, str, bool]]:
         """Leftmost-longest unprotected mentions as (start, end, target, in a table row),
         skipping the note itself and ambiguous surfaces."""
         folded = fold(text)

@@ -143,7 +143,7 @@ def stem(word: str) -> str:
 def content_words(text: str) -> list[str]:
     """Lowercase stems of the words that carry meaning (no stopwords, no numbers)."""
     return [stem(w) for w in (m.lower().strip("'’-") for m in _WORD.findall(text))
-            if len(w) > 2 and w not in STOPWORDS]
+            if (len(w) > 2 or (len(w) == 2 and not w.isascii())) and w not in STOPWORDS]
 
 
 class Analysis:
@@ -406,6 +406,14 @@ def _term_candidates(sentences: Sequence[Sentence], common: set[str]
             keys = [stem(w.lower()) for w in words]
             good = [len(w) > 2 and w.lower() not in STOPWORDS and k not in common
                     for w, k in zip(words, keys, strict=True)]
+            run: list[str] = []  # capitalised names of three or more words
+            for word in [*words, ""]:
+                if _is_name(word) and word.lower() not in STOPWORDS:
+                    run.append(word)
+                    continue
+                if 3 <= len(run) <= 4:
+                    note(" ".join(stem(w.lower()) for w in run), " ".join(run))
+                run = []
             for i, word in enumerate(words):
                 if not good[i]:
                     continue

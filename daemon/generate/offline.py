@@ -18,7 +18,7 @@ from typing import Any
 
 from daemon.errors import EmptyTranscriptError
 from daemon.generate.base import GenerationContext
-from daemon.generate.extractive import Analysis, KeyTerm, Sentence
+from daemon.generate.extractive import Analysis, KeyTerm, Sentence, content_words
 from vault_tools.models import (
     SourceMeta,
     Transcript,
@@ -58,10 +58,16 @@ class OfflineBackend:
     def generate(
         self, transcript: Transcript, meta: SourceMeta, ctx: GenerationContext
     ) -> VideoContent:
-        words = len(transcript.text.split())
+        text = transcript.text
+        words = len(text.split())
         if words < MIN_WORDS:
             raise EmptyTranscriptError(
                 f"The transcript has only {words} words, too few to study from."
+            )
+        if len(content_words(text)) < MIN_WORDS // 3:
+            raise EmptyTranscriptError(
+                "The transcript holds only filler words (like 'um', 'so', 'the'), nothing "
+                "to study from."
             )
         analysis = Analysis(transcript.segments)
         end = transcript.end
@@ -90,7 +96,7 @@ def clean(text: str) -> str:
     while previous != text:  # removing one construct can form another ("<<b>%")
         previous = text
         text = _UNSAFE.sub("", text)
-    text = text.replace("::", ":").replace("$$", "$")
+    text = re.sub(r":{2,}", ":", text).replace("$$", "$")
     text = re.sub(r"(?<![\w\\])#(?=[^\W\d_])", r"\\#", text)  # '#word' would become a tag
     return re.sub(r"\s+", " ", text).strip(" :")
 

@@ -38,8 +38,7 @@ def load_file_source(spec: JobSpec) -> tuple[Transcript, SourceMeta]:
     try:
         transcript = parse_subtitles(spec.file_text, spec.file_path)
     except SubtitleParseError as exc:
-        raise EmptyTranscriptError(f"could not read subtitles from {spec.file_path}: {exc}"
-                                   ) from exc
+        raise EmptyTranscriptError(str(exc)) from exc
     meta = SourceMeta(key=spec.key, kind="file", title=title_from_filename(spec.file_path),
                       file_path=spec.file_path, duration=round(transcript.end, 3),
                       language=transcript.language)

@@ -16,6 +16,14 @@ This module owns three things every YouTube request goes through:
   up instead of hammering YouTube together.
 * **Tor circuits** (:func:`renew_tor_circuit`): ``SIGNAL NEWNYM`` over the Tor control
   protocol on a plain socket, used between retries when ``tor_control_port`` is set.
+
+Testing hook: when the environment variable ``VAULTD_YOUTUBE_ORIGIN`` is set (e.g.
+``http://127.0.0.1:8123``), :func:`build_session` mounts :class:`OriginRewriteAdapter`,
+which sends every request for ``www.youtube.com``, ``youtube.com``, ``m.youtube.com``
+and ``i.ytimg.com`` to that origin instead, keeping path and query (no proxy, since the
+stand-in is local). Pacing still counts the YouTube host and cookies still belong to
+YouTube's domain. End-to-end tests use it to point a *subprocess* daemon at a loopback
+YouTube stand-in; it is not a user setting and is logged as a warning when active.
 """
 
 from __future__ import annotations
@@ -31,9 +39,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from youtube_transcript_api.proxies import (
     GenericProxyConfig,
     ProxyConfig,
@@ -52,6 +61,9 @@ log = logging.getLogger(__name__)
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")
 JITTER = 0.5  # each gap is min_interval * (1 + JITTER * U[0, 1))
 BUDGET_WINDOW_SECONDS = 3600.0
+ORIGIN_ENV = "VAULTD_YOUTUBE_ORIGIN"  # testing hook, see the module docstring
+REWRITTEN_HOSTS = ("www.youtube.com", "youtube.com", "m.youtube.com", "i.ytimg.com")
+_WARNED: set[str] = set()  # origins already announced in this process
 _THREAD_LOCK = threading.Lock()  # flock is per open file, this guards the no-fcntl case
 
 
@@ -241,7 +253,56 @@ def build_session(
     if proxy_config is None:
         proxy_config = proxy_config_from(config)
     apply_proxy(session, proxy_config)
+    mount_test_origin(session)
     return session
+
+
+# --------------------------------------------------------------------------- test hook
+
+
+class OriginRewriteAdapter(HTTPAdapter):
+    """Sends each request to ``origin`` (scheme://host:port), keeping path and query.
+
+    The request is copied before rewriting, so the session still sees the original
+    YouTube URL (pacing host, cookie domain, redirects). Proxies are not used: the
+    origin is a local stand-in.
+    """
+
+    def __init__(self, origin: str) -> None:
+        parts = urlsplit(origin.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(ORIGIN_ENV, f"must look like http://host:port, got {origin!r}")
+        self.scheme, self.netloc = parts.scheme, parts.netloc
+        super().__init__()
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        target = request.copy()
+        parts = urlsplit(request.url or "")
+        target.url = urlunsplit((self.scheme, self.netloc, parts.path or "/", parts.query, ""))
+        return super().send(target, stream=stream, timeout=timeout, verify=verify, cert=cert,
+                            proxies={})
+
+
+def mount_test_origin(session: requests.Session) -> None:
+    """Testing hook: route YouTube hosts to ``$VAULTD_YOUTUBE_ORIGIN`` when it is set."""
+    origin = os.environ.get(ORIGIN_ENV, "").strip()
+    if not origin:
+        return
+    adapter = OriginRewriteAdapter(origin)
+    for host in REWRITTEN_HOSTS:
+        for scheme in ("https", "http"):
+            session.mount(f"{scheme}://{host}/", adapter)
+    if origin not in _WARNED:
+        _WARNED.add(origin)
+        log.warning("testing hook %s is set: YouTube requests go to %s", ORIGIN_ENV, origin)
 
 
 # --------------------------------------------------------------------------- tor
