@@ -61,8 +61,26 @@ def build_parser() -> argparse.ArgumentParser:
     _vault_arg(retry)
     retry.add_argument("jobs", nargs="*", metavar="JOB",
                        help="job keys, video ids or URLs (default: every failed job)")
+    regen = sub.add_parser("regenerate", help="generate known videos again and merge the "
+                           "result into their notes, keeping your edits")
+    _vault_arg(regen)
+    regen.add_argument("jobs", nargs="+", metavar="JOB",
+                       help="job keys, video ids, URLs or subtitle-file paths")
     demo = sub.add_parser("demo", help="build and process an offline sample vault")
     demo.add_argument("dir", nargs="?", type=Path, default=Path("vaultd-demo"))
+    graph = sub.add_parser("graph", help="refresh the knowledge graph note and canvas")
+    _vault_arg(graph)
+    graph.add_argument("--rebuild", action="store_true",
+                       help="recompute the graph from the vault alone")
+    pdf = sub.add_parser("pdf", help="export chosen notes to PDF")
+    _vault_arg(pdf)
+    pdf.add_argument("notes", nargs="+", metavar="NOTE",
+                     help="note paths (relative to the vault or absolute) or titles")
+    pdf.add_argument("--theme", choices=["default", "print"], help="default: config pdf.theme")
+    doctor = sub.add_parser("doctor", help="check the setup; plain verdicts and fixes")
+    _vault_arg(doctor)
+    doctor.add_argument("--no-network", action="store_true", help="skip network checks")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
     service = sub.add_parser("service", help="install, uninstall or inspect the "
                              "systemd/launchd service for a vault")
     service.add_argument("action", choices=["install", "uninstall", "status"])
@@ -222,34 +240,52 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# -- retry ---------------------------------------------------------------------------------
-def cmd_retry(args: argparse.Namespace) -> int:
+# -- retry / regenerate --------------------------------------------------------------------
+def job_keys(words: list[str]) -> list[str]:
+    """Ledger keys named by keys, video ids, URLs or vault paths of subtitle files."""
+    keys = []
+    for word in words:
+        refs = find_sources(word)
+        if refs:
+            keys.extend(r.key.replace("file:./", "file:") for r in refs)
+        elif ":" in word:
+            keys.append(word)
+        else:
+            keys.extend([f"youtube:{word}", f"file:{word}"])
+    return keys
+
+
+def _requeue(args: argparse.Namespace, regenerate: bool) -> int:
     _config, paths = open_vault(args.vault)
     ledger = Ledger(paths.ledger)
     try:
-        if not args.jobs:
+        if regenerate:
+            moved = ledger.regenerate(job_keys(args.jobs))
+        elif not args.jobs:
             moved = ledger.retry()
         else:
-            keys = []
-            for j in args.jobs:
-                refs = find_sources(j)
-                if refs:
-                    keys.extend(r.key for r in refs)
-                elif ":" in j:
-                    keys.append(j)
-                else:
-                    keys.extend([f"youtube:{j}", f"file:{j}"])
-            moved = ledger.retry(keys)
-            unknown = [j for j in args.jobs if not any(j in m for m in moved)]
-            for j in unknown:
-                print(f"not a failed job: {j}", file=sys.stderr)
+            moved = ledger.retry(job_keys(args.jobs))
     finally:
         ledger.close()
+    what = "done or failed" if regenerate else "failed"
+    for word in args.jobs:
+        if not any(k in moved for k in job_keys([word])):
+            print(f"not a {what} job: {word}", file=sys.stderr)
     for key in moved:
-        print(f"queued again: {key}")
+        print(f"queued {'for regeneration' if regenerate else 'again'}: {key}")
     if not moved:
-        print("nothing to retry")
+        print("nothing to do")
+    if moved and not read_status_file(paths):
+        print(f"start the daemon to process: vaultd run --vault {paths.vault}")
     return EXIT_OK
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    return _requeue(args, regenerate=False)
+
+
+def cmd_regenerate(args: argparse.Namespace) -> int:
+    return _requeue(args, regenerate=True)
 
 
 # -- demo ----------------------------------------------------------------------------------
@@ -257,6 +293,81 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from daemon.demo import run_demo
 
     return run_demo(args.dir)
+
+
+# -- graph -------------------------------------------------------------------------------
+def cmd_graph(args: argparse.Namespace) -> int:
+    from daemon.graphkeeper import load_or_rebuild, render_outputs
+    from vault_tools.atomic import write_atomic
+    from vault_tools.frontmatter import split
+
+    _config, paths = open_vault(args.vault)
+    exclude = sorted(p for p in (paths.rel_any(paths.inbox), paths.rel_any(paths.graph_note),
+                                 paths.rel_any(paths.graph_note.with_suffix(".canvas"))) if p)
+    graph, rebuilt = load_or_rebuild(paths.vault, paths.state / "graph.json", exclude,
+                                     rebuild=args.rebuild)
+    note, canvas = render_outputs(graph)
+    if paths.graph_note.exists():
+        data, _ = split(paths.graph_note.read_text(encoding="utf-8", errors="replace"))
+        if not data or data.get("type") != "knowledge-graph":
+            raise UsageError(f"{paths.graph_note} is not vaultd's graph note; move it or "
+                             "set vault.graph_note")
+    paths.state.mkdir(parents=True, exist_ok=True)
+    write_atomic(paths.state / "graph.json", graph.to_json())
+    paths.graph_note.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(paths.graph_note, note)
+    write_atomic(paths.graph_note.with_suffix(".canvas"), canvas)
+    notes = graph.notes()
+    print(f"{'rebuilt from the vault' if rebuilt else 'refreshed'}: {len(notes)} notes")
+    print(f"wrote {paths.graph_note} and {paths.graph_note.with_suffix('.canvas').name}")
+    return EXIT_OK
+
+
+# -- pdf ---------------------------------------------------------------------------------
+def _find_note(vault: Path, name: str) -> Path | None:
+    for cand in (Path(name), vault / name, vault / f"{name}.md"):
+        if cand.is_file() and cand.suffix == ".md":
+            return cand.resolve()
+    matches = [p for p in vault.rglob(f"{Path(name).stem}.md") if ".vaultd" not in p.parts]
+    return matches[0].resolve() if len(matches) == 1 else None
+
+
+def cmd_pdf(args: argparse.Namespace) -> int:
+    from daemon.pdfs import pdf_path_for
+    from vault_tools.pdf import export_pdf
+
+    config, paths = open_vault(args.vault)
+    theme = args.theme or config.get("pdf", "theme")
+    failed = 0
+    for name in args.notes:
+        note = _find_note(paths.vault, name)
+        rel = paths.rel_any(note) if note else None
+        if note is None or rel is None:
+            print(f"not found in the vault: {name}", file=sys.stderr)
+            failed += 1
+            continue
+        out = paths.vault / pdf_path_for(rel, config.get("vault", "pdf_folder"))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        report = export_pdf(note.read_text(encoding="utf-8", errors="replace"), out,
+                            vault_root=paths.vault, note_path=Path(rel), theme=theme)
+        print(f"{rel} -> {paths.rel_any(out)} ({report.pages} page(s))")
+        for w in report.warnings:
+            print(f"  warning: {w}")
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+# -- doctor --------------------------------------------------------------------------------
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from daemon.doctor import exit_code, format_report, run_checks
+
+    checks = run_checks(args.vault, network=not args.no_network)
+    if args.json:
+        print(json.dumps([asdict(c) for c in checks], indent=2))
+    else:
+        print(format_report(checks))
+    return exit_code(checks)
 
 
 # -- service -------------------------------------------------------------------------------
@@ -276,7 +387,8 @@ def cmd_service(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "add": cmd_add, "status": cmd_status, "retry": cmd_retry,
-            "demo": cmd_demo, "service": cmd_service}
+            "regenerate": cmd_regenerate, "demo": cmd_demo, "graph": cmd_graph, "pdf": cmd_pdf,
+            "doctor": cmd_doctor, "service": cmd_service}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

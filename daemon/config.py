@@ -90,8 +90,8 @@ SCHEMA: dict[str, list[Setting]] = {
         Setting("backend", "auto", "auto (Claude when ANTHROPIC_API_KEY is set, else "
                 "offline), offline, or claude.", check=_one_of("auto", "offline", "claude")),
         Setting("language", "en", "Language of generated notes."),
-        Setting("model", "claude-sonnet-4-5", "Claude model for notes and assessments."),
-        Setting("small_model", "claude-haiku-4-5", "Cheaper model for small tasks."),
+        Setting("model", "claude-sonnet-5-5", "Claude model for notes and assessments."),
+        Setting("small_model", "claude-haiku-5-5", "Cheaper model for small tasks."),
         Setting("max_tokens", 8000, "Output token limit per call.", check=_at_least(256)),
         Setting("daily_token_budget", 0, "Pause work after this many tokens a day (0: no "
                 "limit).", check=_at_least(0)),
@@ -242,3 +242,35 @@ def load_config(vault: Path, *, create: bool = True) -> Config:
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
     return Config(_validate(raw), path)
+
+
+def render_reference() -> str:
+    """docs/configuration.md: every setting with its default and meaning."""
+    out = [
+        "# Configuration reference",
+        "",
+        "vaultd reads `<vault>/.vaultd/config.toml`. On first run it writes the file with",
+        "every setting commented out at its default; uncomment a line to change it. Unknown",
+        "sections or keys and values of the wrong type stop vaultd with exit code 2 and a",
+        "message naming the setting (`config: daemon.workers: must be at least 1, got 0`).",
+        "A running daemon re-reads the file on SIGHUP (`systemctl --user reload ...`).",
+        "",
+        "Environment: `ANTHROPIC_API_KEY` (Claude backend), `ANTHROPIC_BASE_URL`,",
+        "`HTTPS_PROXY`/`REQUESTS_CA_BUNDLE` (used for YouTube when `youtube.proxy` is empty),",
+        "`VAULTD_STATE_DIR` / `STATE_DIRECTORY` / XDG (where the ledger and caches live).",
+        "",
+        "This file is generated from the schema in `daemon/config.py`",
+        "(`python -m daemon.config > docs/configuration.md`).",
+        "",
+    ]
+    for section, settings in SCHEMA.items():
+        out += [f"## [{section}]", "", "| setting | default | meaning |", "| --- | --- | --- |"]
+        for s in settings:
+            default = _toml_value(s.default).replace("|", "\\|")
+            out.append(f"| `{s.key}` | `{default}` | {s.help.replace('|', '/')} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(render_reference(), end="")

@@ -9,6 +9,7 @@ to look. Safe to run again on the same folder: known sources are not regenerated
 from __future__ import annotations
 
 import logging
+import shutil
 from importlib import resources
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from daemon.config import CONFIG_RELPATH, render_default_config
 from daemon.errors import VaultdError
 from daemon.ledger import Ledger
 from daemon.logs import setup_logging
+from daemon.paths import state_dir_for
 from daemon.runner import Daemon, RunOptions
 from vault_tools.inbox import edit_inbox
 
@@ -37,6 +39,10 @@ def build_demo_vault(folder: Path) -> list[str]:
     if folder.exists() and any(folder.iterdir()) and not (folder / CONFIG_RELPATH).exists():
         raise DemoFolderError(f"{folder} exists and is not a vaultd demo vault; "
                               "choose an empty or new folder")
+    if not (folder / CONFIG_RELPATH).exists():
+        # A new demo vault at a path used before: forget the old run's ledger, or its
+        # "done" jobs would link notes that no longer exist.
+        shutil.rmtree(state_dir_for(folder.resolve()), ignore_errors=True)
     lectures = folder / "Lectures"
     lectures.mkdir(parents=True, exist_ok=True)
     config = folder / CONFIG_RELPATH

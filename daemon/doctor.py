@@ -102,9 +102,9 @@ def _check_config(c: _Ctx) -> Check:
 
 
 def _check_inbox(c: _Ctx) -> Check:
-    if c.paths is None or not c.vault_ok:
-        return Check("inbox", "skip", "vault or state folder unusable (see above)")
-    inbox = c.paths.inbox
+    if not c.vault_ok:
+        return Check("inbox", "skip", "vault folder unusable (see vault)")
+    inbox = c.vault / (c.config or Config.defaults()).get("vault", "inbox")
     if not inbox.exists():
         v = shlex.quote(str(c.vault))
         return Check("inbox", "warn", f"{inbox} does not exist yet; it is created on the "
@@ -214,6 +214,8 @@ def _check_backend(c: _Ctx) -> Check:
     try:
         name, why = resolve_backend(c.config)
     except ConfigError as exc:
+        if exc.setting == "generate.api_key_file":  # the daemon refuses to start
+            return Check("backend", "fail", str(exc), "fix the api-key problem below")
         return Check("backend", "fail", str(exc), "export ANTHROPIC_API_KEY=... or set "
                      'generate.api_key_file, or set generate.backend = "auto"')
     if name == "claude" and c.key_problem:
@@ -239,9 +241,10 @@ def _check_api_key(c: _Ctx) -> Check:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             c.key_problem = f"{label} {path}: {exc.strerror}"
-            return Check("api-key", "fail", f"cannot read {label} {path}: {exc.strerror}",
-                         f"create {path} holding only the key, then chmod 600 "
-                         f"{shlex.quote(str(path))}; or clear {label}")
+            q = shlex.quote(str(path))
+            fix = (f"chown $USER {q} && chmod 600 {q}" if path == env_file else
+                   f"put the key alone in {q}, then chmod 600 {q}; or clear {label}")
+            return Check("api-key", "fail", f"cannot read {label} {path}: {exc.strerror}", fix)
         keys = _keys_in(text, env=path == env_file)
         c.secrets.update(keys)
         if path == env_file and not keys:
@@ -278,7 +281,9 @@ def _check_proxy(c: _Ctx) -> Check:
     try:
         proxy = proxy_config_from(c.config.to_dict())
     except ConfigError as exc:
-        return Check("proxy", "fail", str(exc), f"fix {exc.setting} in {c.vault / CONFIG_RELPATH}")
+        fix = ("pip install 'vaultd[socks]', or use an http:// proxy" if "PySocks" in str(exc)
+               else f"fix {exc.setting} in {c.vault / CONFIG_RELPATH}")
+        return Check("proxy", "fail", str(exc), fix)
     if proxy is None:
         env = next((os.environ[k] for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY",
                                             "all_proxy") if os.environ.get(k)), "")

@@ -21,6 +21,7 @@ State machine (every transition is one UPDATE guarded by the expected old state)
 from __future__ import annotations
 
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -60,12 +61,20 @@ CREATE TABLE IF NOT EXISTS jobs (
     cost_usd         REAL NOT NULL DEFAULT 0,
     pdf_hash         TEXT,
     parent           TEXT,
+    note_text        TEXT,
+    assessment_text  TEXT,
+    force            INTEGER NOT NULL DEFAULT 0,
     created_at       REAL NOT NULL,
     updated_at       REAL NOT NULL,
     generated_at     REAL,
     finished_at      REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, next_attempt_at, created_at);
+CREATE TABLE IF NOT EXISTS pdf_exports (
+    note_path TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    exported_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS usage_daily (
     day TEXT PRIMARY KEY,
     tokens INTEGER NOT NULL DEFAULT 0,
@@ -97,6 +106,9 @@ class Job:
     cost_usd: float
     pdf_hash: str | None
     parent: str | None
+    note_text: str | None
+    assessment_text: str | None
+    force: bool
     created_at: float
     updated_at: float
     finished_at: float | None
@@ -105,11 +117,13 @@ class Job:
     def from_row(cls, row: sqlite3.Row) -> Job:
         data = {k: row[k] for k in row.keys() if k in cls.__dataclass_fields__}
         data["waiting"] = bool(data["waiting"])
+        data["force"] = bool(data["force"])
         return cls(**data)
 
     def as_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        d.pop("content")
+        for big in ("content", "note_text", "assessment_text"):
+            d.pop(big)
         return d
 
 
@@ -140,6 +154,15 @@ class Ledger:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._db().executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add columns that newer versions introduced (ledgers outlive upgrades)."""
+        have = {r[1] for r in self._db().execute("PRAGMA table_info(jobs)")}
+        wanted = re.findall(r"^\s{4}(\w+)\s+(\w+[^,\n]*),?$", _SCHEMA.split(");")[0], re.M)
+        for name, decl in wanted:
+            if name not in have and ("NOT NULL" not in decl or "DEFAULT" in decl):
+                self._db().execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
 
     # -- connections -------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
@@ -275,9 +298,29 @@ class Ledger:
                     (today(), tokens, usage.cost_usd),
                 )
 
-    def mark_written(self, key: str, note_path: str, assessment_path: str) -> None:
+    def mark_written(self, key: str, note_path: str, assessment_path: str, *,
+                     note_text: str | None = None, assessment_text: str | None = None
+                     ) -> None:
+        """Files are in the vault. The texts we generated are kept (outside the vault)
+        as the base for merging a later regeneration with the user's edits."""
         self._move(key, ("generated", "written"), "state='written', note_path=?,"
-                   " assessment_path=?", (note_path, assessment_path))
+                   " assessment_path=?, note_text=COALESCE(?, note_text),"
+                   " assessment_text=COALESCE(?, assessment_text), force=0",
+                   (note_path, assessment_path, note_text, assessment_text))
+
+    def regenerate(self, keys: Iterable[str]) -> list[str]:
+        """Done or failed jobs back to ``ready`` with ``force``: generate again and merge
+        into the existing note instead of linking it."""
+        moved = []
+        with self._tx() as db:
+            for key in keys:
+                rows = db.execute("UPDATE jobs SET state='ready', force=1, attempts=0,"
+                                  " write_attempts=0, next_attempt_at=0, waiting=0,"
+                                  " last_error=NULL, updated_at=? WHERE key=? AND state IN"
+                                  " ('done','failed') AND key NOT LIKE 'invalid:%'"
+                                  " RETURNING key", (time.time(), key))
+                moved += [r["key"] for r in rows.fetchall()]
+        return moved
 
     def mark_done(self, key: str, *, pdf_hash: str | None = None) -> None:
         self._move(key, ("written", "done"), "state='done', finished_at=?,"
@@ -342,6 +385,25 @@ class Ledger:
             "SELECT * FROM jobs WHERE state IN ('generated','written') AND"
             " (waiting=0 OR next_attempt_at <= ?) ORDER BY generated_at", (now,))
         return [Job.from_row(r) for r in rows]
+
+    def note_moved(self, old: str, new: str) -> int:
+        """The user moved or renamed a note: follow it (identity is not the path)."""
+        with self._tx() as db:
+            a = db.execute("UPDATE jobs SET note_path=? WHERE note_path=?", (new, old))
+            b = db.execute("UPDATE jobs SET assessment_path=? WHERE assessment_path=?",
+                           (new, old))
+            return a.rowcount + b.rowcount
+
+    def pdf_digest(self, note_path: str) -> str | None:
+        row = self._db().execute("SELECT digest FROM pdf_exports WHERE note_path=?",
+                                 (note_path,)).fetchone()
+        return row[0] if row else None
+
+    def record_pdf(self, note_path: str, digest: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO pdf_exports(note_path, digest, exported_at) VALUES (?,?,?)"
+                       " ON CONFLICT(note_path) DO UPDATE SET digest=excluded.digest,"
+                       " exported_at=excluded.exported_at", (note_path, digest, time.time()))
 
     def release(self, key: str) -> None:
         """Give a claimed job back untouched (shutdown before it finished)."""

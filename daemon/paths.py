@@ -65,6 +65,13 @@ class VaultPaths:
         """Vault-relative POSIX path of ``path``."""
         return path.resolve().relative_to(self.vault).as_posix()
 
+    def rel_any(self, path: Path) -> str | None:
+        """Vault-relative POSIX path, or None when ``path`` is outside the vault."""
+        try:
+            return Path(os.path.abspath(path)).relative_to(self.vault).as_posix()
+        except ValueError:
+            return None
+
     @classmethod
     def from_config(cls, vault: Path, config: Config) -> VaultPaths:
         vault = vault.resolve()

@@ -86,6 +86,10 @@ class Dispatcher(threading.Thread):
         self._pool: ProcessPoolExecutor | None = None
         self._pool_broken = False
         self.paused_reason: str | None = None
+        # Set by the runner: a video that already has a note in the vault is linked,
+        # not regenerated (``is_known`` is a cheap read of the writer's index).
+        self.is_known: Callable[[str], bool] = lambda _vid: False
+        self.on_known: Callable[[str], None] = lambda _key: None
 
     # -- control -----------------------------------------------------------------------
     def wake(self) -> None:
@@ -148,6 +152,10 @@ class Dispatcher(threading.Thread):
             if job is None:
                 return
             self.on_changed()
+            if job.kind == "youtube" and not job.force and \
+                    self.is_known(job.key.removeprefix("youtube:")):
+                self.on_known(job.key)
+                continue
             try:
                 spec = self._spec(job)
             except JobError as exc:

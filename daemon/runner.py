@@ -19,16 +19,21 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from daemon import sdnotify
+from daemon.apikey import load_api_key
 from daemon.config import Config, load_config
 from daemon.errors import ConfigError, VaultdError, VaultMissingError
+from daemon.follow import Subscriptions
+from daemon.graphkeeper import GraphKeeper
 from daemon.ledger import Ledger
 from daemon.paths import VaultPaths
+from daemon.pdfs import PdfExporter
 from daemon.pipeline import Dispatcher
 from daemon.watcher import VaultWatcher
 from daemon.writer import VaultWriter
@@ -43,10 +48,9 @@ class AlreadyRunning(VaultdError):
 
 
 def api_key_available(config: Config) -> bool:
-    if os.environ.get("ANTHROPIC_API_KEY"):
-        return True
-    key_file = config.get("generate", "api_key_file")
-    return bool(key_file) and Path(key_file).expanduser().is_file()
+    """True when a usable key is configured. A key file readable by others raises
+    ConfigError naming ``generate.api_key_file`` (the key's value is never shown)."""
+    return load_api_key(config.section("generate")) is not None
 
 
 def resolve_backend(config: Config) -> tuple[str, str]:
@@ -60,7 +64,9 @@ def resolve_backend(config: Config) -> tuple[str, str]:
                               "set and generate.api_key_file names no file")
         return "claude", "generate.backend = claude"
     if api_key_available(config):
-        return "claude", "ANTHROPIC_API_KEY is set"
+        source = "ANTHROPIC_API_KEY" if os.environ.get("ANTHROPIC_API_KEY") else \
+            "generate.api_key_file"
+        return "claude", f"{source} is set"
     return "offline", "no ANTHROPIC_API_KEY: using the offline extractive generator"
 
 
@@ -124,13 +130,26 @@ class Daemon:
             workers=workers, sequential=self.options.sequential)
         self.writer = VaultWriter(self.paths, self.ledger, self.config)
         self.writer.on_jobs_added = self.dispatcher.wake
+        self.keeper = GraphKeeper(self.paths.vault, self.paths.state,
+                                  sorted(self.writer.exclude),
+                                  self.writer.request_graph_note)
+        self.writer.keeper = self.keeper
+        self.pdfs = PdfExporter(self.paths.vault, self.config.get("vault", "pdf_folder"),
+                                self.config.get("pdf", "theme"), self.writer.request_pdf_done)
+        self.writer.pdfs = self.pdfs
+        self.subscriptions = Subscriptions(self.paths, self.config)
+        self.writer.subscriptions = self.subscriptions
+        self.dispatcher.is_known = self.writer.is_known_video
+        self.dispatcher.on_known = self.writer.request_link_existing
+        self.keeper.start()
         self.writer.start()
         self.writer.request_tick()  # resume generated-but-unwritten jobs
         self.writer.request_inbox()
         d = self.config.section("daemon")
         self.watcher = VaultWatcher(self.paths.vault, self.paths.inbox,
                                     self.writer.request_inbox,
-                                    debounce=d["debounce_seconds"], polling=d["polling"])
+                                    debounce=d["debounce_seconds"], polling=d["polling"],
+                                    on_note=self.writer.note_event)
         self.watcher.start()
         self.scheduler = BackgroundScheduler(job_defaults={"coalesce": True,
                                                            "max_instances": 1})
@@ -143,11 +162,26 @@ class Daemon:
                                id="retry-due", replace_existing=True)
         self.scheduler.add_job(self.write_status, "interval", seconds=2,
                                id="status-file", replace_existing=True)
+        self.scheduler.add_job(self.keeper.rebuild, "interval", hours=24,
+                               id="graph-rebuild", replace_existing=True)
+        self._schedule_subscriptions()
         self.scheduler.start()
         self.dispatcher.start()
         self.write_status()
         sdnotify.ready()
         sdnotify.status(f"watching {self.paths.inbox.name} with {self.backend} backend")
+
+    def _schedule_subscriptions(self) -> None:
+        sub = self.config.section("subscriptions")
+        if not (sub["channels"] or sub["playlists"]):
+            if self.scheduler.get_job("poll-subscriptions"):
+                self.scheduler.remove_job("poll-subscriptions")
+            return
+        # Fetching paces itself (seconds per feed): it runs on the scheduler's thread;
+        # the inbox edit happens on the writer.
+        self.scheduler.add_job(lambda: self.writer.request_follow(self.subscriptions.fetch_all()),
+                               "interval", minutes=sub["poll_minutes"], id="poll-subscriptions",
+                               replace_existing=True, next_run_time=datetime.now())
 
     def write_status(self) -> None:
         """Heartbeat file read by ``vaultd status`` (another process)."""
@@ -201,6 +235,8 @@ class Daemon:
             self.config = config
             self.dispatcher.config = config
             self.writer.config = config
+            self.subscriptions.config = config
+            self._schedule_subscriptions()
             logging.getLogger().setLevel(config.get("daemon", "log_level"))
             log.info("config reloaded from %s", config.path)
         sdnotify.ready()
@@ -211,6 +247,13 @@ class Daemon:
         self.watcher.stop()
         self.scheduler.shutdown(wait=False)
         self.dispatcher.drain(time.monotonic() + self.options.drain_seconds)
+        # Let the writer finish pending writes, then the keeper render the final graph
+        # note (which it hands to the writer), then stop the writer after that.
+        self.writer.request_tick()
+        self.writer.wait_idle(timeout=30)
+        self.keeper.stop()
+        self.keeper.join(timeout=60)
+        self.pdfs.shutdown(wait=True)
         self.writer.request_inbox()
         self.writer.stop()
         self.writer.join(timeout=30)

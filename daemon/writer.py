@@ -19,22 +19,25 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from daemon.config import Config
 from daemon.errors import VaultWriteError
+from daemon.follow import Subscriptions
+from daemon.graphkeeper import GraphKeeper
 from daemon.intake import InboxSync
+from daemon.knowledge import VaultKnowledge
 from daemon.ledger import Job, Ledger, StateConflict
 from daemon.logs import current_job
+from daemon.notefiles import NoteFiles, WriteResult
 from daemon.paths import VaultPaths
-from vault_tools import notes
-from vault_tools.atomic import create_atomic
-from vault_tools.filenames import numbered, safe_filename
+from daemon.pdfs import PdfExporter, PdfResult
+from vault_tools import frontmatter
+from vault_tools.atomic import write_atomic
+from vault_tools.graph import GRAPH_NOTE_TYPE
 from vault_tools.inbox import InboxBusy, edit_inbox
 from vault_tools.models import VideoContent
-from vault_tools.sanitize import sanitize_markdown
+from vault_tools.pdf import content_hash
 
 log = logging.getLogger("vaultd.writer")
 
@@ -44,25 +47,23 @@ INBOX_TEMPLATE = (
 )
 
 
-@dataclass(frozen=True)
-class WriteResult:
-    note: str  # vault-relative path
-    assessment: str
-    created: bool  # False when an existing note of this job was kept
-
-
 class VaultWriter(threading.Thread):
     def __init__(self, paths: VaultPaths, ledger: Ledger, config: Config, *,
-                 on_written: Callable[[str], None] | None = None,
                  inbox_min_interval: float = 0.2) -> None:
         super().__init__(name="vault-writer", daemon=True)
         self.paths = paths
         self.ledger = ledger
         self.config = config
-        self.on_written = on_written
         self.inbox_min_interval = inbox_min_interval
         self.sync = InboxSync(paths.vault, paths.inbox, ledger)
-        self.queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self.queue: queue.Queue[tuple[str, ...] | None] = queue.Queue()
+        self.keeper: GraphKeeper | None = None
+        self.pdfs: PdfExporter | None = None
+        self.files = NoteFiles(paths, lambda: self.knowledge)
+        self.subscriptions: Subscriptions | None = None
+        self.knowledge: VaultKnowledge | None = None
+        self.exclude = {paths.rel_any(paths.inbox), paths.rel_any(paths.graph_note),
+                        paths.rel_any(paths.graph_note.with_suffix(".canvas"))}
         self.inbox_scans = 0  # completed inbox reads (tests and --once wait on this)
         self.vault_missing = False
         self.busy_seconds = 0.0
@@ -80,11 +81,41 @@ class VaultWriter(threading.Thread):
     def request_tick(self) -> None:
         self.queue.put(("tick", ""))
 
+    def note_event(self, kind: str, path: str, dest: str | None) -> None:
+        """From the watcher: a markdown file in the vault changed (absolute paths)."""
+        self.queue.put(("note", kind, path, dest or ""))
+
+    def is_known_video(self, video_id: str) -> bool:
+        """Any thread: does the vault already hold a note for this video?"""
+        knowledge = self.knowledge
+        return knowledge is not None and knowledge.find_by_video_id(video_id) is not None
+
+    def request_link_existing(self, key: str) -> None:
+        self.queue.put(("known", key))
+
+    def request_pdf_done(self, key: str | None, results: list) -> None:  # type: ignore[type-arg]
+        self.queue.put(("pdf", key, results))  # type: ignore[arg-type]
+
+    def request_follow(self, fetched: list) -> None:  # type: ignore[type-arg]
+        """Feed entries fetched off-thread; appended to the inbox here."""
+        self.queue.put(("follow", fetched))  # type: ignore[arg-type]
+
+    def request_graph_note(self, note: str, canvas: str) -> None:
+        self.queue.put(("graph", note, canvas))
+
     def stop(self) -> None:
         self.queue.put(None)
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until every request queued so far has been handled."""
+        done = threading.Event()
+        self.queue.put(("barrier", done))  # type: ignore[arg-type]
+        return done.wait(timeout)
+
     # -- loop ------------------------------------------------------------------------
     def run(self) -> None:
+        if self.paths.vault.is_dir():
+            self.knowledge = VaultKnowledge(self.paths.vault, self.exclude)
         inbox_dirty = True
         last_inbox = 0.0
         stopping = False
@@ -105,7 +136,7 @@ class VaultWriter(threading.Thread):
                 if cmd is None:
                     stopping = True
                     continue
-                kind, arg = cmd
+                kind, arg = cmd[0], cmd[1]
                 if kind == "inbox":
                     inbox_dirty = True
                 elif kind == "write":
@@ -113,6 +144,21 @@ class VaultWriter(threading.Thread):
                     inbox_dirty = True
                 elif kind == "tick":
                     inbox_dirty |= self._resume_due_writes()
+                elif kind == "note":
+                    self._note_event(arg, cmd[2], cmd[3] or None)
+                elif kind == "graph":
+                    self._write_graph_note(arg, cmd[2])
+                elif kind == "pdf":
+                    self._file_pdfs(arg, cmd[2])  # type: ignore[arg-type]
+                    inbox_dirty = True
+                elif kind == "follow" and self.subscriptions is not None:
+                    report = self.subscriptions.apply(arg)  # type: ignore[arg-type]
+                    inbox_dirty |= bool(report.added)
+                elif kind == "barrier":
+                    arg.set()  # type: ignore[attr-defined]
+                elif kind == "known":
+                    self._link_existing(arg)
+                    inbox_dirty = True
             now = time.monotonic()
             if inbox_dirty and (stopping or now - last_inbox >= self.inbox_min_interval):
                 self.refresh_inbox()
@@ -181,13 +227,12 @@ class VaultWriter(threading.Thread):
             try:
                 if job.state == "generated":
                     result = self.write_job(job)
-                    self.ledger.mark_written(key, result.note, result.assessment)
+                    self.ledger.mark_written(key, result.note, result.assessment,
+                                             note_text=result.note_text,
+                                             assessment_text=result.assessment_text)
                     log.info("wrote %s", result.note)
                     self.writes += 1
-                if self.on_written:
-                    self.on_written(key)
-                else:
-                    self.ledger.mark_done(key)
+                self._export(key)
             except VaultWriteError as exc:
                 d = self.config.section("daemon")
                 state = self.ledger.write_failed(
@@ -200,59 +245,124 @@ class VaultWriter(threading.Thread):
         finally:
             current_job.reset(token)
 
-    def _owned(self, path: Path, key: str) -> bool | None:
-        """True: our note for ``key``; False: someone else's file; None: no file."""
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return None
-        except OSError:
-            return False
-        return notes.owner_key(text) == key
-
     def write_job(self, job: Job) -> WriteResult:
-        """Create the note and assessment of a generated job (idempotent)."""
+        """Create (or, when forced, regenerate) the files of a generated job."""
         assert job.content is not None
         content = VideoContent.from_json(job.content)
-        folder = self.paths.notes
-        # Resume: the note recorded for this job is still ours -> keep it as it is.
-        if job.note_path and self._owned(self.paths.vault / job.note_path, job.key):
-            assessment = job.assessment_path or job.note_path
-            return WriteResult(job.note_path, assessment, created=False)
-        stem = safe_filename(content.meta.title)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            for n in range(1, 1000):
-                name = numbered(stem, n)
-                note_path = folder / f"{name}.md"
-                assess_path = folder / f"{name} (Assessment).md"
-                note_owner = self._owned(note_path, job.key)
-                assess_owner = self._owned(assess_path, job.key)
-                if note_owner is False or assess_owner is False:
-                    continue
-                self._create_pair(content, note_path, assess_path,
-                                  note_exists=bool(note_owner),
-                                  assess_exists=bool(assess_owner))
-                return WriteResult(self.paths.rel(note_path), self.paths.rel(assess_path),
-                                   created=not note_owner)
-        except OSError as exc:
-            raise VaultWriteError(f"could not write the note: {exc.strerror or exc}") from exc
-        raise VaultWriteError(f"no free file name for {stem!r}")
+        found = self.files.existing(job.key, job.note_path, content)
+        if found and job.force:
+            result = self.files.regenerate(found[0], found[1], content,
+                                           note_base=job.note_text,
+                                           assess_base=job.assessment_text)
+        elif found:
+            # Resume after a crash, or a known video whose note the user may have moved
+            # or renamed: follow it, never recreate it.
+            result = WriteResult(found[0], found[1], created=False)
+        else:
+            result = self.files.create(job.key, content)
+        for rel in (result.note, result.assessment, *result.conflicts):
+            self._learn(rel)
+        return result
 
-    def _create_pair(self, content: VideoContent, note_path: Path, assess_path: Path, *,
-                     note_exists: bool, assess_exists: bool) -> None:
-        rel_note = self.paths.rel(note_path.parent / note_path.stem)
-        rel_assess = self.paths.rel(assess_path.parent / assess_path.stem)
-        created = datetime.now().astimezone().replace(microsecond=0).isoformat()
-        if not assess_exists:
-            fm = notes.assessment_frontmatter(
-                content, created=created,
-                notes_link=notes.wikilink(rel_note, note_path.stem))
-            body = sanitize_markdown(content.assessment_markdown)
-            create_atomic(assess_path, notes.compose_note(fm, body))
-        if not note_exists:
-            fm = notes.note_frontmatter(
-                content, created=created,
-                assessment_link=notes.wikilink(rel_assess, assess_path.stem))
-            body = sanitize_markdown(content.note_markdown)
-            create_atomic(note_path, notes.compose_note(fm, body))
+    # -- PDFs --------------------------------------------------------------------------
+    def _export(self, key: str) -> None:
+        """A written job: hand its note and assessment to the PDF pool (or finish it)."""
+        job = self.ledger.get(key)
+        if job is None or self.pdfs is None or not self.config.get("pdf", "enabled"):
+            self.ledger.mark_done(key)
+            return
+        items = []
+        for rel in dict.fromkeys(p for p in (job.note_path, job.assessment_path) if p):
+            try:
+                text = (self.paths.vault / rel).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            digest = content_hash(text, self.config.get("pdf", "theme"))
+            if self.ledger.pdf_digest(rel) != digest:
+                items.append((rel, text, digest))
+        self.pdfs.submit(key, items)
+
+    def _file_pdfs(self, key: str | None, results: list[PdfResult]) -> None:
+        for r in results:
+            if r.data is None:
+                log.warning("PDF of %s failed: %s", r.note, "; ".join(r.warnings))
+                continue
+            target = self.paths.vault / r.pdf
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(target, r.data)
+            except OSError as exc:
+                log.error("could not write %s: %s", r.pdf, exc)
+                continue
+            self.ledger.record_pdf(r.note, r.digest)
+            for w in r.warnings:
+                log.info("PDF %s: %s", r.pdf, w)
+        if key is not None:
+            try:
+                self.ledger.mark_done(key)
+            except StateConflict as exc:
+                log.warning("%s", exc)
+
+    # -- knowledge -------------------------------------------------------------------
+    def _learn(self, rel: str, text: str | None = None) -> None:
+        if self.knowledge is None:
+            return
+        facts = self.knowledge.note_changed(rel, text)
+        if facts is not None and self.keeper is not None:
+            self.keeper.update(facts)
+
+    def _link_existing(self, key: str) -> None:
+        """A claimed job whose video already has a note: link it, pay nothing."""
+        job = self.ledger.get(key)
+        vid = key.removeprefix("youtube:")
+        rel = self.knowledge.find_by_video_id(vid) if self.knowledge else None
+        if job is None or job.state != "running":
+            return
+        if rel is None:  # gone meanwhile: generate after all
+            self.ledger.release(key)
+            if self.on_jobs_added:
+                self.on_jobs_added()
+            return
+        self.ledger.mark_done_direct(key, title=Path(rel).stem, note_path=rel,
+                                     assessment_path=self.files.assessment_of(rel))
+        log.info("already in the vault as %s; linked, not regenerated", rel,
+                 extra={"job": key})
+
+    def _note_event(self, kind: str, path: str, dest: str | None) -> None:
+        rel = self.paths.rel_any(Path(path))
+        if rel is None or self.knowledge is None:
+            return
+        if kind == "moved" and dest:
+            new = self.paths.rel_any(Path(dest))
+            if new is None:
+                return
+            self.knowledge.note_moved(rel, new)
+            if self.keeper is not None:
+                self.keeper.rename(rel, new)
+            self.ledger.note_moved(rel, new)
+            self._learn(new)
+        elif kind == "deleted":
+            self.knowledge.note_removed(rel)
+            if self.keeper is not None:
+                self.keeper.remove(rel)
+        elif kind in ("created", "modified", "closed"):
+            if (self.paths.vault / rel).is_file():
+                self._learn(rel)
+
+    def _write_graph_note(self, note: str, canvas: str) -> None:
+        if not self._vault_ok():
+            return
+        target = self.paths.graph_note
+        try:
+            if target.exists():
+                data, _ = frontmatter.split(target.read_text(encoding="utf-8",
+                                                             errors="replace"))
+                if not data or data.get("type") != GRAPH_NOTE_TYPE:
+                    log.warning("%s is not vaultd's graph note; leaving it alone",
+                                self.paths.rel(target))
+                    return
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, note)
+            write_atomic(target.with_suffix(".canvas"), canvas)
+        except OSError as exc:
+            log.error("could not write the graph note: %s", exc)

@@ -87,3 +87,11 @@ def test_state_dir_inside_the_vault_is_refused(tmp_path: Path,
     with pytest.raises(ConfigError) as err:
         state_dir_for(tmp_path)
     assert "VAULTD_STATE_DIR" in str(err.value)
+
+
+def test_configuration_reference_is_current() -> None:
+    from daemon.config import render_reference
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    assert doc.read_text(encoding="utf-8") == render_reference(), \
+        "regenerate: python -m daemon.config > docs/configuration.md"

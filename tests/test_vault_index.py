@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from vault_tools.links import Linker
-from vault_tools.vault_index import VaultIndex, is_ignored_path, read_head
+from vault_tools.vault_index import VaultIndex, _parse_keys, is_ignored_path, read_head
 
 
 def _note(root: Path, rel: str, frontmatter: str | None = None, body: str = "Body.\n") -> Path:
@@ -165,3 +169,44 @@ def test_index_feeds_the_linker(tmp_path: Path) -> None:
     assert linker.link("Our WM and the теория.") == (
         "Our [[Working Memory|WM]] and the [[Теория|теория]]."
     )
+
+
+_yaml_text = st.text(alphabet="ab Ö:#,'\"[]{}-&*!|>%@`\\\t", max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_yaml_text, max_size=4),
+    _yaml_text,
+    st.sampled_from(["flow", "block", "plain-flow", "plain-block", "scalar"]),
+)
+def test_fast_frontmatter_reading_agrees_with_yaml(
+    aliases: list[str], video_id: str, style: str
+) -> None:
+    if style == "flow":
+        body = "aliases: " + yaml.safe_dump(aliases, default_flow_style=True, width=10**6)
+    elif style == "block":
+        body = "aliases:\n" + (yaml.safe_dump(aliases, default_flow_style=False) if aliases else "")
+    elif style == "plain-flow":
+        body = "aliases: [" + ", ".join(aliases) + "]\n"
+    elif style == "plain-block":
+        body = "aliases:\n" + "".join(f"  - {a}\n" for a in aliases)
+    else:
+        body = f"aliases: {aliases[0] if aliases else ''}\n"
+    head = f"{body}video_id: {video_id}"
+    try:
+        data = yaml.load(head, Loader=getattr(yaml, "CBaseLoader", yaml.BaseLoader))
+    except yaml.YAMLError:
+        data = None
+    got = _parse_keys(head)
+    if not isinstance(data, dict):
+        assert got == ((), None)
+        return
+    want_aliases: list[str] = []
+    value = data.get("aliases")
+    for item in value if isinstance(value, list) else [value] if isinstance(value, str) else []:
+        if isinstance(item, str) and item.strip() and item.strip() not in want_aliases:
+            want_aliases.append(item.strip())
+    vid = data.get("video_id")
+    want_vid = vid.strip() if isinstance(vid, str) and vid.strip() else None
+    assert got == (tuple(want_aliases), want_vid)

@@ -196,9 +196,11 @@ def _fold_late_writes(path: Path) -> None:
     from vault_tools.merge import merge3_text
 
     for base, late in _late_writes(path, time.monotonic()):
+        # The late write is older than what the file holds now: where both added lines
+        # at the same place, its lines come first.
         def merge(current: str, base: bytes = base, late: bytes = late) -> str:
-            return merge3_text(base.decode("utf-8", "surrogateescape"), current,
-                               late.decode("utf-8", "surrogateescape"))
+            return merge3_text(base.decode("utf-8", "surrogateescape"),
+                               late.decode("utf-8", "surrogateescape"), current)
 
         _swap_in(path, merge, rounds=200)
 

@@ -15,8 +15,9 @@ linked (targets the note already links count as mentioned); the note never links
 itself. A surface text shared by several notes links only when one of them owns it as
 its title (titles beat aliases); otherwise it is ambiguous and left alone.
 
-Short patterns (under ``min_length`` characters) are ignored unless they are all-caps
-acronyms such as ``AI``, which then match only in that exact case.
+All-caps patterns (acronyms such as ``AI`` or ``ARE``) match only in that exact case,
+so they do not fire on ordinary words; other patterns shorter than ``min_length``
+characters are ignored.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ _PUNCT = (
 _TOKENS = re.compile(rf"[^\s{_PUNCT}]+|[^\S\n]+|\n|.", re.S)
 _BLANKS = " \t\r\f\v\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
 _BLANKS += "\u200a\u202f\u205f\u3000"
+_BLANK_TO_SPACE = {ord(c): " " for c in _BLANKS}
 _END = ""  # trie key marking "a pattern ends here" (never a token)
 _FORBIDDEN = re.compile(r"[\[\]|\n#^]")
 _HAS_WORD = re.compile(rf"[^\s{_PUNCT}]")
@@ -54,23 +56,26 @@ _LINES = re.compile(r"[^\n]*\n?")
 
 # Inline constructs, each found with its own literal-prefixed regex (fast to scan).
 _INLINE = [
-    re.compile(r"!?\[\[[^\]\n]*\]\]"),  # wikilinks and embeds
-    re.compile(r"!?\[(?:[^\[\]\n]|\[[^\]\n]*\])*\]\((?:[^()\n]|\([^()\n]*\))*\)"),  # [a](b)
-    re.compile(r"!?\[[^\[\]\n]*\]\[[^\]\n]*\]"),  # [text][ref]
+    re.compile(r"\[\[[^\]\n]*\]\]"),  # wikilinks and embeds
+    re.compile(r"\[(?:[^\[\]\n]|\[[^\]\n]*\])*\]\((?:[^()\n]|\([^()\n]*\))*\)"),  # [a](b)
+    re.compile(r"\[[^\[\]\n]*\]\[[^\]\n]*\]"),  # [text][ref]
     re.compile(r"\[\^[^\]\n]*\]"),  # footnote references
     re.compile(r"<!--[\s\S]*?(?:-->|$)"),  # HTML comments, e.g. <!--SR:...-->
     re.compile(r"%%[\s\S]*?(?:%%|$)"),  # Obsidian comments
     re.compile(r"<a\b[^>]*>[\s\S]*?</a\s*>", re.I),  # HTML links with their text
-    re.compile(r"</?[A-Za-z][^<>\n]*>"),  # HTML tags
-    re.compile(r"<[A-Za-z][A-Za-z0-9+.\-]+:[^\s<>]*>"),  # autolinks
-    re.compile(r"\b(?:[A-Za-z][A-Za-z0-9+.\-]{1,20}://|www\.|mailto:)[^\s<>]*"),  # bare URLs
+    re.compile(r"<[A-Za-z/][^<>\n]*>"),  # HTML tags and autolinks
+    re.compile(r"www\.[^\s<>]*"),  # bare URLs without a scheme
+    re.compile(r"mailto:[^\s<>]*"),
     re.compile(r"\$\$[\s\S]*?(?:\$\$|$)"),  # display math
     re.compile(r"\$(?=[^\s$])[^$\n]*(?<=[^\s$])\$"),  # inline math
-    re.compile(r"(?<![^\s(\[])#[^\s#\[\](),.;:!?\"']+"),  # tags
-    re.compile(r"[ \t]\^[A-Za-z0-9-]+[ \t]*$", re.M),  # block ids
-    re.compile(r":{2,}"),  # Q::A / Q:::A separators, key:: value
-    re.compile(r"[\[(][^\[\]()\n]*::[^\[\]()\n]*[\])]"),  # [key:: value] (key:: value)
+    re.compile(r"#[^\s#\[\](),.;:!?\"']+"),  # tags
+    re.compile(r"\^[A-Za-z0-9-]+[ \t]*$", re.M),  # block ids
+    re.compile(r"::+"),  # Q::A / Q:::A separators, key:: value
+    re.compile(r"\[[^\[\]()\n]*::[^\[\]()\n]*\]"),  # [key:: value]
+    re.compile(r"\([^\[\]()\n]*::[^\[\]()\n]*\)"),  # (key:: value)
 ]
+_URL_SCHEME_SEP = re.compile(r"://[^\s<>]*")
+_SCHEME_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,30}$")
 _BACKTICK_RUN = re.compile(r"`+")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _WIKILINK_TARGET = re.compile(r"\[\[([^\]|#^\n]+)")
@@ -159,6 +164,9 @@ def protected_mask(markdown: str) -> bytearray:
     for pattern in _INLINE:
         for match in pattern.finditer(markdown):
             protect(match.start(), match.end())
+    for match in _URL_SCHEME_SEP.finditer(markdown):  # scheme://... URLs
+        scheme = _SCHEME_BEFORE.search(markdown, max(0, match.start() - 31), match.start())
+        protect(scheme.start() if scheme else match.start(), match.end())
     return mask
 
 
@@ -183,7 +191,8 @@ def _protect_code_spans(markdown: str, mask: bytearray) -> None:
 
 
 def _tokens(folded: str) -> list[str]:
-    return [" " if token[0] in _BLANKS else token for token in _TOKENS.findall(folded)]
+    """Tokens of casefolded text; every run of blanks becomes the single token " "."""
+    return [" " if token[0] == " " else token for token in _TOKENS.findall(folded)]
 
 
 class Linker:
@@ -258,7 +267,12 @@ class Linker:
         acronym = len(compact) >= 2 and compact.isupper()
         if len(compact) < self.min_length and not acronym:
             return
-        forms = {unicodedata.normalize(form, fold(pattern)) for form in ("NFC", "NFD")}
+        folded = fold(pattern).translate(_BLANK_TO_SPACE)
+        forms = (
+            {folded}
+            if folded.isascii()
+            else {unicodedata.normalize(form, folded) for form in ("NFC", "NFD")}
+        )
         for key in forms:
             node = self._root
             for token in _tokens(key):
@@ -267,7 +281,7 @@ class Linker:
             owners = self._targets.setdefault(key, {})
             owners[target] = min(priority, owners.get(target, priority))
             self._by_target.setdefault(target, set()).add(key)
-            if acronym and len(compact) < self.min_length:
+            if acronym:
                 self._exact[key] = pattern
 
     def _resolve(self, key: str) -> str | None:
@@ -281,25 +295,23 @@ class Linker:
     def _matches(self, text: str, self_title: str | None) -> Iterable[tuple[int, int, str, bool]]:
         """Leftmost-longest unprotected mentions as (start, end, target, in a table row),
         skipping the note itself and ambiguous surfaces."""
-        folded = fold(text)
-        raw = _TOKENS.findall(folded)
-        ends = list(accumulate(map(len, raw)))
-        parts = [" " if token[0] in _BLANKS else token for token in raw]
+        parts = _TOKENS.findall(fold(text).translate(_BLANK_TO_SPACE))
+        ends = list(accumulate(map(len, parts)))
         self_key = fold(self_title.strip()) if self_title else None
         root, targets = self._root, self._targets
-        mask: bytearray | None = None
-        i, n = 0, len(parts)
-        while i < n:
-            node = root.get(parts[i])
-            if node is None:
-                i += 1
+        firsts = [i for i, token in enumerate(parts) if token in root]
+        if not firsts:
+            return
+        mask = protected_mask(text)
+        n = len(parts)
+        resume = 0
+        for i in firsts:
+            if i < resume:
                 continue
-            start = ends[i] - len(raw[i])
-            if mask is None:
-                mask = protected_mask(text)
+            start = ends[i] - len(parts[i])
             if mask[start] == PROTECTED:
-                i += 1
                 continue
+            node = root[parts[i]]
             best_key, best_j = None, i
             j = i
             while True:
@@ -311,14 +323,17 @@ class Linker:
                 j += 1
                 if j >= n:
                     break
-                node = node.get(parts[j])
-                if node is None:
+                token = parts[j]
+                child = node.get(token)
+                if child is None and token[0] == " ":
+                    child = node.get(" ")  # several blanks match one
+                if child is None:
                     break
+                node = child
             if best_key is None:
-                i += 1
                 continue
             end = ends[best_j]
-            i = best_j + 1
+            resume = best_j + 1
             exact = self._exact.get(best_key)
             if exact is not None and text[start:end] != exact:
                 continue

@@ -34,11 +34,18 @@ def _overlaps(a: Change, b: Change) -> bool:
 
 
 def merge3(base: list[str], ours: list[str], theirs: list[str]) -> list[str]:
-    """Merge two descendants of ``base`` (lists of lines, line endings included)."""
+    """Merge two descendants of ``base`` (lists of lines), keeping both on conflict."""
+    return merge3_report(base, ours, theirs)[0]
+
+
+def merge3_report(base: list[str], ours: list[str], theirs: list[str]
+                  ) -> tuple[list[str], int]:
+    """(merged lines, number of places both sides changed differently)."""
     if ours == theirs or theirs == base:
-        return list(ours)
+        return list(ours), 0
     if ours == base:
-        return list(theirs)
+        return list(theirs), 0
+    conflicts = 0
     tagged = sorted([(c, 0) for c in _changes(base, ours)] + [(c, 1) for c in
                     _changes(base, theirs)], key=lambda item: (item[0][0], item[0][1]))
     out: list[str] = []
@@ -71,12 +78,13 @@ def merge3(base: list[str], ours: list[str], theirs: list[str]) -> list[str]:
             mine, yours = yours, mine
         out.extend(mine)
         if len(touched) == 2 and mine != yours:
+            conflicts += 1
             have = set(mine)
             out.extend(line for line in yours if line not in have)
         pos = hi
         i = j
     out.extend(base[pos:])
-    return out
+    return out, conflicts
 
 
 def merge3_text(base: str, ours: str, theirs: str) -> str:

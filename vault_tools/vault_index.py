@@ -33,6 +33,7 @@ _SYNC_PREFIXES = (".~", "~$")
 _HEAD_CHUNK = 4096
 _HEAD_LIMIT = 256 * 1024  # frontmatter larger than this is not read for the index
 _KEYS = ("aliases", "alias", "video_id")
+_KEY_STARTS = ("alias", "video_id", '"', "'")
 _TOP_KEY = re.compile(r"^([^\s#:][^:]*?)\s*:(?:\s|$)")
 _Loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 
@@ -64,7 +65,7 @@ class IndexEntry:
     video_id: str | None = None
 
 
-def read_head(path: Path) -> str | None:
+def read_head(path: str | Path) -> str | None:
     """The YAML text between the opening and closing ``---`` of a note, or None."""
     with open(path, "rb") as handle:
         data = handle.read(_HEAD_CHUNK)
@@ -88,17 +89,22 @@ def _parse_keys(head: str) -> tuple[tuple[str, ...], str | None]:
     current: list[str] | None = None
     for line in head.splitlines():
         if line[:1] not in ("", " ", "\t", "-", "#"):  # a top-level key starts here
-            match = _TOP_KEY.match(line)
-            key = match.group(1).strip("'\"") if match else None
-            current = blocks.setdefault(key, []) if key in _KEYS else None
+            current = None
+            if line.startswith(_KEY_STARTS):
+                match = _TOP_KEY.match(line)
+                key = match.group(1).strip("'\"") if match else None
+                current = blocks.setdefault(key, []) if key in _KEYS else None
         if current is not None:
             current.append(line)
     if not blocks:
         return (), None
     try:
-        data = yaml.load("\n".join(sum(blocks.values(), [])), Loader=_Loader)
-    except yaml.YAMLError:
-        return (), None
+        data = _parse_simple(blocks)
+    except _NeedsYaml:
+        try:
+            data = yaml.load("\n".join(sum(blocks.values(), [])), Loader=_Loader)
+        except yaml.YAMLError:
+            return (), None
     if not isinstance(data, dict):
         return (), None
     aliases: list[str] = []
@@ -111,6 +117,76 @@ def _parse_keys(head: str) -> tuple[tuple[str, ...], str | None]:
     video_id = data.get("video_id")
     video_id = video_id.strip() if isinstance(video_id, str) and video_id.strip() else None
     return tuple(aliases), video_id
+
+
+class _NeedsYaml(Exception):
+    """The value uses YAML beyond the simple forms :func:`_parse_simple` reads."""
+
+
+_PLAIN_START_BAD = frozenset("-?:,[]{}#&*!|>'\"%@`")
+_FLOW_BAD = frozenset(",[]{}")
+_FLOW_ITEM = re.compile(r"\s*(\"[^\"\\]*\"|'[^']*'|[^,'\"]*?)\s*(?:,|$)")
+
+
+def _scalar(raw: str, flow: bool = False) -> str | None:
+    """A one-line scalar as YAML's base loader reads it, for the common simple forms."""
+    value = raw.strip()
+    if not value:
+        return None
+    first = value[0]
+    if first in "\"'":
+        if len(value) >= 2 and value[-1] == first and first not in value[1:-1]:
+            if first == '"' and "\\" in value:
+                raise _NeedsYaml
+            return value[1:-1]
+        raise _NeedsYaml
+    if first in _PLAIN_START_BAD or " #" in value or ": " in value or value[-1] == ":":
+        raise _NeedsYaml
+    if flow and not _FLOW_BAD.isdisjoint(value):
+        raise _NeedsYaml
+    return value
+
+
+def _parse_simple(blocks: dict[str, list[str]]) -> dict[str, object]:
+    """Parse ``key: scalar``, ``key: [a, "b"]`` and ``key:`` + ``- item`` lines quickly;
+    raise :class:`_NeedsYaml` for anything else (the caller then uses the YAML parser)."""
+    data: dict[str, object] = {}
+    for key, lines in blocks.items():
+        if any("\t" in line for line in lines):  # tabs have subtle YAML rules
+            raise _NeedsYaml
+        rest = lines[0].split(":", 1)[1].strip()
+        more = [line for line in lines[1:] if line.strip()]
+        if rest.startswith("[") and rest.endswith("]") and not more:
+            inner = rest[1:-1]
+            items, position = [], 0
+            while position < len(inner):
+                match = _FLOW_ITEM.match(inner, position)
+                if match is None or match.end() == position:
+                    raise _NeedsYaml
+                item = _scalar(match.group(1), flow=True)
+                if item is None:  # "[a, , b]" is an error, "[a, ]" is not: let YAML decide
+                    raise _NeedsYaml
+                items.append(item)
+                position = match.end()
+            data[key] = items
+        elif not rest:
+            items = []
+            for line in more:
+                item = line.strip()
+                if not item.startswith("- ") and item != "-":
+                    raise _NeedsYaml
+                items.append(_scalar(item[2:]))
+            data[key] = [item for item in items if item is not None] if more else None
+        elif more:
+            raise _NeedsYaml
+        else:
+            data[key] = _scalar(rest)
+    return data
+
+
+def _stem(rel: str) -> str:
+    name = rel.rsplit("/", 1)[-1]
+    return name[:-3] if name[-3:].lower() == ".md" else name.rsplit(".", 1)[0]
 
 
 def _norm(rel_path: str | PurePosixPath) -> str:
@@ -147,8 +223,12 @@ class VaultIndex:
                         if item.is_dir(follow_symlinks=False):
                             if not _ignored_name(name):
                                 stack.append((rel + "/", item.path))
-                        elif item.is_file() and not is_ignored_path(rel):
-                            index._load(Path(item.path), rel)
+                        elif (
+                            name[-3:].lower() == ".md"
+                            and not _ignored_name(name)
+                            and item.is_file()
+                        ):
+                            index._load(item.path, rel)
                     except OSError:
                         continue
         return index
@@ -160,7 +240,7 @@ class VaultIndex:
             self.remove(rel)
             return None
         try:
-            return self._load(Path(vault_root) / rel, rel)
+            return self._load(os.path.join(vault_root, rel), rel)
         except OSError:
             self.remove(rel)
             return None
@@ -187,7 +267,7 @@ class VaultIndex:
             return None
         if entry is None:
             return self.update_file(vault_root, new) if vault_root is not None else None
-        moved = IndexEntry(new, PurePosixPath(new).stem, entry.aliases, entry.video_id)
+        moved = IndexEntry(new, _stem(new), entry.aliases, entry.video_id)
         self._store(moved)
         return moved
 
@@ -234,7 +314,7 @@ class VaultIndex:
         """What to put in ``[[...]]`` for a note: its title, or its path without ``.md``
         when another note has the same title."""
         path = _norm(rel_path)
-        stem = PurePosixPath(path).stem
+        stem = _stem(path)
         return stem if self._stem_count.get(stem.casefold(), 0) <= 1 else path[:-3]
 
     def titles_and_aliases(self) -> Iterator[tuple[str, tuple[str, ...], str]]:
@@ -245,10 +325,10 @@ class VaultIndex:
 
     # ------------------------------------------------------------------ internals
 
-    def _load(self, path: Path, rel: str) -> IndexEntry:
+    def _load(self, path: str, rel: str) -> IndexEntry:
         head = read_head(path)
         aliases, video_id = _parse_keys(head) if head else ((), None)
-        entry = IndexEntry(rel, PurePosixPath(rel).stem, aliases, video_id)
+        entry = IndexEntry(rel, _stem(rel), aliases, video_id)
         old = self._entries.pop(rel, None)
         if old is not None:
             self._unlink(old)

@@ -24,7 +24,6 @@ import fcntl
 import logging
 import os
 import random
-import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any, TypeVar
 
 import anthropic
 
+from daemon.apikey import load_api_key  # noqa: F401 - re-exported
 from daemon.errors import (
     ConfigError,
     JobError,
@@ -51,32 +51,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 STREAM_ABOVE_TOKENS = 4096  # calls allowed more output tokens than this are streamed
-
-
-def load_api_key(gen: dict[str, Any]) -> str | None:
-    """The API key from the environment or the key file; None when neither is set.
-
-    Raises ConfigError (naming ``generate.api_key_file``) for a missing, empty or
-    group/other-readable key file. The message never contains the key.
-    """
-    env = os.environ.get("ANTHROPIC_API_KEY", "").strip()
-    if env:
-        return env
-    path_s = str(gen.get("api_key_file") or "").strip()
-    if not path_s:
-        return None
-    path = Path(path_s).expanduser()
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise ConfigError("generate.api_key_file", f"cannot read {path}: {exc.strerror}") from None
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError("generate.api_key_file",
-                          f"{path} is readable by group or others; run: chmod 600 {path}")
-    key = path.read_text(encoding="utf-8").strip()
-    if not key:
-        raise ConfigError("generate.api_key_file", f"{path} is empty")
-    return key
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.platypus import Flowable, HRFlowable, Paragraph, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, HRFlowable, Paragraph, Spacer
 
 from .flashcards import Card, split_cards
 from .inline import ImageRef, InlineContext, InlineResult, hex_color, render_inline, text_markup
-from .media import ImageResolver, Indented, image_flowable
+from .media import Boxed, ImageResolver, Indented, image_flowable
 from .styles import Styles, callout_colors
 from .tables import Cell, build_tables
 
@@ -154,7 +154,6 @@ class BlockRenderer:
               bullet: str | None) -> list[Flowable]:
         out: list[Flowable] = []
         theme = self.styles.theme
-        label = self.styles.card_label
         for seg in segments:
             if isinstance(seg, str):
                 if seg.strip():
@@ -164,25 +163,17 @@ class BlockRenderer:
                 continue
             q = self.inline_source(seg.question, style)
             a = self.inline_source(seg.answer, style)
-            plain_style = self.styled(style, spaceAfter=0)
-            rows = [
-                [self.para("<b>Q</b>", label), self.para(f"<b>{q.markup}</b>", plain_style,
-                                                          q.cjk, plain=q.plain)],
-                [self.para("<b>A</b>", label), self.para(a.markup, plain_style, a.cjk,
-                                                          plain=a.plain)],
-            ]
-            width = max(self.avail - (LIST_INDENT if bullet else 0), 60)
-            table = Table(rows, colWidths=[20, width - 20], hAlign="LEFT", splitInRow=1)
-            table.setStyle(TableStyle([
-                ("BACKGROUND", (0, 0), (-1, -1), theme.card_bg),
-                ("BOX", (0, 0), (-1, -1), 0.6, theme.table_grid),
-                ("LINEBELOW", (0, 0), (-1, 0), 0.4, theme.table_grid),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("TOPPADDING", (0, 0), (-1, -1), 4),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
-            ]))
-            table.spaceBefore, table.spaceAfter = 2, 8
-            out.append(table)
+            qa_style = self.styled(style, spaceAfter=3, leftIndent=17, bulletIndent=0,
+                                   bulletFontName=self.styles.card_label.fontName,
+                                   bulletColor=theme.accent)
+            box = Boxed([self.para(f"<b>{q.markup}</b>", qa_style, q.cjk, "Q", q.plain),
+                         HRFlowable(width="100%", thickness=0.4, color=theme.table_grid,
+                                    spaceBefore=1, spaceAfter=4),
+                         self.para(a.markup, qa_style, a.cjk, "A", a.plain)],
+                        bg=theme.card_bg, bar=None, border=theme.table_grid,
+                        pad=(6, 8, 3, 8))
+            box.spaceBefore, box.spaceAfter = 2, 8
+            out.append(box)
             for ref in q.images + a.images:
                 out.extend(self.image(ref))
         return out
@@ -283,44 +274,24 @@ class BlockRenderer:
             flows.insert(0, title)
         if not flows:
             return []
-        table = Table([[f] for f in flows], colWidths=[self.avail], hAlign="LEFT",
-                      splitInRow=1)
-        table.setStyle(TableStyle([
-            ("BACKGROUND", (0, 0), (-1, -1), bg),
-            ("LINEBEFORE", (0, 0), (0, -1), 2.5, bar),
-            ("LEFTPADDING", (0, 0), (-1, -1), 11),
-            ("RIGHTPADDING", (0, 0), (-1, -1), 9),
-            ("TOPPADDING", (0, 0), (-1, -1), 1),
-            ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
-            ("TOPPADDING", (0, 0), (-1, 0), 6),
-            ("BOTTOMPADDING", (0, -1), (-1, -1), 5),
-        ]))
-        table.spaceBefore, table.spaceAfter = 3, 9
-        return [table]
+        box = Boxed(flows, bg=bg, bar=bar)
+        box.spaceBefore, box.spaceAfter = 3, 9
+        return [box]
 
     def code(self, content: str) -> list[Flowable]:
         lines = content.rstrip("\n").split("\n")
         style = self.styles.code
         mono = self.styles.fonts.mono
-        rows = []
+        rows: list[Flowable] = []
         for i in range(0, max(len(lines), 1), CODE_CHUNK):
             chunk = lines[i:i + CODE_CHUNK]
             markup = "<br/>".join(_code_line(line, mono, self.ctx) for line in chunk)
-            rows.append([self.para(markup, style, plain="\n".join(chunk))])
-        table = Table(rows, colWidths=[self.avail], hAlign="LEFT", splitInRow=1)
+            rows.append(self.para(markup, style, plain="\n".join(chunk)))
         theme = self.styles.theme
-        table.setStyle(TableStyle([
-            ("BACKGROUND", (0, 0), (-1, -1), theme.code_bg),
-            ("BOX", (0, 0), (-1, -1), 0.5, theme.code_border),
-            ("LEFTPADDING", (0, 0), (-1, -1), 7),
-            ("RIGHTPADDING", (0, 0), (-1, -1), 7),
-            ("TOPPADDING", (0, 0), (-1, -1), 0),
-            ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
-            ("TOPPADDING", (0, 0), (-1, 0), 5),
-            ("BOTTOMPADDING", (0, -1), (-1, -1), 6),
-        ]))
-        table.spaceBefore, table.spaceAfter = 2, 9
-        return [table]
+        box = Boxed(rows, bg=theme.code_bg, bar=None, border=theme.code_border,
+                    pad=(5, 7, 6, 7))
+        box.spaceBefore, box.spaceAfter = 2, 9
+        return [box]
 
     def table(self, node: SyntaxTreeNode) -> list[Flowable]:
         header: list[Cell] | None = None
@@ -340,7 +311,8 @@ class BlockRenderer:
                     header = cells
                 else:
                     body.append(cells)
-        return build_tables(header, body, aligns, self.styles, self.avail, self.warn)
+        return build_tables(header, body, aligns, self.styles, self.avail,
+                            self.page_height * 0.8, self.warn)
 
     def html_block(self, content: str) -> list[Flowable]:
         text = _COMMENT_RE.sub("", _SCRIPT_RE.sub("", content))

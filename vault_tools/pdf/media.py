@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from urllib.parse import unquote
 
+from reportlab.lib.colors import Color
 from reportlab.lib.utils import ImageReader
 from reportlab.platypus import Flowable, Image
 
@@ -126,3 +127,99 @@ def image_flowable(path: Path, max_width: float, max_height: float,
     img = Image(str(path), width=w, height=h)
     img.hAlign = "CENTER"
     return img
+
+
+class Boxed(Flowable):
+    """Children stacked in a tinted box with an optional left bar and outline.
+
+    Used for callouts, quotes, code and flashcards instead of a one-cell Table: it
+    splits between children and inside any child that can split (a long paragraph or
+    code block), so a box longer than a page flows on, where ReportLab tables cannot.
+    """
+
+    def __init__(self, children: list[Flowable], *, bg: Color | None, bar: Color | None,
+                 bar_width: float = 2.5, border: Color | None = None,
+                 pad: tuple[float, float, float, float] = (6, 9, 5, 11),
+                 first: bool = True, last: bool = True) -> None:
+        super().__init__()
+        self.children = children
+        self.bg, self.bar, self.bar_width, self.border = bg, bar, bar_width, border
+        self.pad = pad  # top, right, bottom, left
+        self.first, self.last = first, last
+        self._layout: list[tuple[Flowable, float, float]] = []  # child, y offset, height
+
+    def _pads(self) -> tuple[float, float]:
+        top, _, bottom, _ = self.pad
+        return (top if self.first else 3.0), (bottom if self.last else 3.0)
+
+    def _inner(self, avail_width: float) -> float:
+        return max(avail_width - self.pad[1] - self.pad[3], 24.0)
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803
+        inner = self._inner(availWidth)
+        top, bottom = self._pads()
+        y = top
+        layout = []
+        prev_after = 0.0
+        for i, child in enumerate(self.children):
+            _, h = child.wrap(inner, 1e7)
+            if i:
+                y += max(prev_after, child.getSpaceBefore())
+            layout.append((child, y, h))
+            y += h
+            prev_after = child.getSpaceAfter()
+        self._layout = layout
+        self.width, self.height = availWidth, y + bottom
+        return self.width, self.height
+
+    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
+        inner = self._inner(availWidth)
+        top, _ = self._pads()
+        y = top
+        placed: list[Flowable] = []
+        prev_after = 0.0
+        for i, child in enumerate(self.children):
+            gap = max(prev_after, child.getSpaceBefore()) if i else 0.0
+            room = availHeight - y - gap - 3.0
+            _, h = child.wrap(inner, 1e7)
+            if h <= room:
+                placed.append(child)
+                y += gap + h
+                prev_after = child.getSpaceAfter()
+                continue
+            parts = child.split(inner, room) if room > 12 else []
+            if len(parts) >= 2:
+                placed.append(parts[0])
+                rest = list(parts[1:]) + self.children[i + 1:]
+            else:
+                rest = self.children[i:]
+            if not placed:
+                return []
+            return [self._part(placed, self.first, False), self._part(rest, False, self.last)]
+        return [self]
+
+    def _part(self, children: list[Flowable], first: bool, last: bool) -> Boxed:
+        return Boxed(children, bg=self.bg, bar=self.bar, bar_width=self.bar_width,
+                     border=self.border, pad=self.pad, first=first, last=last)
+
+    def draw(self) -> None:
+        canv = self.canv
+        canv.saveState()
+        if self.bg is not None:
+            canv.setFillColor(self.bg)
+            canv.rect(0, 0, self.width, self.height, stroke=0, fill=1)
+        if self.border is not None:
+            canv.setStrokeColor(self.border)
+            canv.setLineWidth(0.6)
+            canv.line(0, 0, 0, self.height)
+            canv.line(self.width, 0, self.width, self.height)
+            if self.first:
+                canv.line(0, self.height, self.width, self.height)
+            if self.last:
+                canv.line(0, 0, self.width, 0)
+        if self.bar is not None:
+            canv.setFillColor(self.bar)
+            canv.rect(0, 0, self.bar_width, self.height, stroke=0, fill=1)
+        canv.restoreState()
+        for child, y, h in self._layout:
+            child.drawOn(canv, self.pad[3], self.height - y - h)

@@ -197,9 +197,7 @@ def make_styles(theme: Theme, fonts: FontSet) -> Styles:
         headings=headings,
         code=ParagraphStyle(
             "vd-code", parent=body, fontName=fonts.mono, fontSize=size * 0.8,
-            leading=size * 1.1, textColor=theme.text, backColor=theme.code_bg,
-            borderColor=theme.code_border, borderWidth=0.5, borderPadding=6,
-            leftIndent=6, rightIndent=6, spaceBefore=6, spaceAfter=size * 1.1,
+            leading=size * 1.1, textColor=theme.text, spaceBefore=0, spaceAfter=0,
         ),
         table=ParagraphStyle(
             "vd-table", parent=body, fontName=fonts.sans, fontSize=size * 0.85,

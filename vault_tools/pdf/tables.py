@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from xml.sax.saxutils import escape
 
 from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
 from reportlab.lib.fonts import tt2ps
@@ -21,8 +22,8 @@ from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
 
 from .styles import Styles
 
-ROW_CHUNK = 150
-MAX_ROWS = 5_000
+ROW_CHUNK = 60
+MAX_ROWS = 20_000
 PAD = 5.0
 MIN_COL = 28.0
 _MEASURE_ROWS = 200
@@ -71,6 +72,7 @@ def build_tables(
     aligns: list[str],
     styles: Styles,
     avail: float,
+    max_height: float,
     warn: Callable[[str], None],
 ) -> list[Flowable]:
     """Flowables for one markdown table (several when it is split up)."""
@@ -112,13 +114,26 @@ def build_tables(
             para_cache[key] = styles.cjk_variant(style) if cjk else style
         return para_cache[key]
 
-    def paragraph(cell: Cell, is_head: bool, align: str) -> Paragraph:
+    size = styles.table.fontSize
+
+    def paragraph(cell: Cell, is_head: bool, align: str, width: float) -> Flowable | str:
+        inner = width - 2 * PAD
+        if (not is_head and not cell.cjk and cell.markup == escape(cell.plain)
+                and len(cell.plain) < 120 and stringWidth(cell.plain, font, size) <= inner):
+            return cell.plain  # plain, short cell: let the table draw the string (fast)
         markup = f"<b>{cell.markup}</b>" if is_head and cell.markup else cell.markup
+        style = cell_style(is_head, align, cell.cjk)
         try:
-            return Paragraph(markup, cell_style(is_head, align, cell.cjk))
+            para = Paragraph(markup, style)
         except Exception:  # noqa: BLE001 - bad markup: show the plain text
-            from xml.sax.saxutils import escape
-            return Paragraph(escape(cell.plain), cell_style(is_head, align, False))
+            para = Paragraph(escape(cell.plain), cell_style(is_head, align, False))
+        if len(cell.plain) > 200:
+            _, height = para.wrap(inner, max_height)
+            if height > max_height:
+                keep = max(int(len(cell.plain) * max_height / height * 0.85), 1)
+                warn("a table cell too tall for one page was shortened")
+                para = Paragraph(escape(cell.plain[:keep]) + " […]", style)
+        return para
 
     head_rows = 1 if has_header else 0
     for cols in groups:
@@ -128,14 +143,17 @@ def build_tables(
         for n, chunk in enumerate(chunks or [[]]):
             data: list[list[Flowable]] = []
             if has_header:
-                data.append([paragraph(rows[0][c], True, aligns[c]) for c in cols])
-            data.extend([paragraph(r[c], False, aligns[c]) for c in cols] for r in chunk)
+                data.append([paragraph(rows[0][c], True, aligns[c], w)
+                             for c, w in zip(cols, widths, strict=True)])
+            data.extend([paragraph(r[c], False, aligns[c], w)
+                         for c, w in zip(cols, widths, strict=True)] for r in chunk)
             if not data:
                 continue
-            table = Table(data, colWidths=widths, repeatRows=head_rows, hAlign="LEFT",
-                          splitInRow=1)
+            table = Table(data, colWidths=widths, repeatRows=head_rows, hAlign="LEFT")
             cmds: list[tuple] = [
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("FONT", (0, 0), (-1, -1), font, size, styles.table.leading),
+                ("TEXTCOLOR", (0, 0), (-1, -1), theme.text),
                 ("LEFTPADDING", (0, 0), (-1, -1), PAD),
                 ("RIGHTPADDING", (0, 0), (-1, -1), PAD),
                 ("TOPPADDING", (0, 0), (-1, -1), 3),
@@ -146,6 +164,9 @@ def build_tables(
             if has_header:
                 cmds += [("BACKGROUND", (0, 0), (-1, 0), theme.table_header_bg),
                          ("LINEBELOW", (0, 0), (-1, 0), 0.9, theme.table_grid)]
+            for i, c in enumerate(cols):
+                align = {"center": "CENTER", "right": "RIGHT"}.get(aligns[c], "LEFT")
+                cmds.append(("ALIGN", (i, 0), (i, -1), align))
             if theme.table_stripe_bg is not None:
                 cmds.append(("ROWBACKGROUNDS", (0, head_rows), (-1, -1),
                              [None, theme.table_stripe_bg]))

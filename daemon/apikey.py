@@ -1,0 +1,41 @@
+"""Where the Anthropic API key comes from: ``ANTHROPIC_API_KEY`` or a 0600 key file.
+
+Kept apart from the Claude client so the daemon can check the key at start (and
+``status``/``doctor`` can tell whether there is one) without importing the SDK.
+The key's value is never logged, printed or written anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from daemon.errors import ConfigError
+
+
+def load_api_key(gen: dict[str, Any]) -> str | None:
+    """The API key from the environment or the key file; None when neither is set.
+
+    Raises ConfigError (naming ``generate.api_key_file``) for a missing, empty or
+    group/other-readable key file. The message never contains the key.
+    """
+    env = os.environ.get("ANTHROPIC_API_KEY", "").strip()
+    if env:
+        return env
+    path_s = str(gen.get("api_key_file") or "").strip()
+    if not path_s:
+        return None
+    path = Path(path_s).expanduser()
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ConfigError("generate.api_key_file", f"cannot read {path}: {exc.strerror}") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError("generate.api_key_file",
+                          f"{path} is readable by group or others; run: chmod 600 {path}")
+    key = path.read_text(encoding="utf-8").strip()
+    if not key:
+        raise ConfigError("generate.api_key_file", f"{path} is empty")
+    return key

@@ -1,0 +1,157 @@
+"""Keeps the knowledge graph current and renders the graph note, off the writer's path.
+
+The keeper thread owns the :class:`~vault_tools.graph.KnowledgeGraph`. The writer sends
+it the facts of every note it writes (and of user notes that change); the keeper applies
+them (sub-millisecond), saves the graph as node-link JSON in the state dir, and — once
+changes have been quiet for ``debounce`` seconds, at most every ``max_interval`` — runs
+the analysis (PageRank, clusters) and renders ``Knowledge Graph.md`` and its canvas.
+The rendered text goes back to the writer, the only code that writes into the vault, as
+a millisecond job. Rendering at 10,000 notes takes seconds, which is why it lives here.
+
+At start the saved graph is loaded; without one (or when it is unreadable) the graph is
+rebuilt from the vault, in this thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from vault_tools.atomic import write_atomic
+from vault_tools.canvas import render_canvas
+from vault_tools.graph import KnowledgeGraph, NoteFacts
+from vault_tools.graph_note import analyze, render_graph_note
+
+log = logging.getLogger("vaultd.graph")
+
+Op = tuple[str, object, object]
+
+
+def render_outputs(graph: KnowledgeGraph) -> tuple[str, str]:
+    """(graph note markdown, canvas JSON) from one analysis."""
+    now = datetime.now().astimezone().replace(microsecond=0).isoformat()
+    analysis = analyze(graph)
+    note = render_graph_note(graph, now=now, analysis=analysis)
+    canvas = json.dumps(render_canvas(graph, analysis=analysis), indent=1, ensure_ascii=False)
+    return note, canvas
+
+
+def load_or_rebuild(vault: Path, saved: Path, exclude: list[str], *, rebuild: bool = False
+                    ) -> tuple[KnowledgeGraph, bool]:
+    """(graph, rebuilt?)"""
+    if not rebuild and saved.exists():
+        try:
+            return KnowledgeGraph.from_json(saved.read_text(encoding="utf-8")), False
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("saved graph unreadable (%s); rebuilding from the vault", exc)
+    return KnowledgeGraph.rebuild(vault, exclude=exclude), True
+
+
+class GraphKeeper(threading.Thread):
+    def __init__(self, vault: Path, state: Path, exclude: list[str],
+                 on_render: Callable[[str, str], None], *, debounce: float = 5.0,
+                 max_interval: float = 60.0) -> None:
+        super().__init__(name="graph-keeper", daemon=True)
+        self.vault = vault
+        self.saved = state / "graph.json"
+        self.exclude = exclude
+        self.on_render = on_render
+        self.debounce = debounce
+        self.max_interval = max_interval
+        self.queue: queue.Queue[Op | None] = queue.Queue()
+        self.graph: KnowledgeGraph | None = None
+        self.ready = threading.Event()
+        self.renders = 0
+
+    # -- requests (any thread) -------------------------------------------------------
+    def update(self, facts: NoteFacts) -> None:
+        self.queue.put(("update", facts, None))
+
+    def remove(self, path: str) -> None:
+        self.queue.put(("remove", path, None))
+
+    def rename(self, old: str, new: str) -> None:
+        self.queue.put(("rename", old, new))
+
+    def rebuild(self) -> None:
+        self.queue.put(("rebuild", None, None))
+
+    def render_now(self) -> None:
+        self.queue.put(("render", None, None))
+
+    def stop(self) -> None:
+        self.queue.put(None)
+
+    # -- loop --------------------------------------------------------------------------
+    def run(self) -> None:
+        started = time.monotonic()
+        self.graph, rebuilt = load_or_rebuild(self.vault, self.saved, self.exclude)
+        log.info("knowledge graph %s in %.1f s: %d notes", "rebuilt" if rebuilt else "loaded",
+                 time.monotonic() - started, len(self.graph.notes()))
+        self.ready.set()
+        dirty = rebuilt
+        first_change = last_change = time.monotonic() if dirty else 0.0
+        force = dirty
+        while True:
+            timeout = None
+            if dirty:
+                quiet_at = last_change + self.debounce
+                latest = first_change + self.max_interval
+                timeout = max(0.0, min(quiet_at, latest) - time.monotonic())
+            try:
+                op = self.queue.get(timeout=timeout)
+            except queue.Empty:
+                op = ("render", None, None)
+            if op is None:
+                if dirty:
+                    self._render()
+                return
+            kind, a, b = op
+            if kind == "render":
+                if dirty or force or a is None:
+                    self._render()
+                dirty = force = False
+                continue
+            try:
+                self._apply(kind, a, b)
+            except Exception:  # noqa: BLE001 - one bad note must not stop the graph
+                log.exception("graph update %s failed", kind)
+                continue
+            now = time.monotonic()
+            if not dirty:
+                first_change = now
+            dirty, last_change = True, now
+
+    def _apply(self, kind: str, a: object, b: object) -> None:
+        assert self.graph is not None
+        if kind == "update":
+            assert isinstance(a, NoteFacts)
+            if a.path not in self.exclude:
+                self.graph.update_from_facts(a)
+        elif kind == "remove":
+            self.graph.remove_note(str(a))
+        elif kind == "rename":
+            if self.graph.has_note(str(a)):
+                self.graph.rename_note(str(a), str(b))
+        elif kind == "rebuild":
+            self.graph, _ = load_or_rebuild(self.vault, self.saved, self.exclude, rebuild=True)
+
+    def _render(self) -> None:
+        assert self.graph is not None
+        started = time.monotonic()
+        try:
+            note, canvas = render_outputs(self.graph)
+            self.saved.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.saved, self.graph.to_json())
+        except Exception:  # noqa: BLE001 - keep the daemon alive; next change retries
+            log.exception("rendering the graph note failed")
+            return
+        self.renders += 1
+        log.info("graph note rendered in %.2f s", time.monotonic() - started)
+        self.on_render(note, canvas)

@@ -1,0 +1,181 @@
+"""Study-note and assessment files: naming, composing, creating and regenerating them.
+
+Called only from the vault writer thread. Identity, not paths: a note belongs to a job by
+its ``source_key`` (or ``video_id``) frontmatter. Creating never replaces a file: a name
+taken by someone else's file gets a number (``Title (2).md``); resuming after a crash
+finds our own note and keeps it. Regenerating merges the new text into the user's
+edited file (see :mod:`vault_tools.regenerate`) and, when the two collide, leaves the
+note alone and writes the new version beside it as a conflict copy.
+
+Every text written is returned, so the ledger can keep it as the base of the next merge.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from daemon.errors import VaultWriteError
+from daemon.knowledge import VaultKnowledge
+from daemon.paths import VaultPaths
+from vault_tools import frontmatter, notes
+from vault_tools.atomic import create_atomic, write_atomic
+from vault_tools.filenames import numbered, safe_filename
+from vault_tools.models import VideoContent
+from vault_tools.regenerate import regenerate
+from vault_tools.sanitize import sanitize_markdown
+
+log = logging.getLogger("vaultd.writer")
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    note: str  # vault-relative path
+    assessment: str
+    created: bool  # False when an existing note was kept or merged into
+    note_text: str | None = None  # what we generated (base of the next regeneration)
+    assessment_text: str | None = None
+    conflicts: tuple[str, ...] = ()  # conflict copies written instead of merging
+
+
+def now_iso() -> str:
+    return datetime.now().astimezone().replace(microsecond=0).isoformat()
+
+
+class NoteFiles:
+    def __init__(self, paths: VaultPaths,
+                 knowledge: Callable[[], VaultKnowledge | None]) -> None:
+        self.paths = paths
+        self.knowledge = knowledge
+
+    # -- identity ----------------------------------------------------------------------
+    def owned(self, path: Path, key: str) -> bool | None:
+        """True: our note for ``key``; False: someone else's file; None: no file."""
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return False
+        return notes.owner_key(text) == key
+
+    def find_by_video(self, video_id: str | None) -> str | None:
+        kb = self.knowledge()
+        return kb.find_by_video_id(video_id) if (kb and video_id) else None
+
+    def assessment_of(self, rel: str) -> str:
+        """The assessment a note links in its frontmatter (the note itself if none)."""
+        try:
+            data, _ = frontmatter.split((self.paths.vault / rel).read_text(encoding="utf-8"))
+        except OSError:
+            return rel
+        link = (data or {}).get("assessment")
+        if isinstance(link, str) and link.startswith("[["):
+            cand = self.paths.vault / (link[2:].split("|")[0].split("]]")[0] + ".md")
+            if cand.exists():
+                return self.paths.rel(cand)
+        return rel
+
+    def existing(self, key: str, note_path: str | None, content: VideoContent
+                 ) -> tuple[str, str] | None:
+        """(note, assessment) already in the vault for this job, followed by identity."""
+        if note_path and self.owned(self.paths.vault / note_path, key):
+            return note_path, self.assessment_of(note_path)
+        rel = self.find_by_video(content.meta.video_id)
+        if rel:
+            return rel, self.assessment_of(rel)
+        return None
+
+    # -- composing ---------------------------------------------------------------------
+    def compose(self, content: VideoContent, note_path: Path, assess_path: Path, *,
+                created: str) -> tuple[str, str]:
+        """(note text, assessment text): sanitised, linked, with frontmatter."""
+        rel_note = self.paths.rel_any(note_path.parent / note_path.stem) or note_path.stem
+        rel_assess = self.paths.rel_any(assess_path.parent / assess_path.stem) or \
+            assess_path.stem
+        a_fm = notes.assessment_frontmatter(
+            content, created=created, notes_link=notes.wikilink(rel_note, note_path.stem))
+        assessment = notes.compose_note(a_fm, sanitize_markdown(content.assessment_markdown))
+        n_fm = notes.note_frontmatter(
+            content, created=created,
+            assessment_link=notes.wikilink(rel_assess, assess_path.stem))
+        body = sanitize_markdown(content.note_markdown)
+        kb = self.knowledge()
+        if kb is not None:
+            body = kb.link(body, self_title=note_path.stem)
+            related = kb.related(body, content.key_terms,
+                                 self_path=self.paths.rel_any(note_path) or note_path.name)
+            body = notes.with_related(body, related)
+        return notes.compose_note(n_fm, body), assessment
+
+    # -- writing -----------------------------------------------------------------------
+    def create(self, key: str, content: VideoContent) -> WriteResult:
+        """New note + assessment under the first free name (never replaces a file)."""
+        folder = self.paths.notes
+        stem = safe_filename(content.meta.title)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for n in range(1, 1000):
+                name = numbered(stem, n)
+                note_path = folder / f"{name}.md"
+                assess_path = folder / f"{name} (Assessment).md"
+                note_owner = self.owned(note_path, key)
+                assess_owner = self.owned(assess_path, key)
+                if note_owner is False or assess_owner is False:
+                    continue
+                note_text, assess_text = self.compose(content, note_path, assess_path,
+                                                      created=now_iso())
+                try:
+                    if not assess_owner:
+                        create_atomic(assess_path, assess_text)
+                    if not note_owner:
+                        create_atomic(note_path, note_text)
+                except FileExistsError:  # appeared this instant: next name
+                    continue
+                return WriteResult(self.paths.rel(note_path), self.paths.rel(assess_path),
+                                   created=not note_owner, note_text=note_text,
+                                   assessment_text=assess_text)
+        except OSError as exc:
+            raise VaultWriteError(f"could not write the note: {exc.strerror or exc}") from exc
+        raise VaultWriteError(f"no free file name for {stem!r}")
+
+    def regenerate(self, note_rel: str, assess_rel: str, content: VideoContent, *,
+                   note_base: str | None, assess_base: str | None) -> WriteResult:
+        """Merge new content into an existing (maybe user-edited) note and assessment."""
+        note_path = self.paths.vault / note_rel
+        assess_path = self.paths.vault / assess_rel
+        if assess_rel == note_rel:  # no assessment linked: make one beside the note
+            assess_path = note_path.with_name(f"{note_path.stem} (Assessment).md")
+            assess_rel = self.paths.rel_any(assess_path) or assess_rel
+        created = now_iso()
+        try:
+            data, _ = frontmatter.split(note_path.read_text(encoding="utf-8"))
+            created = str((data or {}).get("created") or created)
+        except OSError:
+            pass
+        note_text, assess_text = self.compose(content, note_path, assess_path, created=created)
+        conflicts = []
+        try:
+            for path, new, base in ((note_path, note_text, note_base),
+                                    (assess_path, assess_text, assess_base)):
+                if not path.exists():
+                    create_atomic(path, new)
+                    continue
+                current = path.read_text(encoding="utf-8", errors="surrogateescape")
+                merged = regenerate(base, current, new) if base is not None else None
+                if merged is None:
+                    copy = path.with_name(f"{path.stem} (regenerated "
+                                          f"{created[:10]} {now_iso()[11:16].replace(':', '')}).md")
+                    write_atomic(copy, new)
+                    conflicts.append(self.paths.rel(copy))
+                    log.warning("%s was edited where the new version changed too; wrote "
+                                "the new version to %s", self.paths.rel(path), copy.name)
+                elif merged != current:
+                    write_atomic(path, merged.encode("utf-8", "surrogateescape"))
+        except OSError as exc:
+            raise VaultWriteError(f"could not write the note: {exc.strerror or exc}") from exc
+        return WriteResult(note_rel, assess_rel, created=False, note_text=note_text,
+                           assessment_text=assess_text, conflicts=tuple(conflicts))

@@ -1,0 +1,113 @@
+"""PDF export off the writer's path: a one-process pool renders, the writer files.
+
+After the writer commits a note (ledger ``written``), :meth:`PdfExporter.submit` reads
+the note and its assessment and hands their text to a process that runs ReportLab
+(CPU-bound: a process, so the writer and the GIL are never held up). The rendered
+bytes come back to the writer, which puts them in ``PDF/`` mirroring the note folders
+with an atomic write and marks the job ``done``. Unchanged text (same content hash as
+the last export) is not rendered again. A failed export is logged and never fails the
+note: the job is done, the PDF can be made later with ``vaultd pdf``.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+log = logging.getLogger("vaultd.pdf")
+
+
+@dataclass
+class PdfResult:
+    note: str  # vault-relative path of the markdown note
+    pdf: str  # vault-relative path of the PDF
+    data: bytes | None  # None: rendering failed (see warnings)
+    digest: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def pdf_path_for(note_rel: str, pdf_folder: str) -> str:
+    """``Study Notes/A.md`` -> ``PDF/Study Notes/A.pdf``."""
+    return str(PurePosixPath(pdf_folder) / PurePosixPath(note_rel).with_suffix(".pdf"))
+
+
+def render_many(vault: str, items: list[tuple[str, str, str, str]], theme: str
+                ) -> list[PdfResult]:
+    """Pool entry point: render (note path, text, pdf path, digest) items to bytes."""
+    from vault_tools.pdf import export_pdf
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="vaultd-pdf-") as tmp:
+        for note, text, pdf, digest in items:
+            out = Path(tmp) / "out.pdf"
+            try:
+                report = export_pdf(text, out, vault_root=Path(vault),
+                                    note_path=Path(note), theme=theme)
+                results.append(PdfResult(note, pdf, out.read_bytes(), digest,
+                                         report.warnings[:20]))
+            except Exception as exc:  # noqa: BLE001 - a PDF must never fail a note
+                results.append(PdfResult(note, pdf, None, digest,
+                                         [f"{type(exc).__name__}: {exc}"]))
+    return results
+
+
+class PdfExporter:
+    def __init__(self, vault: Path, pdf_folder: str, theme: str,
+                 on_done: Callable[[str | None, list[PdfResult]], None]) -> None:
+        self.vault = vault
+        self.pdf_folder = pdf_folder
+        self.theme = theme
+        self.on_done = on_done
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.pending = 0
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def submit(self, key: str | None, notes: list[tuple[str, str, str]]) -> None:
+        """Render ``(note path, text, digest)`` items; ``on_done(key, results)`` follows.
+
+        Items whose digest matches the last export must be filtered out by the caller
+        (it owns the ledger); an empty list completes at once.
+        """
+        items = [(n, text, pdf_path_for(n, self.pdf_folder), digest) for n, text, digest in notes]
+        if not items:
+            self.on_done(key, [])
+            return
+        with self._lock:
+            self.pending += 1
+        try:
+            fut = self._executor().submit(render_many, str(self.vault), items, self.theme)
+        except RuntimeError:  # shutting down or broken pool: the job stays "written"
+            with self._lock:
+                self.pending -= 1
+            self._pool = None
+            return
+
+        def done(f: Future[list[PdfResult]]) -> None:
+            with self._lock:
+                self.pending -= 1
+            try:
+                results = f.result()
+            except Exception as exc:  # noqa: BLE001 - a dead PDF worker: rebuild, report
+                log.error("PDF worker failed: %s", exc)
+                self._pool = None
+                results = [PdfResult(n, p, None, d, [str(exc)]) for n, _t, p, d in items]
+            self.on_done(key, results)
+
+        fut.add_done_callback(done)
+
+    def shutdown(self, wait: bool = True) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=not wait)
+            self._pool = None
