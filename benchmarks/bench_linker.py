@@ -191,12 +191,13 @@ def compile_naive(titles: list[tuple[str, list[str]]]) -> list[tuple[re.Pattern[
     return [(re.compile(rf"(?<!\w){re.escape(p)}(?!\w)", re.IGNORECASE), t) for p, t in pairs]
 
 
-def timed(fn: Callable[[], object], repeat: int) -> tuple[list[float], object]:
+def timed(fn: Callable[[], object], repeat: int) -> tuple[list[tuple[float, float]], object]:
+    """(wall seconds, CPU seconds of this process) per run, and the last result."""
     times, result = [], None
     for _ in range(repeat):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         result = fn()
-        times.append(time.perf_counter() - start)
+        times.append((time.perf_counter() - wall, time.process_time() - cpu))
     return times, result
 
 
@@ -210,8 +211,13 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def ms(values: list[float]) -> str:
-    return f"median {statistics.median(values) * 1000:.1f} ms, max {max(values) * 1000:.1f} ms"
+def ms(values: list[tuple[float, float]]) -> str:
+    wall = [w * 1000 for w, _ in values]
+    cpu = [c * 1000 for _, c in values]
+    return (
+        f"wall median {statistics.median(wall):.1f} ms (min {min(wall):.1f}, max {max(wall):.1f});"
+        f" CPU median {statistics.median(cpu):.1f} ms"
+    )
 
 
 def main() -> None:
@@ -237,6 +243,7 @@ def main() -> None:
     compiled = compile_naive(titles)
     naive_warm, naive_out = timed(lambda: naive_link(note, compiled), 2)
     patterns = sum(1 + len(aliases) for _, aliases in titles)
+    print(f"load average at end (other work on the machine): {os.getloadavg()}")
     print(f"date: {datetime.now(UTC).isoformat(timespec='seconds')}")
     print(
         f"machine: nproc={os.cpu_count()}, cpu={cpu_model()}, "
@@ -248,9 +255,9 @@ def main() -> None:
         f"note: {len(note.split())} words, {len(note)} chars"
     )
     print(f"index build (3 runs, warm page cache): {ms(build_times)}")
-    print(f"linker build from index: {linker_build[0] * 1000:.1f} ms")
+    print(f"linker build from index: {ms(linker_build)}")
     print(f"link (ours, 20 runs): {ms(link_times)}; links made: {str(linked).count('[[')}")
-    print(f"link (naive regex per title, compile included): {naive_cold[0] * 1000:.0f} ms")
+    print(f"link (naive regex per title, compile included): {ms(naive_cold)}")
     print(
         f"link (naive regex per title, precompiled, 2 runs): {ms(naive_warm)}; "
         f"links made: {str(naive_out).count('[[')}"

@@ -23,6 +23,7 @@ from daemon.runner import (
     AlreadyRunning,
     Daemon,
     RunOptions,
+    VaultLock,
     open_vault,
     read_status_file,
     resolve_backend,
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="drain the inbox and exit")
     run.add_argument("--workers", type=int, help="worker processes (default: config)")
     run.add_argument("--sequential", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("--batch", action="store_true",
+                     help="generate queued videos through the Message Batches API (half "
+                          "price, slower), then write them and exit")
     add = sub.add_parser("add", help="append URLs or subtitle-file links to the inbox")
     _vault_arg(add)
     add.add_argument("urls", nargs="+", metavar="URL")
@@ -97,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.batch:
+        return cmd_run_batch(args)
     daemon = Daemon(args.vault, RunOptions(workers=args.workers, once=args.once,
                                            sequential=args.sequential))
     setup_logging(daemon.config.get("daemon", "log_level"))
@@ -118,6 +124,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         daemon.stop()
     return EXIT_OK
+
+
+def cmd_run_batch(args: argparse.Namespace) -> int:
+    import threading
+
+    from daemon.batch import BatchRun, check_batch_backend
+
+    config, paths = open_vault(args.vault)
+    setup_logging(config.get("daemon", "log_level"))
+    check_batch_backend(config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _s, _f: stop.set())
+    signal.signal(signal.SIGINT, lambda _s, _f: stop.set())
+    lock = VaultLock(paths)
+    lock.acquire()  # one process per vault, batch included
+    ledger = Ledger(paths.ledger)
+    try:
+        counts = BatchRun(paths, config, ledger,
+                          poll_seconds=config.get("generate", "batch_poll_seconds")
+                          ).run(stop)
+    finally:
+        ledger.close()
+        lock.release()
+    print(f"batch: {counts['submitted']} submitted, {counts['generated']} generated, "
+          f"{counts['failed']} failed")
+    if stop.is_set():
+        print("stopped while the batch was processing; run --batch again to collect it")
+        return EXIT_OK
+    args.batch = False
+    args.once = True
+    return cmd_run(args)
 
 
 # -- add -----------------------------------------------------------------------------------

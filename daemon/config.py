@@ -97,6 +97,8 @@ SCHEMA: dict[str, list[Setting]] = {
                 "limit).", check=_at_least(0)),
         Setting("max_concurrent_requests", 2, "Model calls in flight across all workers.",
                 check=_at_least(1)),
+        Setting("batch_poll_seconds", 60.0, "How often `vaultd run --batch` asks whether "
+                "the batch has ended.", kind=(int, float), check=_at_least(0.05)),
         Setting("api_key_file", "", "File holding the API key (mode 0600), used when "
                 "ANTHROPIC_API_KEY is unset."),
         Setting("context_budget_tokens", 100000, "Transcripts longer than this (estimated "

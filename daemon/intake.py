@@ -83,7 +83,7 @@ class InboxSync:
         if ref.bare:
             return None
         vault = self.vault.resolve()
-        outside = all(vault != c.resolve() and vault not in c.resolve().parents
+        outside = any(vault != c.resolve() and vault not in c.resolve().parents
                       for c in candidates)
         reason = (f"{target} is outside the vault" if outside
                   else f"subtitle file not found in the vault: {target}")

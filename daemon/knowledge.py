@@ -35,6 +35,10 @@ class VaultKnowledge:
         for path in exclude:
             self.index.remove(path)
         self._linker: Linker | None = None
+        self._targets: dict[str, str] = {}  # note path -> link target given to the linker
+        self._by_stem: dict[str, set[str]] = {}
+        for entry in self.index.entries():
+            self._by_stem.setdefault(entry.title.casefold(), set()).add(entry.path)
         self.concepts: dict[str, set[str]] = {}  # note path -> casefolded key concepts
         log.info("indexed %d notes in %.2f s", len(self.index), time.monotonic() - started)
 
@@ -44,7 +48,7 @@ class VaultKnowledge:
         if rel in self.exclude or is_ignored_path(rel) or not rel.endswith(".md"):
             return None
         self.index.update_file(self.vault, rel)
-        self._linker = None
+        self._relink(rel)
         if text is None:
             try:
                 text = (self.vault / rel).read_text(encoding="utf-8", errors="replace")
@@ -57,19 +61,45 @@ class VaultKnowledge:
     def note_removed(self, rel: str) -> None:
         self.index.remove(rel)
         self.concepts.pop(rel, None)
-        self._linker = None
+        self._relink(rel)
 
     def note_moved(self, old: str, new: str) -> None:
-        self.index.move(old, new)
+        self.index.move(old, new, self.vault)
         if old in self.concepts:
             self.concepts[new] = self.concepts.pop(old)
-        self._linker = None
+        self._relink(old)
+        self._relink(new)
+
+    def _relink(self, rel: str) -> None:
+        """Update the linker for a changed note and for notes sharing its title (whose
+        link target switches between ``Title`` and ``folder/Title``). Rebuilding the
+        whole linker costs ~0.5 s at 10,000 notes; this costs microseconds."""
+        stem = PurePosixPath(rel).stem.casefold()
+        group = self._by_stem.setdefault(stem, set())
+        group.add(rel)
+        if self._linker is None:
+            return  # built lazily from the index, which is current
+        for path in sorted(group):
+            entry = self.index.get(path)
+            old = self._targets.pop(path, None)
+            if old is not None:
+                self._linker.remove(old)
+            if entry is None:
+                group.discard(path)
+                continue
+            target = self.index.link_target(path)
+            self._linker.add(entry.title, entry.aliases, target)
+            self._targets[path] = target
 
     # -- queries -----------------------------------------------------------------------
     @property
     def linker(self) -> Linker:
         if self._linker is None:
-            self._linker = Linker(self.index.titles_and_aliases())
+            self._linker = Linker()
+            for entry in self.index.entries():
+                target = self.index.link_target(entry.path)
+                self._linker.add(entry.title, entry.aliases, target)
+                self._targets[entry.path] = target
         return self._linker
 
     def link(self, markdown: str, *, self_title: str) -> str:

@@ -20,6 +20,7 @@ State machine (every transition is one UPDATE guarded by the expected old state)
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import sqlite3
@@ -111,6 +112,7 @@ class Job:
     force: bool
     created_at: float
     updated_at: float
+    generated_at: float | None
     finished_at: float | None
 
     @classmethod
@@ -224,15 +226,13 @@ class Ledger:
         return added
 
     def children_of(self, parents: Iterable[str]) -> dict[str, list[Job]]:
-        parents = list(parents)
-        out: dict[str, list[Job]] = {p: [] for p in parents}
-        if not parents:
-            return out
-        rows = self._db().execute(
-            f"SELECT * FROM jobs WHERE parent IN ({','.join('?' * len(parents))})"
-            " ORDER BY created_at", parents)
-        for r in rows:
-            out[r["parent"]].append(Job.from_row(r))
+        """The video jobs of expanded playlists, in playlist order."""
+        out: dict[str, list[Job]] = {}
+        for parent, playlist in self.get_many(parents).items():
+            if playlist.content:
+                keys = json.loads(playlist.content)
+                jobs = self.get_many(keys)
+                out[parent] = [jobs[k] for k in keys if k in jobs]
         return out
 
     # -- claiming ----------------------------------------------------------------
@@ -333,6 +333,14 @@ class Ledger:
                    " assessment_path=?, finished_at=?, last_error=NULL, waiting=0",
                    (title, note_path, assessment_path, time.time()))
 
+    def mark_expanded(self, key: str, video_keys: list[str]) -> None:
+        """A playlist became its videos: it is done; its content lists the video keys
+        (a video may be in several playlists, so membership is not a parent column)."""
+        self._move(key, ("running",), "state='done', title=?, content=?, finished_at=?,"
+                   " last_error=NULL, waiting=0",
+                   (f"playlist of {len(video_keys)} videos", json.dumps(video_keys),
+                    time.time()))
+
     def fail(self, key: str, reason: str, *, transient: bool, max_attempts: int,
              backoff_base: float, backoff_max: float, retry_after: float | None = None,
              from_states: tuple[str, ...] = ("running",)) -> str:
@@ -411,11 +419,13 @@ class Ledger:
                    " claimed_at=NULL", ())
 
     def recover(self) -> int:
-        """At start: jobs a crash left ``running`` go back to ``ready``."""
+        """At start: jobs a crash left ``running`` go back to ``ready`` — except those
+        waiting in a submitted Message Batch (owner ``batch``), which ``--batch``
+        resumes; paid work is never thrown away."""
         with self._tx() as db:
             cur = db.execute("UPDATE jobs SET state='ready', claimed_at=NULL,"
-                             " attempts=MAX(attempts-1,0), updated_at=? WHERE state='running'",
-                             (time.time(),))
+                             " attempts=MAX(attempts-1,0), updated_at=? WHERE state='running'"
+                             " AND COALESCE(claim_owner, '') != 'batch'", (time.time(),))
             return cur.rowcount
 
     # A failed job that already has content goes back to the writer, not to a paid

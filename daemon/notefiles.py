@@ -104,11 +104,10 @@ class NoteFiles:
             assessment_link=notes.wikilink(rel_assess, assess_path.stem))
         body = sanitize_markdown(content.note_markdown)
         kb = self.knowledge()
-        if kb is not None:
-            body = kb.link(body, self_title=note_path.stem)
+        if kb is not None:  # related first: mentions inside links no longer count
             related = kb.related(body, content.key_terms,
                                  self_path=self.paths.rel_any(note_path) or note_path.name)
-            body = notes.with_related(body, related)
+            body = notes.with_related(kb.link(body, self_title=note_path.stem), related)
         return notes.compose_note(n_fm, body), assessment
 
     # -- writing -----------------------------------------------------------------------

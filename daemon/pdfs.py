@@ -20,6 +20,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from daemon.logs import setup_logging
+
 log = logging.getLogger("vaultd.pdf")
 
 
@@ -71,7 +73,9 @@ class PdfExporter:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=setup_logging,
+                initargs=(logging.getLevelName(log.getEffectiveLevel()),))
         return self._pool
 
     def submit(self, key: str | None, notes: list[tuple[str, str, str]]) -> None:

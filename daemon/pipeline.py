@@ -14,6 +14,7 @@ and the affected jobs are retried as transient failures, never lost.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -34,8 +35,9 @@ from daemon.errors import (
     SourceNotFoundError,
 )
 from daemon.generate.base import GenerationContext, JobSpec
-from daemon.generate.worker import run_job
+from daemon.generate.worker import run_job, run_playlist
 from daemon.ledger import Job, Ledger
+from daemon.logs import setup_logging
 from daemon.paths import VaultPaths
 from vault_tools.models import VideoContent
 
@@ -101,7 +103,10 @@ class Dispatcher(threading.Thread):
 
     def _new_pool(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        # Workers log to the same stderr (journald) in the same format as the daemon.
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                                   initializer=setup_logging,
+                                   initargs=(self.config.get("daemon", "log_level"),))
 
     def working_on(self) -> list[tuple[str, float]]:
         """(key, seconds in flight) of jobs being generated now."""
@@ -161,19 +166,20 @@ class Dispatcher(threading.Thread):
             except JobError as exc:
                 self._failed(job, exc)
                 continue
+            task = run_playlist if job.kind == "playlist" else run_job
             if self.sequential:
                 fut: Future[str] = Future()
                 with self._lock:
                     self.inflight[fut] = (job, time.monotonic())
                 try:
-                    fut.set_result(run_job(spec))
+                    fut.set_result(task(spec))
                 except BaseException as exc:  # noqa: BLE001 - delivered to _done
                     fut.set_exception(exc)
                 self._done(fut)
                 continue
             assert self._pool is not None
             try:
-                fut = self._pool.submit(run_job, spec)
+                fut = self._pool.submit(task, spec)
             except (BrokenProcessPool, RuntimeError):
                 self.ledger.release(job.key)
                 self._pool_broken = True
@@ -194,6 +200,8 @@ class Dispatcher(threading.Thread):
         if job.kind == "youtube":
             vid = job.key.removeprefix("youtube:")
             return replace(spec, video_id=vid, url=job.url)
+        if job.kind == "playlist":
+            return replace(spec, video_id=job.key.removeprefix("playlist:"), url=job.url)
         raise PermanentError(f"{job.kind} sources are not supported yet")
 
     # -- results (pool callback thread) ----------------------------------------------
@@ -216,11 +224,26 @@ class Dispatcher(threading.Thread):
             log.exception("job %s crashed", job.key)
             self._failed(job, PermanentError(f"internal error: {type(exc).__name__}: {exc}"))
         else:
+            if job.kind == "playlist":
+                self._expanded(job, raw)
+                self._wake.set()
+                return
             content = VideoContent.from_json(raw)
             self.ledger.mark_generated(job.key, raw, content.usage, content.meta.title)
             log.info("generated %s (%s)", job.key, content.model, extra={"job": job.key})
             self.on_generated(job.key)
         self._wake.set()
+
+    def _expanded(self, job: Job, raw: str) -> None:
+        videos = json.loads(raw)
+        keys = [f"youtube:{vid}" for vid, _title in videos]
+        added = self.ledger.add_many(
+            [(k, "youtube", f"https://www.youtube.com/watch?v={k[8:]}", None) for k in keys],
+            parent=job.key)
+        self.ledger.mark_expanded(job.key, keys)
+        log.info("playlist has %d videos (%d new)", len(videos), len(added),
+                 extra={"job": job.key})
+        self.on_changed()
 
     def _failed(self, job: Job, exc: JobError) -> None:
         d = self.config.section("daemon")

@@ -47,6 +47,30 @@ class AlreadyRunning(VaultdError):
     pass
 
 
+class VaultLock:
+    """One vaultd process per vault: an exclusive lock on a file in the state dir."""
+
+    def __init__(self, paths: VaultPaths) -> None:
+        self.paths = paths
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        self.paths.state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.paths.state / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise AlreadyRunning(f"another vaultd is already running for {self.paths.vault}"
+                                 ) from None
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 def api_key_available(config: Config) -> bool:
     """True when a usable key is configured. A key file readable by others raises
     ConfigError naming ``generate.api_key_file`` (the key's value is never shown)."""
@@ -95,23 +119,12 @@ class Daemon:
         self.config, self.paths = open_vault(vault)
         self.stop_event = threading.Event()
         self.reload_requested = threading.Event()
-        self._lock_fd: int | None = None
+        self.lock = VaultLock(self.paths)
         self.started_at = time.time()
 
     # -- lifecycle ---------------------------------------------------------------------
-    def _take_lock(self) -> None:
-        self.paths.state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.paths.state / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise AlreadyRunning(f"another vaultd is already running for {self.paths.vault}"
-                                 ) from None
-        self._lock_fd = fd
-
     def start(self) -> None:
-        self._take_lock()
+        self.lock.acquire()
         if self.options.backend:
             self.backend, why = self.options.backend, "chosen by the command"
         else:
@@ -259,9 +272,7 @@ class Daemon:
         self.writer.join(timeout=30)
         self.ledger.close()
         (self.paths.state / STATUS_FILE).unlink(missing_ok=True)
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self.lock.release()
         log.info("stopped")
 
 

@@ -32,7 +32,7 @@ from daemon.logs import current_job
 from daemon.notefiles import NoteFiles, WriteResult
 from daemon.paths import VaultPaths
 from daemon.pdfs import PdfExporter, PdfResult
-from vault_tools import frontmatter
+from vault_tools import frontmatter, notes
 from vault_tools.atomic import write_atomic
 from vault_tools.graph import GRAPH_NOTE_TYPE
 from vault_tools.inbox import InboxBusy, edit_inbox
@@ -348,6 +348,25 @@ class VaultWriter(threading.Thread):
         elif kind in ("created", "modified", "closed"):
             if (self.paths.vault / rel).is_file():
                 self._learn(rel)
+                if kind == "created":
+                    self._follow_identity(rel)
+
+    def _follow_identity(self, rel: str) -> None:
+        """A note of ours appeared under a new path (a move the watcher saw as delete +
+        create, or one made while the daemon was down): point its job at it."""
+        try:
+            text = (self.paths.vault / rel).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return
+        key = notes.owner_key(text)
+        job = self.ledger.get(key) if key else None
+        if job is None:
+            return
+        data, _ = frontmatter.split(text)
+        old = job.assessment_path if (data or {}).get("type") == "assessment" else job.note_path
+        if old and old != rel and not (self.paths.vault / old).exists():
+            self.ledger.note_moved(old, rel)
+            log.info("followed %s to %s", old, rel, extra={"job": job.key})
 
     def _write_graph_note(self, note: str, canvas: str) -> None:
         if not self._vault_ok():

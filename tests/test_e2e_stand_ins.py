@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_anthropic import FakeAnthropic, Recorded, Reply, count_tokens, text  # noqa: E402
@@ -181,6 +183,33 @@ def calls_by_video(fake: FakeAnthropic) -> dict[str, list[Recorded]]:
 
 
 # --------------------------------------------------------------------------- tests
+
+
+def test_origin_hook_routes_youtube_hosts_to_the_stand_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from daemon.config import Config
+    from daemon.errors import ConfigError
+    from daemon.sources.http import build_session
+
+    cfg = Config.defaults().to_dict()
+    cfg["youtube"]["min_request_interval_seconds"] = 0.0
+    with FakeYouTube() as yt:
+        monkeypatch.setenv("VAULTD_YOUTUBE_ORIGIN", yt.origin)
+        with build_session(cfg, tmp_path) as session:
+            page = session.get("https://www.youtube.com/watch?v=ohmsLawDemo&hl=en")
+            mobile = session.get("https://m.youtube.com/oembed",
+                                 params={"url": "https://www.youtube.com/watch?v=glacierVal1"})
+        assert page.status_code == 200 and "INNERTUBE_API_KEY" in page.text
+        assert mobile.json()["author_name"] == "Earth Lab"
+        hit = yt.hits_for("ohmsLawDemo", "/watch")[0]
+        assert hit.query == {"v": ["ohmsLawDemo"], "hl": ["en"]}
+        # Pacing still counts YouTube's host, not the stand-in's.
+        assert (tmp_path / "pacing" / "www.youtube.com.json").exists()
+        assert not list((tmp_path / "pacing").glob("127.0.0.1*"))
+    monkeypatch.setenv("VAULTD_YOUTUBE_ORIGIN", "127.0.0.1:80")
+    with pytest.raises(ConfigError) as err:
+        build_session(cfg, tmp_path)
+    assert err.value.setting == "VAULTD_YOUTUBE_ORIGIN"
 
 
 def test_run_once_with_both_stand_ins(tmp_path: Path) -> None:

@@ -185,6 +185,8 @@ HOSTILE = [
     "```\ncode\n```\n<script>alert(1)</script>",
     "> ```\n<script>alert(1)</script>\n```",
     "1. x\n   ```\n<script>alert(1)</script>\n```",
+    ":<!a\\<script>",
+    '<b title="\\<img src=x onerror=alert(1)>">',
     "<a href='obsidian://advanced-uri?vault=v&commandid=app:delete-file'>x</a>",
 ]
 

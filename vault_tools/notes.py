@@ -13,6 +13,7 @@ not by path.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from vault_tools import frontmatter
@@ -25,9 +26,18 @@ def wikilink(rel_path_no_ext: str, label: str | None = None) -> str:
     return f"[[{rel_path_no_ext}]]"
 
 
+_TAGS = re.compile(r"<%.*?%>|<[/!]?[A-Za-z][^>]*>|[\x00-\x08\x0b-\x1f\x7f]", re.S)
+
+
+def plain_text(value: str) -> str:
+    """Metadata from a video (title, channel) as plain text: no HTML or Templater tags,
+    no control characters, one line. Plugins may render frontmatter values."""
+    return " ".join(_TAGS.sub(" ", value).split())
+
+
 def _source(content: VideoContent) -> str:
     meta = content.meta
-    return meta.url or (meta.file_path or meta.key)
+    return plain_text(meta.url or (meta.file_path or meta.key))
 
 
 def note_frontmatter(content: VideoContent, *, created: str, assessment_link: str
@@ -35,21 +45,21 @@ def note_frontmatter(content: VideoContent, *, created: str, assessment_link: st
     meta, usage = content.meta, content.usage
     return {
         "type": "study-note",
-        "title": meta.title,
+        "title": plain_text(meta.title),
         "source": _source(content),
         "video_id": meta.video_id,
-        "channel": meta.channel,
+        "channel": plain_text(meta.channel),
         "duration": int(round(meta.duration)) if meta.duration is not None else None,
         "published": meta.published,
         "created": created,
-        "tags": list(content.tags),
-        "aliases": list(content.aliases),
+        "tags": [plain_text(t) for t in content.tags],
+        "aliases": [plain_text(a) for a in content.aliases],
         "assessment": assessment_link,
         "model": content.model,
         "tokens": {"in": usage.input_tokens, "out": usage.output_tokens,
                    "cached": usage.cache_read_tokens},
         "concepts": list(content.key_terms),
-        "source_key": meta.key,
+        "source_key": encode_key(meta.key),
     }
 
 
@@ -69,13 +79,13 @@ def assessment_frontmatter(content: VideoContent, *, created: str, notes_link: s
     meta = content.meta
     return {
         "type": "assessment",
-        "title": f"{meta.title} — Assessment",
+        "title": f"{plain_text(meta.title)} — Assessment",
         "source": _source(content),
         "video_id": meta.video_id,
         "notes": notes_link,
         "created": created,
         "tags": ["assessment"],
-        "source_key": meta.key,
+        "source_key": encode_key(meta.key),
     }
 
 
@@ -85,6 +95,16 @@ def compose_note(fm: dict[str, Any], body: str, existing_text: str | None = None
     return frontmatter.compose(frontmatter.merge(existing, fm), body)
 
 
+def encode_key(key: str) -> str:
+    """A ledger key as written in frontmatter: a file name may hold ``<`` or ``>``,
+    which must not reach a note as markup."""
+    return key.replace("%", "%25").replace("<", "%3C").replace(">", "%3E")
+
+
+def decode_key(value: str) -> str:
+    return value.replace("%3C", "<").replace("%3E", ">").replace("%25", "%")
+
+
 def owner_key(text: str) -> str | None:
     """The ledger key a note belongs to, from its frontmatter (None for user notes)."""
     data, _ = frontmatter.split(text)
@@ -92,7 +112,7 @@ def owner_key(text: str) -> str | None:
         return None
     key = data.get("source_key")
     if isinstance(key, str) and key:
-        return key
+        return decode_key(key)
     vid = data.get("video_id")
     if isinstance(vid, str) and vid and data.get("type") in ("study-note", "assessment"):
         return f"youtube:{vid}"

@@ -191,8 +191,9 @@ def _scan(s: str, start: int, end: int, inline: bool, edits: list[_Edit]) -> Non
             return
         i = match.start()
         c = s[i]
-        if c == "\\":
-            i += 2 if i + 1 < end and s[i + 1] in _ASCII_PUNCT else 1
+        if c == "\\":  # a markdown escape, except inside raw HTML where it is literal
+            escapes = i >= no_code_before and i + 1 < end and s[i + 1] in _ASCII_PUNCT
+            i += 2 if escapes else 1
         elif c == "`":
             run = _BACKTICKS.match(s, i, end)
             assert run is not None

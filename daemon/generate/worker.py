@@ -88,3 +88,24 @@ def run_job(spec: JobSpec) -> str:
         log.exception("%s: generation crashed", spec.key)
         raise PermanentError(f"internal error while generating: {type(exc).__name__}: "
                              f"{str(exc)[:200]}") from None
+
+
+def run_playlist(spec: JobSpec) -> str:
+    """Expand a playlist into its videos. Returns JSON ``[[video id, title], ...]``."""
+    import json
+
+    from daemon.sources.youtube import expand_playlist
+
+    assert spec.video_id is not None  # the playlist id
+    try:
+        videos = expand_playlist(spec.video_id, spec.context.config,
+                                 Path(spec.context.state_dir))
+    except JobError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - same contract as run_job
+        log.exception("%s: playlist expansion crashed", spec.key)
+        raise PermanentError(f"internal error while reading the playlist: "
+                             f"{type(exc).__name__}: {str(exc)[:200]}") from None
+    if not videos:
+        raise PermanentError("the playlist is empty or private")
+    return json.dumps(videos)

@@ -335,9 +335,14 @@ def _choose(tlist: yta.TranscriptList, video_id: str, request: dict[str, Any]) -
     return track
 
 
+# Cues that only describe sound ("[Music]", "(applause)", "♪♪") are not speech.
+_NON_SPEECH = re.compile(r"^\s*(?:[\[(][^\])]{1,40}[\])]|[♪♫\s]+)\s*$")
+
+
 def _to_transcript(snippets: list[Any], language: str, is_generated: bool) -> Transcript:
     segments = [Segment(float(s.start), float(s.duration), " ".join(s.text.split()))
-                for s in snippets if s.text and s.text.strip()]
+                for s in snippets
+                if s.text and s.text.strip() and not _NON_SPEECH.match(s.text)]
     return Transcript(segments=segments, language=language, is_generated=is_generated)
 
 

@@ -10,6 +10,7 @@ the first column.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
@@ -39,15 +40,24 @@ class Cell:
 
 def _natural_widths(rows: Sequence[Sequence[Cell]], ncols: int, font: str, bold: str,
                     size: float) -> tuple[list[float], list[float]]:
+    """Per column: widest cell and longest word, measured on the first rows plus the
+    longest cells anywhere (measuring every cell of a 10,000-row table is too slow)."""
     natural = [0.0] * ncols
     minimum = [0.0] * ncols
-    for r, row in enumerate(rows[:_MEASURE_ROWS]):
+    sample = list(enumerate(rows[:_MEASURE_ROWS]))
+    if len(rows) > _MEASURE_ROWS:
+        for c in range(ncols):
+            longest = heapq.nlargest(20, range(_MEASURE_ROWS, len(rows)),
+                                     key=lambda r, c=c: len(rows[r][c].plain))
+            sample.extend((r, rows[r]) for r in longest)
+    for r, row in sample:
         face = bold if r == 0 else font
         for c, cell in enumerate(row):
             text = cell.plain[:400]
             natural[c] = max(natural[c], stringWidth(text, face, size))
-            longest = max((stringWidth(w, face, size) for w in text.split()[:60]), default=0)
-            minimum[c] = max(minimum[c], longest)
+            longest_word = max((stringWidth(w, face, size) for w in text.split()[:60]),
+                               default=0)
+            minimum[c] = max(minimum[c], longest_word)
     return natural, minimum
 
 
@@ -118,8 +128,8 @@ def build_tables(
 
     def paragraph(cell: Cell, is_head: bool, align: str, width: float) -> Flowable | str:
         inner = width - 2 * PAD
-        if (not is_head and not cell.cjk and cell.markup == escape(cell.plain)
-                and len(cell.plain) < 120 and stringWidth(cell.plain, font, size) <= inner):
+        if (not cell.cjk and cell.markup == escape(cell.plain) and len(cell.plain) < 120
+                and stringWidth(cell.plain, bold if is_head else font, size) <= inner):
             return cell.plain  # plain, short cell: let the table draw the string (fast)
         markup = f"<b>{cell.markup}</b>" if is_head and cell.markup else cell.markup
         style = cell_style(is_head, align, cell.cjk)
@@ -163,6 +173,8 @@ def build_tables(
             ]
             if has_header:
                 cmds += [("BACKGROUND", (0, 0), (-1, 0), theme.table_header_bg),
+                         ("FONT", (0, 0), (-1, 0), bold, size, styles.table.leading),
+                         ("TEXTCOLOR", (0, 0), (-1, 0), theme.heading),
                          ("LINEBELOW", (0, 0), (-1, 0), 0.9, theme.table_grid)]
             for i, c in enumerate(cols):
                 align = {"center": "CENTER", "right": "RIGHT"}.get(aligns[c], "LEFT")
