@@ -40,6 +40,7 @@ class InboxSync:
         self.ledger = ledger
         self._name_index: dict[str, list[str]] | None = None
         self.last_lines: list[InboxLine] = []
+        self._parsed: tuple[str, list[InboxLine]] | None = None
 
     # -- resolution --------------------------------------------------------------
     def _inside(self, path: Path) -> str | None:
@@ -95,7 +96,11 @@ class InboxSync:
 
     # -- the transform -------------------------------------------------------------
     def register(self, text: str) -> list[tuple[InboxLine, list[Resolved]]]:
-        lines = parse_inbox(text)
+        if self._parsed is not None and self._parsed[0] == text:
+            lines = self._parsed[1]  # unchanged since the last pass: parsing is the cost
+        else:
+            lines = parse_inbox(text)
+            self._parsed = (text, lines)
         out = []
         new: list[Resolved] = []
         for line in lines:

@@ -153,6 +153,8 @@ class Dispatcher(threading.Thread):
                     return
             if self._budget_exhausted():
                 return
+            if not self.paths.vault.is_dir():  # unmounted or syncing: wait, fail nothing
+                return
             job = self.ledger.claim_next(self.owner)
             if job is None:
                 return

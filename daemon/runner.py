@@ -119,6 +119,7 @@ class Daemon:
         self.config, self.paths = open_vault(vault)
         self.stop_event = threading.Event()
         self.reload_requested = threading.Event()
+        self.vault_gone = False
         self.lock = VaultLock(self.paths)
         self.started_at = time.time()
 
@@ -175,6 +176,8 @@ class Daemon:
                                id="retry-due", replace_existing=True)
         self.scheduler.add_job(self.write_status, "interval", seconds=2,
                                id="status-file", replace_existing=True)
+        self.scheduler.add_job(self.check_vault, "interval", seconds=2, id="vault-check",
+                               replace_existing=True)
         self.scheduler.add_job(self.keeper.rebuild, "interval", hours=24,
                                id="graph-rebuild", replace_existing=True)
         self._schedule_subscriptions()
@@ -196,6 +199,24 @@ class Daemon:
                                "interval", minutes=sub["poll_minutes"], id="poll-subscriptions",
                                replace_existing=True, next_run_time=datetime.now())
 
+    def check_vault(self) -> None:
+        """The vault folder can vanish (unmounted drive, sync client): pause while it is
+        gone; when it is back, re-arm the watcher (its OS watch died with the folder)
+        and rescan the inbox."""
+        present = self.paths.vault.is_dir()
+        if not present and not self.vault_gone:
+            self.vault_gone = True
+            log.warning("vault folder %s disappeared; pausing until it is back",
+                        self.paths.vault)
+        elif present and self.vault_gone:
+            self.vault_gone = False
+            log.warning("vault folder %s is back; resuming", self.paths.vault)
+            self.watcher.stop()
+            self.watcher.start()
+            self.writer.request_tick()
+            self.writer.request_inbox()
+            self.dispatcher.wake()
+
     def write_status(self) -> None:
         """Heartbeat file read by ``vaultd status`` (another process)."""
         data = {
@@ -205,7 +226,8 @@ class Daemon:
             "working_on": [{"key": k, "seconds": round(s, 1)}
                            for k, s in self.dispatcher.working_on()],
             "paused": self.dispatcher.paused_reason
-            or ("vault folder missing" if self.writer.vault_missing else None),
+            or ("vault folder missing" if self.vault_gone or self.writer.vault_missing
+                else None),
             "watcher": "polling" if self.watcher.polling else "os events",
         }
         path = self.paths.state / STATUS_FILE

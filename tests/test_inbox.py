@@ -174,3 +174,24 @@ def test_cas_edits_racing_an_in_place_writer_lose_nothing(tmp_path: Path) -> Non
 
 def test_cas_edits_racing_a_rename_writer_lose_nothing(tmp_path: Path) -> None:
     _race(tmp_path, by_rename=True)
+
+
+def test_huge_and_binary_inboxes_parse_and_keep_every_byte(tmp_path: Path) -> None:
+    """A huge (13 MB here) or binary inbox is read (sources still found), annotated,
+    and every other byte is kept. (Speed is measured in benchmarks/, not here.)"""
+    filler = "notes about youtube and .srt-less things, nothing to fetch here\n" * 200_000
+    text = filler + f"- https://youtu.be/{VID}\n" + "\x00\x01 binary \udcff tail"
+    lines = parse_inbox(text)
+    assert [(x.index, x.sources[0].key) for x in lines] == [(200_000, f"youtube:{VID}")]
+    out = annotate(text, {200_000: Status("queued")})
+    assert out == filler + f"- https://youtu.be/{VID} — ⏳ queued\n" + \
+        "\x00\x01 binary \udcff tail"
+    raw = os.urandom(5_000_000) + f"\nhttps://youtu.be/{VID}\n".encode()
+    inbox = tmp_path / "inbox.md"
+    inbox.write_bytes(raw)
+    edit_inbox(inbox, lambda t: annotate(t, {x.index: Status("queued")
+                                             for x in parse_inbox(t)}))
+    data = inbox.read_bytes()
+    assert data.startswith(raw[:-1]) and data.endswith(" — ⏳ queued\n".encode())
+    one_line = "x" * 200_000 + f" https://youtu.be/{VID}"
+    assert parse_inbox(one_line) == []  # absurdly long lines are text, not sources

@@ -280,7 +280,12 @@ def test_full_disk_fails_clearly_keeps_old_files_and_recovers(small_disk: Path,
         assert (vault / "inbox.md").read_text() == "my inbox\n"
         assert not list(vault.rglob("*.vaultd-tmp*"))
         filler.unlink()
-        h.writer.request_tick()
+
+        def written() -> bool:  # the daemon's scheduler ticks every 10 s; here we do
+            h.writer.request_tick()
+            return h.ledger.get(key).state == "done"
+
+        wait_for(written, what="write after space returned", interval=0.3)
         note = h.done(key)
         assert (vault / note).read_text().startswith("---\ntype: study-note")
         assert h.ledger.get(key).generated_at is not None

@@ -23,8 +23,10 @@ from __future__ import annotations
 import os
 import re
 import time
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 
 from vault_tools.atomic import _fsync_dir, exchange, write_temp
@@ -86,33 +88,82 @@ def strip_annotation(line: str) -> tuple[str, str]:
     return line[: m.start()], line[m.start():]
 
 
-def _in_code_fence(lines: list[str]) -> list[bool]:
-    inside, fence, flags = False, "", []
-    for raw in lines:
-        stripped = raw.lstrip()
-        m = re.match(r"(`{3,}|~{3,})", stripped)
-        if m and (not inside or stripped.startswith(fence)):
-            flags.append(True)
-            inside, fence = (not inside), m.group(1)[:3]
-            continue
-        flags.append(inside)
-    return flags
+_FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})")
+MAX_SOURCE_LINE = 65_536  # longer lines are never sources (and scanning them is costly)
+
+
+def _fenced(lines: list[str], wanted: list[int]) -> set[int]:
+    """Which of the ``wanted`` line indexes lie inside (or on) a code fence.
+
+    Only fence lines are visited, so a huge inbox costs one C-level pass to find them.
+    """
+    fences = [i for i, raw in enumerate(lines) if raw[:1] in "`~ \t" and _FENCE.match(raw)]
+    if not fences:
+        return set()
+    spans: list[tuple[int, int]] = []
+    open_at, fence = -1, ""
+    for i in fences:
+        mark = _FENCE.match(lines[i])
+        assert mark is not None
+        token = mark.group(1)[:3]
+        if open_at < 0:
+            open_at, fence = i, token
+        elif token == fence:
+            spans.append((open_at, i))
+            open_at = -1
+    if open_at >= 0:
+        spans.append((open_at, len(lines)))
+    return {w for w in wanted if any(a <= w <= b for a, b in spans)}
+
+
+_NEEDLES = ("youtu.be", "youtube.com", "youtube-nocookie.com", ".srt", ".vtt", ".txt")
+
+
+_ANYCASE = re.compile(r"[yY][oO][uU][tT][uU](?:\.[bB][eE]|[bB][eE](?:-[nN][oO][cC][oO][oO]"
+                      r"[kK][iI][eE])?\.[cC][oO][mM])|\.(?:[sS][rR][tT]|[vV][tT][tT]|[tT][xX][tT])")
+
+
+def _candidate_lines(text: str, lines: list[str]) -> list[int]:
+    """Indexes of lines that may hold a source, found without a Python loop per line
+    (a 50 MB or binary inbox must not stall the writer)."""
+    if text.isascii():
+        low = text.lower()
+        hits: list[int] = []
+        for needle in _NEEDLES:
+            pos = low.find(needle)
+            while pos >= 0:
+                hits.append(pos)
+                pos = low.find(needle, pos + 1)
+    else:
+        hits = [m.start() for m in _ANYCASE.finditer(text)]
+    if not hits:
+        return []
+    starts = list(accumulate(map(len, lines), initial=0))
+    return sorted({bisect_right(starts, pos) - 1 for pos in hits})
 
 
 def parse_inbox(text: str) -> list[InboxLine]:
     """Every line holding at least one source. Lines inside code fences, in the
-    frontmatter, or in HTML comments are the user's and never sources."""
+    frontmatter, or in HTML comments are the user's and never sources.
+
+    Fast on huge or binary files: only lines that could hold a source are examined.
+    """
     lines = text.splitlines(keepends=True)
-    code = _in_code_fence(lines)
+    candidates = [i for i in _candidate_lines(text, lines) if len(lines[i]) <= MAX_SOURCE_LINE]
+    if not candidates:
+        return []
+    skip = _fenced(lines, candidates)
+    if lines[0].rstrip("\r\n") == "---":
+        for end in range(1, len(lines)):
+            if lines[end].rstrip() in ("---", "..."):
+                skip.update(range(end + 1))
+                break
     out: list[InboxLine] = []
-    in_frontmatter = bool(lines) and lines[0].rstrip("\r\n") == "---"
-    for i, raw in enumerate(lines):
-        line, _ = _split_eol(raw)
-        if in_frontmatter:
-            if i > 0 and line.rstrip() in ("---", "..."):
-                in_frontmatter = False
+    for i in candidates:
+        if i in skip:
             continue
-        if code[i] or line.lstrip().startswith("<!--"):
+        line, _ = _split_eol(lines[i])
+        if line.lstrip().startswith("<!--"):
             continue
         body, annotation = strip_annotation(line)
         refs = find_sources(body)

@@ -53,7 +53,8 @@ class PdfReport:
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    md = MarkdownIt("commonmark", {"html": True, "maxNesting": 100})
+    return md.enable(["table", "strikethrough"])
 
 
 def content_hash(markdown: str, theme: str) -> str:

@@ -29,7 +29,7 @@ from .tables import Cell, build_tables
 
 MAX_DEPTH = 8
 LIST_INDENT = 16.0
-CODE_CHUNK = 60
+CODE_CHUNK = 20
 _CALLOUT_RE = re.compile(r"^\[!([A-Za-z][\w-]{0,30})\]([+-]?)[ \t]*(.*)$")
 _TASK_RE = re.compile(r"^\[([ xX])\]\s+")
 _SCRIPT_RE = re.compile(r"<(script|style)\b.*?(</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
@@ -53,6 +53,7 @@ class BlockRenderer:
         self.warn = warn
         self.cloze_context = cloze_context
         self.in_flashcard_section = False
+        self.list_depth = 0
         self.skip_heading: str | None = None
         self._style_cache: dict[tuple[str, float], ParagraphStyle] = {}
 
@@ -189,13 +190,15 @@ class BlockRenderer:
         out: list[Flowable] = []
         saved = self.avail
         self.avail = max(self.avail - indent, 60)
+        self.list_depth += 1
         try:
             for i, item in enumerate(node.children):
-                bullet = f"{start + i}." if ordered else self.bullet(depth)
+                bullet = f"{start + i}." if ordered else self.bullet(self.list_depth - 1)
                 out.extend(Indented(f, indent) if indent else f
                            for f in self.list_item(item, bullet, style, depth + 1))
         finally:
             self.avail = saved
+            self.list_depth -= 1
         if out and depth == 0:
             out.append(Spacer(1, 4))
         return out

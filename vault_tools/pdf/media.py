@@ -140,9 +140,13 @@ class Boxed(Flowable):
     def __init__(self, children: list[Flowable], *, bg: Color | None, bar: Color | None,
                  bar_width: float = 2.5, border: Color | None = None,
                  pad: tuple[float, float, float, float] = (6, 9, 5, 11),
-                 first: bool = True, last: bool = True) -> None:
+                 first: bool = True, last: bool = True,
+                 _sizes: dict[tuple[int, float], tuple[Flowable, float]] | None = None) -> None:
         super().__init__()
         self.children = children
+        # child heights by (id, width), shared with the parts this box splits into, so
+        # a box spanning many pages does not re-measure every child on every page
+        self._sizes = _sizes if _sizes is not None else {}
         self.bg, self.bar, self.bar_width, self.border = bg, bar, bar_width, border
         self.pad = pad  # top, right, bottom, left
         self.first, self.last = first, last
@@ -162,7 +166,7 @@ class Boxed(Flowable):
         layout = []
         prev_after = 0.0
         for i, child in enumerate(self.children):
-            _, h = child.wrap(inner, 1e7)
+            h = self._height(child, inner)
             if i:
                 y += max(prev_after, child.getSpaceBefore())
             layout.append((child, y, h))
@@ -181,13 +185,14 @@ class Boxed(Flowable):
         for i, child in enumerate(self.children):
             gap = max(prev_after, child.getSpaceBefore()) if i else 0.0
             room = availHeight - y - gap - 3.0
-            _, h = child.wrap(inner, 1e7)
+            h = self._height(child, inner)
             if h <= room:
                 placed.append(child)
                 y += gap + h
                 prev_after = child.getSpaceAfter()
                 continue
             parts = child.split(inner, room) if room > 12 else []
+            self._sizes.pop((id(child), inner), None)  # split may drop its layout
             if len(parts) >= 2:
                 placed.append(parts[0])
                 rest = list(parts[1:]) + self.children[i + 1:]
@@ -198,9 +203,19 @@ class Boxed(Flowable):
             return [self._part(placed, self.first, False), self._part(rest, False, self.last)]
         return [self]
 
+    def _height(self, child: Flowable, width: float) -> float:
+        key = (id(child), width)
+        cached = self._sizes.get(key)
+        if cached is None:
+            # the entry holds the child so its id cannot be reused by a new object
+            cached = (child, child.wrap(width, 1e7)[1])
+            self._sizes[key] = cached
+        return cached[1]
+
     def _part(self, children: list[Flowable], first: bool, last: bool) -> Boxed:
         return Boxed(children, bg=self.bg, bar=self.bar, bar_width=self.bar_width,
-                     border=self.border, pad=self.pad, first=first, last=last)
+                     border=self.border, pad=self.pad, first=first, last=last,
+                     _sizes=self._sizes)
 
     def draw(self) -> None:
         canv = self.canv

@@ -23,6 +23,11 @@ MAX_CHARS = 3_000_000
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _SR_RE = re.compile(r"[ \t]*<!--\s*SR:[^>]*?-->")
 _FENCE_RE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+MAX_INDENT = 64  # spaces; deeper list nesting is flattened onto this level
+MAX_QUOTES = 24  # nested ">" markers kept
+_DEEP_RE = re.compile(rf"^(?: {{{MAX_INDENT + 1},}}|(?:[ ]*>){{{MAX_QUOTES + 1},}})",
+                      re.MULTILINE)
+_DEEP_QUOTES_RE = re.compile(rf"^((?:[ ]*>){{{MAX_QUOTES}}})(?:[ ]*>)+")
 
 
 @dataclass
@@ -75,7 +80,17 @@ def sanitize(text: str, warnings: list[str]) -> str:
                 line = line[:MAX_LINE] + " […]"
             lines.append(line)
         text = "\n".join(lines)
+    if _DEEP_RE.search(text):
+        warnings.append("very deep nesting was flattened")
+        text = "\n".join(_flatten(line) for line in text.split("\n"))
     return text
+
+
+def _flatten(line: str) -> str:
+    stripped = line.lstrip(" ")
+    if len(line) - len(stripped) > MAX_INDENT:
+        line = " " * MAX_INDENT + stripped
+    return _DEEP_QUOTES_RE.sub(r"\1", line)
 
 
 def strip_sr_comments(text: str) -> str:
