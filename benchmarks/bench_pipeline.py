@@ -18,7 +18,13 @@ has imported its backend, as in a long-running service), then pastes M links int
 * parallel efficiency = ceil(M/N) x per-video latency / wall time;
 * time to the first note;
 * writer time per video: each generated -> written ``_safe_write`` call timed (p50/p99),
-  and the writer's ``busy_seconds`` over the whole run divided by ``writes``.
+  and the writer's ``busy_seconds`` over the whole run divided by ``writes``;
+* where the time goes per video: paste -> claimed, claimed -> generated (the worker),
+  generated -> written (from the ledger's timestamps).
+
+PDF export is off (``pdf.enabled = false``) except in one extra row (M=48, N=3): the PDF
+pool competes for the same two cores, and the product currently re-submits queued PDF
+renders every 10 s (see benchmarks/README.md), which would swamp the measurement.
 
 In the same run the seed's two designs are simulated with threads and sleeps using the
 same latencies, the measured writer time and a PDF render time (``--pdf-seconds``,
@@ -131,6 +137,7 @@ class RunResult:
     n: int
     scale: float
     concurrent: int
+    pdf: bool = False
     wall_written: float = 0.0
     wall_done: float = 0.0
     first_note: float = 0.0
@@ -140,6 +147,7 @@ class RunResult:
     gen_times: list[float] = field(default_factory=list)  # claimed -> generated (worker)
     queued_times: list[float] = field(default_factory=list)  # paste -> claimed
     handoff_times: list[float] = field(default_factory=list)  # generated -> written
+    pdf_submitted: int = 0  # PDF renders handed to the PDF pool in the measured window
 
     @property
     def latency(self) -> float:
@@ -177,7 +185,7 @@ def run_daemon(m: int, n: int, first_id: int, urls: dict[str, str], scale: float
     os.environ.update(VAULTD_STATE_DIR=str(state), ANTHROPIC_API_KEY=KEY,
                       ANTHROPIC_BASE_URL=urls["anthropic"], VAULTD_YOUTUBE_ORIGIN=urls["youtube"])
     os.environ.pop("NOTIFY_SOCKET", None)
-    result = RunResult(m, n, scale, concurrent)
+    result = RunResult(m, n, scale, concurrent, pdf)
     daemon = Daemon(vault, RunOptions(workers=n))
     daemon.start()
     writer = daemon.writer
@@ -199,6 +207,14 @@ def run_daemon(m: int, n: int, first_id: int, urls: dict[str, str], scale: float
             durations.append(end - t)
 
     writer._safe_write = timed_write  # type: ignore[method-assign]
+    submitted = [0]
+    pdf_submit = daemon.pdfs.submit
+
+    def counted_submit(key: str | None, notes: list[tuple[str, str, str]]) -> None:
+        submitted[0] += len(notes)
+        pdf_submit(key, notes)
+
+    daemon.pdfs.submit = counted_submit  # type: ignore[method-assign]
     try:
         def settled() -> bool:
             c = daemon.ledger.counts()
@@ -220,6 +236,7 @@ def run_daemon(m: int, n: int, first_id: int, urls: dict[str, str], scale: float
         written.clear()
         durations.clear()
         busy0, writes0 = writer.busy_seconds, writer.writes
+        submitted[0] = 0
         t0 = paste(ids)
 
         def all_written() -> bool:
@@ -237,6 +254,7 @@ def run_daemon(m: int, n: int, first_id: int, urls: dict[str, str], scale: float
         writes = writer.writes - writes0
         result.busy_per_write = (writer.busy_seconds - busy0) / max(writes, 1)
         result.failed = daemon.ledger.counts()["failed"]
+        result.pdf_submitted = submitted[0]
         with sqlite3.connect(f"file:{daemon.paths.ledger}?mode=ro", uri=True) as db:
             rows = db.execute("SELECT key, claimed_at, generated_at FROM jobs").fetchall()
         wall0 = time.time() - (time.monotonic() - t0)
@@ -247,6 +265,9 @@ def run_daemon(m: int, n: int, first_id: int, urls: dict[str, str], scale: float
                 if key in written:
                     result.handoff_times.append(written[key] - t0 - (generated - wall0))
     finally:
+        # Teardown only (measurements are done): drop queued PDF renders, else stop()
+        # waits for the whole PDF backlog (see the README: duplicate PDF renders).
+        daemon.pdfs.shutdown(wait=False)
         daemon.stop()
     return result
 
@@ -321,9 +342,11 @@ def main() -> int:
     ap.add_argument("--video-seconds", type=int, default=600, help="length of each video")
     ap.add_argument("--concurrent", type=int, default=0,
                     help="generate.max_concurrent_requests (0: = workers)")
-    ap.add_argument("--no-pdf", action="store_true", help="daemon with pdf.enabled = false")
+    ap.add_argument("--pdf", action="store_true",
+                    help="pdf.enabled = true in every run (default: only the extra PDF row)")
     ap.add_argument("--extra", action=argparse.BooleanOptionalAction, default=True,
-                    help="also M=48,N=8 at scale 1.0 and with max_concurrent_requests=2")
+                    help="also M=48,N=8 at scale 1.0, with max_concurrent_requests=2, and "
+                    "M=48,N=3 with PDFs")
     ap.add_argument("--quick", action="store_true", help="smoke run: M=12, N=1 and 3")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile the writer's note writes and print the top functions")
@@ -341,29 +364,31 @@ def main() -> int:
     logging.getLogger("vaultd").setLevel(logging.WARNING)
     print(f"# bench_pipeline\n\nMachine: {machine()}")
     print(f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    plan: list[tuple[int, int, float, int]] = [
-        (m, n, args.scale, args.concurrent or n) for m in args.videos for n in args.workers]
+    plan: list[tuple[int, int, float, int, bool]] = [
+        (m, n, args.scale, args.concurrent or n, args.pdf) for m in args.videos
+        for n in args.workers]
     if args.extra:
-        plan += [(48, 8, 1.0, 8), (48, 8, args.scale, 2)]
+        plan += [(48, 8, 1.0, 8, args.pdf), (48, 8, args.scale, 2, args.pdf),
+                 (48, 3, args.scale, 3, True)]
     results: list[RunResult] = []
     profile = cProfile.Profile() if args.profile else None
     with tempfile.TemporaryDirectory(prefix="vaultd-bench-pipe-") as tmpdir:
         tmp = Path(tmpdir)
         for scale in sorted({p[2] for p in plan}):
             runs = [p for p in plan if p[2] == scale]
-            total = sum(m + n for m, n, _, _ in runs)
+            total = sum(m + n for m, n, *_ in runs)
             standins = StandIns(total, scale, args.video_seconds)
             first = 0
             try:
-                for m, n, _, conc in runs:
+                for m, n, _, conc, pdf in runs:
                     t = time.monotonic()
-                    r = run_daemon(m, n, first, standins.urls, scale, conc, not args.no_pdf, tmp,
-                                   profile)
+                    r = run_daemon(m, n, first, standins.urls, scale, conc, pdf, tmp, profile)
                     first += m + n
                     results.append(r)
-                    print(f"  M={m:3d} N={n} scale={scale} conc={conc}: written in "
+                    print(f"  M={m:3d} N={n} scale={scale} conc={conc} pdf={pdf}: written in "
                           f"{r.wall_written:.2f} s (ideal {r.ideal:.2f} s, efficiency "
                           f"{r.efficiency:.2f}), done {r.wall_done:.2f} s, failed {r.failed}"
+                          f", PDF renders submitted {r.pdf_submitted} (needed {2 * m if pdf else 0})"
                           f" [{time.monotonic() - t:.0f} s]", flush=True)
             finally:
                 stats = standins.close()
@@ -373,22 +398,24 @@ def main() -> int:
     rows = []
     for r in results:
         rows.append([str(r.m), str(r.n), f"{r.scale:g}", str(r.concurrent),
-                     f"{r.ideal:.2f}", f"{r.wall_written:.2f}", f"**{r.efficiency:.2f}**",
+                     "on" if r.pdf else "off", f"{r.ideal:.2f}", f"{r.wall_written:.2f}",
+                     f"**{r.efficiency:.2f}**",
                      f"{r.wall_done:.2f}", f"{r.first_note:.2f}",
                      f"{pct(r.write_times, 0.5) * 1000:.1f}",
                      f"{pct(r.write_times, 0.99) * 1000:.1f}",
                      f"{r.busy_per_write * 1000:.1f}", str(r.failed)])
-    print(fmt_table(rows, ["M", "N", "scale", "max conc.", "ideal s", "all written s",
+    print(fmt_table(rows, ["M", "N", "scale", "max conc.", "PDF", "ideal s", "all written s",
                            "efficiency", "all done s", "first note s", "write p50 ms",
                            "write p99 ms", "writer busy/video ms", "failed"]))
 
     print("\n## Where the time goes (per video, p50 / p99 in ms)\n")
     rows = []
     for r in results:
-        rows.append([str(r.m), str(r.n), f"{r.scale:g}", f"{r.latency * 1000:.0f}"]
+        rows.append([str(r.m), str(r.n), f"{r.scale:g}", "on" if r.pdf else "off",
+                     f"{r.latency * 1000:.0f}"]
                     + [f"{pct(v, 0.5) * 1000:.0f} / {pct(v, 0.99) * 1000:.0f}"
                        for v in (r.queued_times, r.gen_times, r.handoff_times)])
-    print(fmt_table(rows, ["M", "N", "scale", "stand-in latency", "paste -> claimed",
+    print(fmt_table(rows, ["M", "N", "scale", "PDF", "stand-in latency", "paste -> claimed",
                            "claimed -> generated (worker)", "generated -> written"]))
     if profile is not None:
         print("\n## cProfile of the writer's note writes (cumulative)\n\n```")
@@ -401,7 +428,7 @@ def main() -> int:
           "assessment outside.\n")
     rows = []
     for r in results:
-        if r.scale != args.scale or r.concurrent != r.n:
+        if r.scale != args.scale or r.concurrent != r.n or r.pdf != args.pdf:
             continue
         w = pct(r.write_times, 0.5)
         lat = Latencies(TRANSCRIPT_S * r.scale, NOTES_S * r.scale, ASSESS_S * r.scale, w,

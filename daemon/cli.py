@@ -166,13 +166,19 @@ def cmd_add(args: argparse.Namespace) -> int:
                          + ", ".join(repr(b) for b in bad))
     added: list[str] = []
 
+    def as_line(arg: str) -> str:
+        refs = find_sources(arg)
+        # A bare path is only a source when the file exists; as a link it is explicit,
+        # so a missing file is reported instead of ignored.
+        return f"[[{arg}]]" if len(refs) == 1 and refs[0].bare else arg
+
     def transform(text: str) -> str:
         present = {ref.key for line in parse_inbox(text) for ref in line.sources}
         fresh = []
         for url in args.urls:
-            keys = {r.key for r in find_sources(url)}
+            keys = {r.key for r in find_sources(as_line(url))}
             if not keys <= present:
-                fresh.append(url)
+                fresh.append(as_line(url))
                 present |= keys
         added[:] = fresh
         return append_lines(text, fresh)
@@ -180,7 +186,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     paths.inbox.parent.mkdir(parents=True, exist_ok=True)
     edit_inbox(paths.inbox, transform, create=True)
     for url in args.urls:
-        print(f"{'added' if url in added else 'already in the inbox'}: {url}")
+        print(f"{'added' if as_line(url) in added else 'already in the inbox'}: {url}")
     return EXIT_OK
 
 
@@ -282,6 +288,9 @@ def job_keys(words: list[str]) -> list[str]:
     """Ledger keys named by keys, video ids, URLs or vault paths of subtitle files."""
     keys = []
     for word in words:
+        if word.startswith(("youtube:", "file:", "playlist:", "invalid:")):
+            keys.append(word)
+            continue
         refs = find_sources(word)
         if refs:
             keys.extend(r.key.replace("file:./", "file:") for r in refs)

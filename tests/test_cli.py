@@ -1,0 +1,67 @@
+"""The CLI contract: commands, exit codes (0 ok, 1 failure, 2 usage/config), messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.helpers import lecture_srt, vaultd, vaultd_env
+from vault_tools.inbox import parse_inbox
+
+
+def test_add_appends_once_per_video_and_refuses_unsupported(tmp_path: Path) -> None:
+    vault = tmp_path / "v"
+    vault.mkdir()
+    env = vaultd_env(tmp_path / "state")
+    (vault / "talk.srt").write_text(lecture_srt("memory"))
+    proc = vaultd("add", "--vault", str(vault), "https://youtu.be/dQw4w9WgXcQ",
+                  "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=3", "talk.srt", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "already in the inbox: https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=3" in proc.stdout
+    lines = parse_inbox((vault / "inbox.md").read_text())
+    assert [ref.key for line in lines for ref in line.sources] == [
+        "youtube:dQw4w9WgXcQ", "file:talk.srt"]
+    bad = vaultd("add", "--vault", str(vault), "https://vimeo.com/1", env=env)
+    assert bad.returncode == 2 and "vimeo.com" in bad.stderr and "Traceback" not in bad.stderr
+    assert len(parse_inbox((vault / "inbox.md").read_text())) == 2
+
+
+def test_usage_errors_exit_2_with_a_plain_message(tmp_path: Path) -> None:
+    env = vaultd_env(tmp_path / "state")
+    missing = vaultd("run", "--vault", str(tmp_path / "nope"), "--once", env=env)
+    assert missing.returncode == 2 and "vault folder not found" in missing.stderr
+    (tmp_path / "file").write_text("x")
+    not_dir = vaultd("status", "--vault", str(tmp_path / "file"), env=env)
+    assert not_dir.returncode == 2 and "not a folder" in not_dir.stderr
+    (tmp_path / "v").mkdir()
+    workers = vaultd("run", "--vault", str(tmp_path / "v"), "--workers", "0", env=env)
+    assert workers.returncode == 2 and "--workers" in workers.stderr
+    no_cmd = vaultd(env=env)
+    assert no_cmd.returncode == 2
+
+
+def test_status_retry_and_regenerate_name_jobs_plainly(tmp_path: Path) -> None:
+    vault = tmp_path / "v"
+    vault.mkdir()
+    env = vaultd_env(tmp_path / "state")
+    (vault / "inbox.md").write_text("- [[gone.srt]]\n- https://youtu.be/bad\n")
+    assert vaultd("run", "--vault", str(vault), "--once", env=env).returncode == 0
+    st = json.loads(vaultd("status", "--vault", str(vault), "--json", env=env).stdout)
+    assert st["daemon"] is None and st["backend"] == "offline"
+    assert {f["key"]: f["reason"] for f in st["failures"]} == {
+        "file:gone.srt": "subtitle file not found in the vault: gone.srt",
+        "invalid:bad": "'bad' is not a valid YouTube video id (expected 11 letters, digits, "
+                       "- or _)"}
+    human = vaultd("status", "--vault", str(vault), env=env).stdout
+    assert "0 done" in human and "2 failed" in human and "gone.srt" in human
+    (vault / "gone.srt").write_text(lecture_srt("gravity"))
+    retry = vaultd("retry", "--vault", str(vault), "gone.srt", env=env)
+    assert retry.returncode == 0 and "queued again: file:gone.srt" in retry.stdout
+    assert vaultd("run", "--vault", str(vault), "--once", env=env).returncode == 0
+    st = json.loads(vaultd("status", "--vault", str(vault), "--json", env=env).stdout)
+    assert st["counts"]["done"] == 1
+    regen = vaultd("regenerate", "--vault", str(vault), "file:gone.srt", env=env)
+    assert "queued for regeneration: file:gone.srt" in regen.stdout
+    assert vaultd("run", "--vault", str(vault), "--once", env=env).returncode == 0
+    notes = sorted(p.name for p in (vault / "Study Notes").glob("*.md"))
+    assert notes == ["Gone (Assessment).md", "Gone.md"]  # merged in place, no copies
