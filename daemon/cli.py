@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from daemon.demo import DemoFolderError
 from daemon.errors import ConfigError, VaultdError, VaultMissingError
 from daemon.ledger import Job, Ledger
 from daemon.logs import setup_logging
@@ -445,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, VaultMissingError, UsageError, AlreadyRunning,
-            ServiceInstallError) as exc:
+            ServiceInstallError, DemoFolderError) as exc:
         print(f"vaultd: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except VaultdError as exc:

@@ -91,6 +91,12 @@ def run_demo(folder: Path) -> int:
         print(f"  assessment: {folder / (j.assessment_path or '')}")
     for j in failed:
         print(f"  failed:     {j.key}: {j.last_error}")
+    pdfs = sorted((folder / daemon.config.get("vault", "pdf_folder")).rglob("*.pdf"))
+    if pdfs:
+        print(f"  PDFs:       {len(pdfs)} in {pdfs[0].parent}")
+    graph = daemon.paths.graph_note
+    if graph.exists():
+        print(f"  graph:      {graph} (and {graph.with_suffix('.canvas').name})")
     print(f"\nInbox with statuses: {folder / 'inbox.md'}")
     print("Open the folder as a vault in Obsidian to browse the notes.")
     logging.shutdown()

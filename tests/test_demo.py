@@ -1,0 +1,36 @@
+"""``vaultd demo``: the first thing a new user runs must work offline, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.helpers import vaultd, vaultd_env
+from vault_tools import frontmatter
+from vault_tools.inbox import parse_inbox
+
+
+def test_demo_builds_and_processes_a_sample_vault(tmp_path: Path) -> None:
+    env = vaultd_env(tmp_path / "state", ANTHROPIC_API_KEY="sk-ant-not-used-0000")
+    demo = tmp_path / "demo"
+    proc = vaultd("demo", str(demo), env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 source(s) done, 1 failed." in proc.stdout
+    notes = sorted(p.name for p in (demo / "Study Notes").glob("*.md"))
+    assert len(notes) == 6 and sum("(Assessment)" in n for n in notes) == 3
+    for note in (demo / "Study Notes").glob("*.md"):
+        data, body = frontmatter.split(note.read_text())
+        assert data["type"] in ("study-note", "assessment") and body.strip()
+        if data["type"] == "study-note":
+            assert data["model"] == "offline-extractive"  # offline even with a key set
+    lines = parse_inbox((demo / "inbox.md").read_text())
+    assert sum("✅ [[Study Notes/" in line.annotation for line in lines) == 3
+    assert sum("❌ failed: subtitle file not found" in line.annotation for line in lines) == 1
+    assert len(list((demo / "PDF").rglob("*.pdf"))) == 6
+    assert (demo / "Knowledge Graph.md").exists()
+    again = vaultd("demo", str(demo), env=env, timeout=300)  # safe to run twice
+    assert again.returncode == 0
+    assert sorted(p.name for p in (demo / "Study Notes").glob("*.md")) == notes
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "mine.md").write_text("my stuff")
+    refused = vaultd("demo", str(tmp_path / "busy"), env=env)
+    assert refused.returncode == 2 and "not a vaultd demo vault" in refused.stderr
