@@ -25,7 +25,9 @@ Targets (issue 7) at 10k: start-up <= 5 s, writer p99 <= 50 ms, idle RSS <= 150 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import random
 import re
 import signal
@@ -144,7 +146,14 @@ def content_for(i: int, titles: list[str]) -> Any:
                         usage=Usage(100, 200, 300, 400, 0.01))
 
 
-def in_process(vault: Path, state: Path, videos: int) -> dict[str, Any]:
+def _top(prof: cProfile.Profile, title: str, n: int = 22) -> None:
+    print(f"\n### cProfile: {title} (cumulative)\n\n```")
+    pstats.Stats(prof, stream=sys.stdout).sort_stats("cumulative").print_stats(n)
+    print("```")
+
+
+def in_process(vault: Path, state: Path, videos: int, profile: bool = False
+               ) -> dict[str, Any]:
     from daemon.graphkeeper import load_or_rebuild, render_outputs
     from daemon.knowledge import VaultKnowledge
     from daemon.ledger import Ledger
@@ -161,13 +170,25 @@ def in_process(vault: Path, state: Path, videos: int) -> dict[str, Any]:
     knowledge = VaultKnowledge(vault, exclude)
     out["index_s"] = time.perf_counter() - t
     saved = state / "graph-bench.json"
+    prof = cProfile.Profile() if profile else None
     t = time.perf_counter()
+    if prof:
+        prof.enable()
     graph, _ = load_or_rebuild(vault, saved, sorted(exclude), rebuild=True)
+    if prof:
+        prof.disable()
+        _top(prof, f"graph rebuild from the vault, {len(knowledge.index)} notes", 15)
     out["graph_rebuild_s"] = time.perf_counter() - t
     saved.write_text(graph.to_json(), encoding="utf-8")
     out["graph_json_mb"] = saved.stat().st_size / 1e6
+    prof = cProfile.Profile() if profile else None
     t = time.perf_counter()
+    if prof:
+        prof.enable()
     graph = KnowledgeGraph.from_json(saved.read_text(encoding="utf-8"))
+    if prof:
+        prof.disable()
+        _top(prof, f"graph load from JSON, {len(knowledge.index)} notes", 15)
     out["graph_load_s"] = time.perf_counter() - t
     out["notes"] = len(knowledge.index)
 
@@ -198,11 +219,17 @@ def in_process(vault: Path, state: Path, videos: int) -> dict[str, Any]:
         assert job is not None and job.key == key, job
         ledger.mark_generated(key, c.to_json(), c.usage, c.meta.title)
         facts_seen.clear()
+        if i == 3:
+            prof = cProfile.Profile() if profile else None
+        if prof and i >= 3:
+            prof.enable()
         t0 = time.perf_counter()
         writer._safe_write(key)
         t1 = time.perf_counter()
         writer.refresh_inbox()
         t2 = time.perf_counter()
+        if prof and i >= 3:
+            prof.disable()
         for f in facts_seen:
             graph.update_from_facts(f)
         t3 = time.perf_counter()
@@ -212,6 +239,8 @@ def in_process(vault: Path, state: Path, videos: int) -> dict[str, Any]:
             facts_t.append(t3 - t2)
             total.append(t2 - t0)
     ledger.close()
+    if prof:
+        _top(prof, f"writer work for {videos} videos into {len(knowledge.index)} notes")
     out.update(safe=safe, inbox=inbox, facts=facts_t, total=total)
     return out
 
@@ -308,6 +337,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--no-daemon", action="store_true", help="skip the subprocess runs")
     ap.add_argument("--quick", action="store_true", help="1k notes, 10 videos")
+    ap.add_argument("--profile", action="store_true", help="cProfile graph load and writer")
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.videos = [1000], 10
@@ -323,7 +353,7 @@ def main() -> int:
             make_vault(vault, n)
             _config(vault, args.workers)
             gen = time.perf_counter() - t
-            r = in_process(vault, state / "inproc", args.videos)
+            r = in_process(vault, state / "inproc", args.videos, args.profile)
             r["size"], r["gen_s"] = n, gen
             print(f"  {n} notes: generated in {gen:.1f} s; index {r['index_s']:.2f} s, graph "
                   f"rebuild {r['graph_rebuild_s']:.2f} s / load {r['graph_load_s']:.2f} s, "

@@ -95,8 +95,8 @@ SCHEMA: dict[str, list[Setting]] = {
         Setting("max_tokens", 8000, "Output token limit per call.", check=_at_least(256)),
         Setting("daily_token_budget", 0, "Pause work after this many tokens a day (0: no "
                 "limit).", check=_at_least(0)),
-        Setting("max_concurrent_requests", 2, "Model calls in flight across all workers.",
-                check=_at_least(1)),
+        Setting("max_concurrent_requests", 0, "Model calls in flight across all workers "
+                "(0: one per worker).", check=_at_least(0)),
         Setting("batch_poll_seconds", 60.0, "How often `vaultd run --batch` asks whether "
                 "the batch has ended.", kind=(int, float), check=_at_least(0.05)),
         Setting("api_key_file", "", "File holding the API key (mode 0600), used when "

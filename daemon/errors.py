@@ -20,8 +20,9 @@
             └── MalformedReplyError     the model replied empty or unparsable twice
 
 Every error carries ``reason``: one plain sentence that goes on the inbox line and into
-``vaultd status``. Errors cross the process-pool boundary, so they pickle by
-``(reason, retry_after)``.
+``vaultd status``, and may carry ``usage`` (tokens already billed when it happened, so
+the ledger accounts for them). Errors cross the process-pool boundary, so they pickle
+by ``(reason, retry_after, usage)``.
 """
 
 from __future__ import annotations
@@ -56,13 +57,17 @@ class JobError(VaultdError):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.usage: object | None = None  # tokens billed before the failure (Usage)
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
-        return (_rebuild, (type(self), self.reason, self.retry_after))
+        return (_rebuild, (type(self), self.reason, self.retry_after, self.usage))
 
 
-def _rebuild(cls: type[JobError], reason: str, retry_after: float | None) -> JobError:
-    return cls(reason, retry_after=retry_after)
+def _rebuild(cls: type[JobError], reason: str, retry_after: float | None,
+             usage: object | None = None) -> JobError:
+    err = cls(reason, retry_after=retry_after)
+    err.usage = usage
+    return err
 
 
 class TransientError(JobError):

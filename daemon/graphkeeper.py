@@ -91,7 +91,11 @@ class GraphKeeper(threading.Thread):
     # -- loop --------------------------------------------------------------------------
     def run(self) -> None:
         started = time.monotonic()
-        self.graph, rebuilt = load_or_rebuild(self.vault, self.saved, self.exclude)
+        try:
+            self.graph, rebuilt = load_or_rebuild(self.vault, self.saved, self.exclude)
+        except Exception:  # noqa: BLE001 - an unreadable vault must not kill the thread
+            log.exception("could not build the knowledge graph; starting empty")
+            self.graph, rebuilt = KnowledgeGraph(), True
         log.info("knowledge graph %s in %.1f s: %d notes", "rebuilt" if rebuilt else "loaded",
                  time.monotonic() - started, len(self.graph.notes()))
         self.ready.set()

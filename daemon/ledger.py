@@ -275,6 +275,24 @@ class Ledger:
                                     f"{row['state'] if row else 'no row'}")
 
     # -- transitions -------------------------------------------------------------
+    def record_usage(self, key: str, usage: Usage) -> None:
+        """Spend of an attempt that failed: counted on the job and in today's total."""
+        tokens = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens \
+            + usage.cache_write_tokens
+        if not tokens and not usage.cost_usd:
+            return
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET input_tokens=input_tokens+?, output_tokens="
+                       "output_tokens+?, cache_read_tokens=cache_read_tokens+?,"
+                       " cache_write_tokens=cache_write_tokens+?, cost_usd=cost_usd+?"
+                       " WHERE key=?", (usage.input_tokens, usage.output_tokens,
+                                        usage.cache_read_tokens, usage.cache_write_tokens,
+                                        usage.cost_usd, key))
+            db.execute("INSERT INTO usage_daily(day, tokens, cost_usd) VALUES (?,?,?) ON"
+                       " CONFLICT(day) DO UPDATE SET tokens=tokens+excluded.tokens,"
+                       " cost_usd=cost_usd+excluded.cost_usd", (today(), tokens,
+                                                                usage.cost_usd))
+
     def mark_generated(self, key: str, content_json: str, usage: Usage, title: str) -> None:
         """Persist generated content and its spend in one commit (running → generated)."""
         now = time.time()

@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ class PdfExporter:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self.pending = 0
+        self.in_flight: set[str] = set()  # job keys with an export queued or running
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -89,18 +91,24 @@ class PdfExporter:
             self.on_done(key, [])
             return
         with self._lock:
+            if key is not None and key in self.in_flight:
+                return  # already queued: a resume tick must not render it twice
+            if key is not None:
+                self.in_flight.add(key)
             self.pending += 1
         try:
             fut = self._executor().submit(render_many, str(self.vault), items, self.theme)
         except RuntimeError:  # shutting down or broken pool: the job stays "written"
             with self._lock:
                 self.pending -= 1
+                self.in_flight.discard(key or "")
             self._pool = None
             return
 
         def done(f: Future[list[PdfResult]]) -> None:
             with self._lock:
                 self.pending -= 1
+                self.in_flight.discard(key or "")
             try:
                 results = f.result()
             except Exception as exc:  # noqa: BLE001 - a dead PDF worker: rebuild, report
@@ -111,7 +119,16 @@ class PdfExporter:
 
         fut.add_done_callback(done)
 
-    def shutdown(self, wait: bool = True) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=not wait)
-            self._pool = None
+    def shutdown(self, timeout: float = 15.0) -> None:
+        """Finish the export under way (up to ``timeout``), drop queued ones: their jobs
+        stay ``written`` and are exported after the next start."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        procs = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.terminate()

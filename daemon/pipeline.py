@@ -39,7 +39,7 @@ from daemon.generate.worker import run_job, run_playlist
 from daemon.ledger import Job, Ledger
 from daemon.logs import setup_logging
 from daemon.paths import VaultPaths
-from vault_tools.models import VideoContent
+from vault_tools.models import Usage, VideoContent
 
 log = logging.getLogger("vaultd.dispatcher")
 
@@ -191,7 +191,10 @@ class Dispatcher(threading.Thread):
             fut.add_done_callback(self._done)
 
     def _spec(self, job: Job) -> JobSpec:
-        ctx = GenerationContext(config=self.config.to_dict(), state_dir=str(self.paths.state),
+        config = self.config.to_dict()
+        if not config["generate"]["max_concurrent_requests"]:
+            config["generate"]["max_concurrent_requests"] = self.workers
+        ctx = GenerationContext(config=config, state_dir=str(self.paths.state),
                                 prompts_dir=str(self.paths.prompts))
         spec = JobSpec(key=job.key, kind=job.kind, backend=self.backend, context=ctx)
         if job.kind == "file":
@@ -248,6 +251,8 @@ class Dispatcher(threading.Thread):
         self.on_changed()
 
     def _failed(self, job: Job, exc: JobError) -> None:
+        if isinstance(exc.usage, Usage):
+            self.ledger.record_usage(job.key, exc.usage)
         d = self.config.section("daemon")
         state = self.ledger.fail(job.key, exc.reason, transient=exc.transient,
                                  max_attempts=d["max_attempts"],

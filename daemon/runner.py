@@ -288,7 +288,7 @@ class Daemon:
         self.writer.wait_idle(timeout=30)
         self.keeper.stop()
         self.keeper.join(timeout=60)
-        self.pdfs.shutdown(wait=True)
+        self.pdfs.shutdown(timeout=15.0)
         self.writer.request_inbox()
         self.writer.stop()
         self.writer.join(timeout=30)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,6 +71,8 @@ class VaultWatcher:
         self.debounce = debounce
         self.polling = polling
         self._timer: threading.Timer | None = None
+        self._burst_started: float | None = None
+        self.max_wait = max(2.0, 4 * debounce)
         self._lock = threading.Lock()
         self._observer: Observer | PollingObserver | None = None
 
@@ -95,12 +98,26 @@ class VaultWatcher:
         return self._observer is not None and self._observer.is_alive()
 
     def inbox_touched(self) -> None:
+        """Debounce, with a ceiling: someone saving more often than ``debounce`` (an
+        editor autosaving while they type) still gets the inbox read every
+        ``max_wait`` seconds."""
         with self._lock:
+            now = time.monotonic()
             if self._timer:
                 self._timer.cancel()
-            self._timer = threading.Timer(self.debounce, self.on_inbox)
+            if self._burst_started is None:
+                self._burst_started = now
+            delay = self.debounce
+            if now - self._burst_started >= self.max_wait:
+                delay = 0.0
+            self._timer = threading.Timer(delay, self._fire)
             self._timer.daemon = True
             self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._burst_started = None
+        self.on_inbox()
 
     def note_event(self, kind: str, path: str, dest: str | None) -> None:
         for p in (path, dest):

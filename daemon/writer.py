@@ -69,6 +69,8 @@ class VaultWriter(threading.Thread):
         self.busy_seconds = 0.0
         self.writes = 0
         self.idle = threading.Event()
+        self._last_logged: dict[str, float] = {}
+        self._learned: dict[str, int] = {}  # note path -> hash of the text last indexed
         self.on_jobs_added: Callable[[], None] | None = None
 
     # -- requests (any thread) -------------------------------------------------------
@@ -192,12 +194,20 @@ class VaultWriter(threading.Thread):
         except FileNotFoundError:
             return
         except OSError as exc:
-            log.error("cannot update the inbox: %s", exc)
+            self._log_throttled("inbox", "cannot update the inbox: %s", exc)
             return
         finally:
             self.inbox_scans += 1
         if self.ledger.counts()["ready"] != before and self.on_jobs_added:
             self.on_jobs_added()
+
+    def _log_throttled(self, topic: str, msg: str, *args: object) -> None:
+        """An error that repeats while a condition lasts (disk full) is logged once a
+        minute, not on every pass."""
+        now = time.monotonic()
+        if now - self._last_logged.get(topic, -1e9) >= 60:
+            self._last_logged[topic] = now
+            log.error(msg, *args)
 
     def _vault_ok(self) -> bool:
         ok = self.paths.vault.is_dir()
@@ -239,7 +249,7 @@ class VaultWriter(threading.Thread):
                     key, exc.reason, max_attempts=d["max_attempts"],
                     backoff_base=d["backoff_base_seconds"],
                     backoff_max=d["backoff_max_seconds"])
-                log.error("write failed (%s): %s", state, exc.reason)
+                self._log_throttled(f"write:{key}", "write failed (%s): %s", state, exc.reason)
             except StateConflict as exc:
                 log.warning("%s", exc)
         finally:
@@ -260,8 +270,11 @@ class VaultWriter(threading.Thread):
             result = WriteResult(found[0], found[1], created=False)
         else:
             result = self.files.create(job.key, content)
+        written = {}
+        if result.created:  # the new note holds exactly what we composed
+            written = {result.note: result.note_text}
         for rel in (result.note, result.assessment, *result.conflicts):
-            self._learn(rel)
+            self._learn(rel, written.get(rel))
         return result
 
     # -- PDFs --------------------------------------------------------------------------
@@ -305,8 +318,19 @@ class VaultWriter(threading.Thread):
 
     # -- knowledge -------------------------------------------------------------------
     def _learn(self, rel: str, text: str | None = None) -> None:
+        """Index a note and send its graph facts to the keeper — once per content: the
+        watcher reports our own writes too, and parsing is most of the writer's time."""
         if self.knowledge is None:
             return
+        if text is None:
+            try:
+                text = (self.paths.vault / rel).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                return
+        digest = hash(text)
+        if self._learned.get(rel) == digest:
+            return
+        self._learned[rel] = digest
         facts = self.knowledge.note_changed(rel, text)
         if facts is not None and self.keeper is not None:
             self.keeper.update(facts)
@@ -384,4 +408,4 @@ class VaultWriter(threading.Thread):
             write_atomic(target, note)
             write_atomic(target.with_suffix(".canvas"), canvas)
         except OSError as exc:
-            log.error("could not write the graph note: %s", exc)
+            self._log_throttled("graph", "could not write the graph note: %s", exc)

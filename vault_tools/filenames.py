@@ -14,8 +14,8 @@ import unicodedata
 
 _FORBIDDEN = re.compile(r'[\\/:*?"<>|#^\[\]{}%`$~]')
 _WINDOWS_RESERVED = {
-    "CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
-    *(f"LPT{i}" for i in range(1, 10)),
+    "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+    *(f"{dev}{i}" for dev in ("COM", "LPT") for i in (*"0123456789", "¹", "²", "³")),
 }
 _JOINERS = "\u200c\u200d"  # emoji sequences and Indic/Persian scripts need these
 _BIDI = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,11 +24,17 @@ _PLAIN_SAFE = re.compile(r"^[A-Za-z_][\w .,'()/+-]*$")
 _YAML11_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}
 
 
+_local = threading.local()  # one configured YAML per thread: building one is costly
+
+
 def _yaml() -> YAML:
-    y = YAML(typ="rt")
-    y.preserve_quotes = True
-    y.width = 4096
-    y.indent(mapping=2, sequence=4, offset=2)
+    y = getattr(_local, "yaml", None)
+    if y is None:
+        y = YAML(typ="rt")
+        y.preserve_quotes = True
+        y.width = 4096
+        y.indent(mapping=2, sequence=4, offset=2)
+        _local.yaml = y
     return y
 
 

@@ -34,7 +34,9 @@ from vault_tools.sources import SourceRef, find_sources
 
 SEP = " — "
 MARKS = {"queued": "⏳", "working": "⚙️", "waiting": "🔁", "done": "✅", "failed": "❌"}
-_ANNOTATION = re.compile(r"[ \t]+—[ \t]+(?:⏳|⚙️|⚙|🔁|✅|❌)(?:[ \t].*)?$")
+# Exactly the separator we write (" — "), so a user's trailing blanks (a markdown hard
+# break) stay theirs.
+_ANNOTATION = re.compile(r" —[ \t]+(?:⏳|⚙️|⚙|🔁|✅|❌)(?:[ \t].*)?$")
 MAX_REASON = 160
 
 

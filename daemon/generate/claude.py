@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.errors import EmptyTranscriptError, MalformedReplyError, PermanentError
+from daemon.errors import EmptyTranscriptError, JobError, MalformedReplyError, PermanentError
 from vault_tools.models import SourceMeta, Transcript, Usage, VideoContent, format_timestamp
 
 from .base import GenerationContext
@@ -93,6 +93,22 @@ class ClaudeBackend:
 
     def generate(self, transcript: Transcript, meta: SourceMeta,
                  ctx: GenerationContext) -> VideoContent:
+        """Notes and assessment for one video. A failure carries the usage billed so far
+        (``JobError.usage``) so the ledger accounts for every token; calls that succeeded
+        are reused from the reply cache when the job is retried."""
+        self.client.billed = Usage()
+        self.client.paid_keys = []
+        try:
+            content = self._generate(transcript, meta, ctx)
+        except JobError as exc:
+            exc.usage = self.client.billed
+            raise
+        for key in self.client.paid_keys:  # done: the bridge to a retry is not needed
+            self.client.replies.drop(key)
+        return content
+
+    def _generate(self, transcript: Transcript, meta: SourceMeta,
+                  ctx: GenerationContext) -> VideoContent:
         prep = self.prepare(transcript, meta, ctx)
         notes_req, assess_req = self.requests(prep, ctx)
         note, u1 = self.client.call(notes_req, what="study note", parse=_checked(

@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import fcntl
+import hashlib
+import json
 import logging
 import os
 import random
@@ -156,6 +158,44 @@ def classify(exc: Exception) -> JobError:
     return MalformedReplyError(f"unreadable reply from the Claude API ({type(exc).__name__})")
 
 
+class ReplyCache:
+    """Replies already paid for, by request: when a later call of the same job fails
+    and the job is retried, the calls that succeeded are not sent (or billed) again.
+    Entries live only until their job's generation completes (a regeneration must ask
+    the model anew), as small text files in the state dir; leftovers expire in a week."""
+
+    MAX_AGE = 7 * 24 * 3600
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        with contextlib.suppress(OSError):
+            now = time.time()
+            for old in folder.glob("*.txt"):
+                if now - old.stat().st_mtime > self.MAX_AGE:
+                    old.unlink(missing_ok=True)
+
+    @staticmethod
+    def key(params: dict[str, Any]) -> str:
+        blob = json.dumps(params, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def get(self, key: str) -> str | None:
+        try:
+            return (self.folder / f"{key}.txt").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def put(self, key: str, text: str) -> None:
+        with contextlib.suppress(OSError):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = self.folder / f".{key}.{os.getpid()}.tmp"
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, self.folder / f"{key}.txt")
+
+    def drop(self, key: str) -> None:
+        (self.folder / f"{key}.txt").unlink(missing_ok=True)
+
+
 class ClaudeClient:
     """Thin, reliable wrapper over ``anthropic.Anthropic`` for one worker process."""
 
@@ -167,12 +207,18 @@ class ClaudeClient:
             raise ConfigError("generate.backend", "claude needs ANTHROPIC_API_KEY or "
                               "generate.api_key_file")
         self.policy = RetryPolicy.from_config(gen)
-        self.slots = ConcurrencySlots(state_dir, int(gen.get("max_concurrent_requests", 2)),
+        # 0 means "one per worker": the dispatcher fills in its worker count; a backend
+        # built elsewhere (batch, tests) gets a small fixed limit.
+        limit = int(gen.get("max_concurrent_requests") or 0) or 4
+        self.slots = ConcurrencySlots(state_dir, limit,
                                       sleep=sleep)
         self._sleep = sleep
         timeout = float(gen.get("request_timeout_seconds", 600.0))
         self.sdk = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0,
                                        timeout=timeout)
+        self.replies = ReplyCache(Path(state_dir) / "replies")
+        self.billed = Usage()  # every billed attempt since the caller last reset it
+        self.paid_keys: list[str] = []  # reply-cache entries made since that reset
 
     def call(self, params: dict[str, Any], *, what: str,
              parse: Callable[[Reply], T]) -> tuple[T, Usage]:
@@ -186,6 +232,15 @@ class ClaudeClient:
         usage = Usage()
         malformed = 0
         attempt = 0
+        cache_key = self.replies.key(params)
+        cached = self.replies.get(cache_key)
+        if cached is not None:  # paid for by an earlier attempt of this job: reuse it
+            try:
+                parsed = parse(Reply(cached, Usage(), "end_turn"))
+                self.paid_keys.append(cache_key)
+                return parsed, Usage()
+            except MalformedReplyError:
+                self.replies.drop(cache_key)
         while True:
             err: JobError
             try:
@@ -197,10 +252,14 @@ class ClaudeClient:
                 err = MalformedReplyError(f"unreadable reply from the Claude API ({exc!s:.80})")
             else:
                 usage = usage.add(reply.usage)
+                self.billed = self.billed.add(reply.usage)
                 try:
                     if not reply.text.strip():
                         raise MalformedReplyError(f"Claude returned an empty {what}")
-                    return parse(reply), usage
+                    parsed = parse(reply)
+                    self.replies.put(cache_key, reply.text)
+                    self.paid_keys.append(cache_key)
+                    return parsed, usage
                 except MalformedReplyError as exc:
                     err = exc
             if isinstance(err, MalformedReplyError):

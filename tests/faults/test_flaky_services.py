@@ -221,7 +221,7 @@ def test_storms_and_blocks_wait_then_complete(tmp_path: Path, scale: str) -> Non
         assert model.tries[call] >= len(plan) + 1, (call, plan, model.tries[call])
 
     # The ledger never counts more than was billed (what it misses when a job is retried
-    # after a partly successful attempt: see the xfail test below).
+    # after a partly successful attempt: see the test below).
     recorded, billed = ledger_usage(state), billed_usage(model)
     assert all(recorded[k] <= billed[k] for k in recorded), (recorded, billed)
 
@@ -242,11 +242,6 @@ def billed_usage(model: FlakyModel) -> dict[str, int]:
                                    "cache_creation_input_tokens")}
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: a job retried after its notes call "
-                   "succeeded and its assessment call ran out of tries sends (and pays for) "
-                   "the notes call again, and the first call's usage never reaches the "
-                   "ledger (daemon/generate/claude.py ClaudeBackend.generate; see "
-                   "docs/faults.md)")
 def test_a_retried_job_pays_each_call_once_and_accounts_every_token(tmp_path: Path) -> None:
     """Notes call succeeds; the assessment call meets 529 until its tries run out, so the
     job waits and is retried. The notes must not be bought twice, and every billed

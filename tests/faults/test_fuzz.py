@@ -110,6 +110,7 @@ def test_inbox_parse_annotate_round_trip(scale: str) -> None:
     @given(text=inbox_texts(), data=st.data())
     def check(text: str, data: st.DataObject) -> None:
         parsed = parse_inbox(text)
+        # Trailing blanks on a source line are a known bug with a test of their own.
         raw = eol_split(text)
         for line in parsed:
             assert (line.body + line.annotation) == raw[line.index].rstrip("\r\n")
@@ -143,17 +144,31 @@ def test_inbox_parse_annotate_round_trip(scale: str) -> None:
     check()
 
 
+@pytest.mark.parametrize("line", ["- https://youtu.be/dQw4w9WgXcQ  ", "[[a.srt]]\t"])
+def test_trailing_blanks_on_a_source_line_survive(line: str) -> None:
+    """Two trailing spaces are a Markdown line break: the user's text, kept as is."""
+    text = line + "\n"
+    once = annotate(text, {0: Status("queued")})
+    body = parse_inbox(once)[0].body
+    assert body == line
+    assert annotate(once, {0: None}) == text
+
+
 # ----------------------------------------------------------------------------- names
 
+# Windows device names ("Naming Files, Paths, and Namespaces", Microsoft Learn), reserved
+# with any extension. The ones with 0 and superscript digits are checked on their own
+# below (a known product bug), so the fuzzing keeps looking for other problems.
+UNHANDLED_RESERVED = {f"{d}{n}" for d in ("COM", "LPT") for n in "0¹²³"}
 WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
-                    *(f"{d}{n}" for d in ("COM", "LPT") for n in "0123456789¹²³")}
+                    *(f"{d}{n}" for d in ("COM", "LPT") for n in "123456789")}
 FORBIDDEN = set('\\/:*?"<>|') | set("#^[]")  # Windows + macOS + Obsidian links
 TITLE_CHARS = ANY_CHAR | st.sampled_from(list('\\/:*?"<>|#^[]{}%`$~. \t\u202e\u200d\ufe0f'
-                                              "\u0301\x00\x1f\x7f¹²³"))
+                                              "\u0301\x00\x1f\x7f"))
 TITLES = st.one_of(
     st.text(TITLE_CHARS, max_size=300),
     st.builds(lambda name, rest: name + rest,
-              st.sampled_from(sorted(WINDOWS_RESERVED) + ["con", "Nul", "lpt¹", "com0"]),
+              st.sampled_from(sorted(WINDOWS_RESERVED) + ["con", "Nul", "lpt9", "com1"]),
               st.sampled_from(["", ".txt", " ", ".", " .md", ".tar.gz", "  . "])),
     st.builds(lambda c, n: c * n, st.sampled_from(["é", "😀", "👩‍🔬", "e\u0301", "漢", "."]),
               st.integers(1, 200)),
@@ -182,6 +197,12 @@ def test_safe_filename_is_safe_everywhere(scale: str) -> None:
     check()
 
 
+@pytest.mark.parametrize("title", ["COM0", "lpt0.txt", "COM¹", "Lpt².md", "com³"])
+def test_all_windows_device_names_are_avoided(title: str) -> None:
+    base = safe_filename(title).split(".", 1)[0].rstrip(" ").upper()
+    assert base not in UNHANDLED_RESERVED | WINDOWS_RESERVED
+
+
 # ----------------------------------------------------------------------------- sanitize
 
 DANGEROUS = [
@@ -189,8 +210,8 @@ DANGEROUS = [
     '<img src=x onerror="alert(1)">', "<img/src=x/onerror=alert(1)>",
     "<svg onload=alert(1)>", '<a href="javascript:alert(1)">x</a>',
     "<a href='jav&#x09;ascript:alert(1)'>x</a>", '<a href="  JaVaScRiPt:alert(1)">x</a>',
-    "[x](javascript:alert(1))", "[x](<javascript:alert(1)>)", "[x](java\\script:a)",
-    "[ref]: javascript:alert(1)", "<javascript:alert(1)>", "[x](vbscript:msgbox(1))",
+    "[x](javascript:alert(1))", "[x](<javascript:alert(1)>)", "[x](&#106;avascript:a(1))",
+    "[x][ref]\n\n[ref]: javascript:alert(1)", "<javascript:alert(1)>", "[x](vbscript:msgbox(1))",
     "[x](data:text/html;base64,PHNjcmlwdD4=)", '<iframe src="https://e.com"></iframe>',
     '<object data="x.swf"></object>', '<embed src="x">', "<style>*{}</style>",
     "```dataviewjs\ndv.paragraph(1)\n```", "~~~DataviewJS\nx\n~~~", "```templater\nx\n```",
@@ -274,8 +295,9 @@ def test_sanitizer_leaves_nothing_executable(scale: str) -> None:
         assert sanitize_markdown(clean) == clean
 
     check()
-    # The oracle itself must see the dangers it is meant to catch.
-    assert all(executable_parts(d) for d in DANGEROUS if not d.startswith(("<meta", "<%")))
+    # The oracle itself must see the dangers it is meant to catch (CommonMark reads
+    # "<img/src=..." as text, not as a tag).
+    assert [d for d in DANGEROUS if not executable_parts(d)] == [DANGEROUS[4]]
 
 
 # ----------------------------------------------------------------------------- frontmatter
@@ -296,6 +318,14 @@ VALUES = st.one_of(SCALAR, st.lists(SCALAR, max_size=4),
                    st.dictionaries(KEYS, SCALAR, max_size=3))
 
 
+def has_float(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_float(v) for v in value)
+    return isinstance(value, float)
+
+
 @pytest.mark.parametrize("scale", scales())
 def test_frontmatter_round_trip(scale: str) -> None:
     @fuzz("frontmatter", scale)
@@ -307,7 +337,8 @@ def test_frontmatter_round_trip(scale: str) -> None:
         assert frontmatter.plain(meta) == data, note
         assert rest == (body if body.startswith("\n") else "\n" + body)
         block = note.split("\n---\n", 1)[0].removeprefix("---\n")
-        assert (yaml.safe_load(block) or {}) == data, block  # a YAML 1.1 reader agrees
+        if not has_float(data):  # YAML 1.1 reads 1e-05 as a string; vaultd writes no floats
+            assert (yaml.safe_load(block) or {}) == data, block  # a YAML 1.1 reader agrees
 
     check()
 
@@ -332,7 +363,7 @@ PDF_PARTS = st.one_of(
 PDF_NOTES = st.builds(
     lambda front, parts: front + "\n\n".join(parts),
     st.sampled_from(["", "---\ntitle: A note\ntype: assessment\ntags: [flashcards]\n---\n",
-                     "---\nbroken: [yaml\n---\n", "---\ntitle: \"\\udcff\"\n---\n"]),
+                     "---\nbroken: [yaml\n---\n", "---\ntitle: \"caf\\u00e9 \\t\"\n---\n"]),
     st.lists(PDF_PARTS, max_size=12))
 
 
@@ -350,3 +381,10 @@ def test_markdown_to_pdf_never_raises(scale: str, tmp_path: Path) -> None:
         assert report.pages >= 1
 
     check()
+
+
+def test_pdf_metadata_with_a_lone_surrogate(tmp_path: Path) -> None:
+    """A YAML escape (or undecodable bytes) can put a lone surrogate in the title."""
+    out = tmp_path / "out.pdf"
+    export_pdf('---\ntitle: "bad \\udcff byte"\n---\nBody.\n', out)
+    assert out.read_bytes().startswith(b"%PDF-")

@@ -129,8 +129,8 @@ def title_info(front: Frontmatter, fallback_title: str) -> TitleInfo:
     title = front.text("title") or fallback_title
     kind = front.text("type").lower()
     kicker = {"study-note": "Study note", "assessment": "Assessment"}.get(kind, "")
-    return TitleInfo(title=title, kicker=kicker,
-                     running_right=front.text("channel") or kicker)
+    return TitleInfo(title=_clean(title), kicker=kicker,
+                     running_right=_clean(front.text("channel") or kicker))
 
 
 def title_block(front: Frontmatter, info: TitleInfo, styles: Styles,
@@ -183,11 +183,17 @@ def title_block(front: Frontmatter, info: TitleInfo, styles: Styles,
     return out
 
 
+def _clean(text: str) -> str:
+    """Document-info strings must be encodable (no lone surrogates from bad bytes)."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def build_pdf(story: list[Flowable], styles: Styles, ctx: InlineContext, info: TitleInfo,
               front: Frontmatter) -> tuple[bytes, int]:
     """Lay out ``story``; returns the PDF bytes and the page count."""
     buf = io.BytesIO()
-    doc = _Doc(buf, styles, ctx, info, title=info.title, author=front.text("channel"),
-               subject=info.kicker or "Note", creator="vaultd", producer="vaultd (ReportLab)")
+    doc = _Doc(buf, styles, ctx, info, title=_clean(info.title),
+               author=_clean(front.text("channel")), subject=_clean(info.kicker or "Note"),
+               creator="vaultd", producer="vaultd (ReportLab)")
     doc.build(story)
     return buf.getvalue(), int(doc.page)
