@@ -353,7 +353,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
                                  paths.rel_any(paths.graph_note.with_suffix(".canvas"))) if p)
     graph, rebuilt = load_or_rebuild(paths.vault, paths.state / "graph.json", exclude,
                                      rebuild=args.rebuild)
-    note, canvas = render_outputs(graph)
+    note, canvas, _analysis = render_outputs(graph)
     if paths.graph_note.exists():
         data, _ = split(paths.graph_note.read_text(encoding="utf-8", errors="replace"))
         if not data or data.get("type") != "knowledge-graph":

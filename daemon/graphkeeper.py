@@ -26,20 +26,22 @@ from pathlib import Path
 from vault_tools.atomic import write_atomic
 from vault_tools.canvas import render_canvas
 from vault_tools.graph import KnowledgeGraph, NoteFacts
-from vault_tools.graph_note import analyze, render_graph_note
+from vault_tools.graph_note import GraphAnalysis, analyze, render_graph_note
 
 log = logging.getLogger("vaultd.graph")
 
 Op = tuple[str, object, object]
 
 
-def render_outputs(graph: KnowledgeGraph) -> tuple[str, str]:
-    """(graph note markdown, canvas JSON) from one analysis."""
+def render_outputs(graph: KnowledgeGraph, previous: GraphAnalysis | None = None
+                   ) -> tuple[str, str, GraphAnalysis]:
+    """(graph note markdown, canvas JSON, analysis) from one analysis; ``previous``
+    warm-starts the clustering (a few new notes do not reshuffle every cluster)."""
     now = datetime.now().astimezone().replace(microsecond=0).isoformat()
-    analysis = analyze(graph)
+    analysis = analyze(graph, previous=previous)
     note = render_graph_note(graph, now=now, analysis=analysis)
     canvas = json.dumps(render_canvas(graph, analysis=analysis), indent=1, ensure_ascii=False)
-    return note, canvas
+    return note, canvas, analysis
 
 
 def load_or_rebuild(vault: Path, saved: Path, exclude: list[str], *, rebuild: bool = False
@@ -68,6 +70,7 @@ class GraphKeeper(threading.Thread):
         self.graph: KnowledgeGraph | None = None
         self.ready = threading.Event()
         self.renders = 0
+        self.analysis: GraphAnalysis | None = None
 
     # -- requests (any thread) -------------------------------------------------------
     def update(self, facts: NoteFacts) -> None:
@@ -145,12 +148,13 @@ class GraphKeeper(threading.Thread):
                 self.graph.rename_note(str(a), str(b))
         elif kind == "rebuild":
             self.graph, _ = load_or_rebuild(self.vault, self.saved, self.exclude, rebuild=True)
+            self.analysis = None
 
     def _render(self) -> None:
         assert self.graph is not None
         started = time.monotonic()
         try:
-            note, canvas = render_outputs(self.graph)
+            note, canvas, self.analysis = render_outputs(self.graph, self.analysis)
             self.saved.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.saved, self.graph.to_json())
         except Exception:  # noqa: BLE001 - keep the daemon alive; next change retries

@@ -37,7 +37,7 @@ from vault_tools.atomic import write_atomic
 from vault_tools.graph import GRAPH_NOTE_TYPE
 from vault_tools.inbox import InboxBusy, edit_inbox
 from vault_tools.models import VideoContent
-from vault_tools.pdf import content_hash
+from vault_tools.pdfhash import content_hash
 
 log = logging.getLogger("vaultd.writer")
 

@@ -212,3 +212,19 @@ def test_empty_graph_renders() -> None:
     note = render_graph_note(KnowledgeGraph(), now=NOW)
     assert "| 0 | 0 | 0 | 0 | 0 |" in note
     assert parse_mermaid(mermaid_lines(note)) == ({}, [], {})
+
+
+def test_warm_started_clustering_keeps_topics_and_covers_every_note() -> None:
+    kg = build(n_topics=4, per_topic=8)
+    first = analyze(kg)
+    kg.update_note("Study Notes/new.md", title="New one", tags=["t1"], links=["Note 1-0"],
+                   concepts=["topic1 concept1", "topic1 concept2"], created="2025-02-01",
+                   kind="study-note")
+    warm = analyze(kg, previous=first)
+    notes = [n for c in warm.clusters for n in c.notes]
+    assert sorted(notes) == sorted(kg.notes())  # every note in exactly one cluster
+    # Notes of one topic stay together, and the new note joins its topic.
+    home = {n: c.index for c in warm.clusters for n in c.notes}
+    topic1 = [f"note:Study Notes/{k:03d}.md" for k in range(1, 32, 4)]
+    assert len({home[n] for n in topic1}) == 1
+    assert home["note:Study Notes/new.md"] == home[topic1[0]]

@@ -18,7 +18,6 @@ tables) and are reported as warnings; only failing to write ``out_path`` raises.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
@@ -31,6 +30,8 @@ from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 from reportlab.platypus import Flowable, Paragraph
 
+from vault_tools.pdfhash import RENDERER_VERSION, content_hash  # noqa: F401 - re-exported
+
 from .blocks import BlockRenderer
 from .document import FRAME_HEIGHT, FRAME_WIDTH, build_pdf, title_block, title_info
 from .fonts import FontSet, load_fonts
@@ -41,7 +42,6 @@ from .styles import THEMES, get_theme, make_styles
 
 __all__ = ["PdfReport", "THEMES", "content_hash", "export_pdf", "load_fonts", "FontSet"]
 
-RENDERER_VERSION = "1"
 _MAX_MISSING_LISTED = 20
 
 
@@ -55,15 +55,6 @@ class PdfReport:
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": True, "maxNesting": 100})
     return md.enable(["table", "strikethrough"])
-
-
-def content_hash(markdown: str, theme: str) -> str:
-    """Stable key for (note text, theme, renderer version)."""
-    digest = hashlib.sha256()
-    for part in (RENDERER_VERSION, theme, markdown):
-        digest.update(part.encode("utf-8", "surrogatepass"))
-        digest.update(b"\x00")
-    return digest.hexdigest()
 
 
 def export_pdf(
