@@ -268,7 +268,7 @@ def run_daemon(m: int, n: int, first_id: int, urls: dict[str, str], scale: float
     finally:
         # Teardown only (measurements are done): drop queued PDF renders, else stop()
         # waits for the whole PDF backlog (see the README: duplicate PDF renders).
-        daemon.pdfs.shutdown(wait=False)
+        daemon.pdfs.shutdown(timeout=0)
         daemon.stop()
     return result
 

@@ -209,7 +209,7 @@ def test_assessment_questions_answers_and_flashcards(env) -> None:
 
 def test_streaming_path_for_large_outputs_and_plain_path_for_small(env) -> None:
     fake, tmp = env
-    for max_tokens, streamed in ((8000, True), (2000, False)):
+    for max_tokens, streamed in ((16000, True), (8000, False)):
         cfg = make_config(max_tokens=max_tokens)
         c = ClaudeBackend(cfg, str(tmp)).generate(make_transcript(600), make_meta(600),
                                                   ctx_for(cfg, tmp))
@@ -268,7 +268,7 @@ def test_529_then_success_and_persistent_500(env) -> None:
 
 def test_mid_stream_overload_is_retried(env) -> None:
     fake, tmp = env
-    cfg = make_config(max_tokens=8000)
+    cfg = make_config(max_tokens=16000)
     fake.queue(Reply(text=NOTE, stream_error="overloaded_error"))
     c = ClaudeBackend(cfg, str(tmp), sleep=lambda s: None).generate(
         make_transcript(600), make_meta(600), ctx_for(cfg, tmp))

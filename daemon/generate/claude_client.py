@@ -52,7 +52,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-STREAM_ABOVE_TOKENS = 4096  # calls allowed more output tokens than this are streamed
+# Calls allowed more output tokens than this are streamed (long generations would hit
+# HTTP timeouts otherwise). Below it a plain call is cheaper: the SDK builds a model
+# object per streamed event, ~0.2 s of worker CPU per video (benchmarks/README.md).
+STREAM_ABOVE_TOKENS = 12_000
 
 
 @dataclass(frozen=True)
