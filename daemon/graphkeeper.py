@@ -26,7 +26,7 @@ from pathlib import Path
 from vault_tools.atomic import write_atomic
 from vault_tools.canvas import render_canvas
 from vault_tools.graph import KnowledgeGraph, NoteFacts
-from vault_tools.graph_note import GraphAnalysis, analyze, render_graph_note
+from vault_tools.graph_note import Cluster, GraphAnalysis, analyze, render_graph_note
 
 log = logging.getLogger("vaultd.graph")
 
@@ -62,6 +62,7 @@ class GraphKeeper(threading.Thread):
         super().__init__(name="graph-keeper", daemon=True)
         self.vault = vault
         self.saved = state / "graph.json"
+        self.saved_clusters = state / "graph-clusters.json"
         self.exclude = exclude
         self.on_render = on_render
         self.debounce = debounce
@@ -71,6 +72,21 @@ class GraphKeeper(threading.Thread):
         self.ready = threading.Event()
         self.renders = 0
         self.analysis: GraphAnalysis | None = None
+
+    def _load_clusters(self) -> None:
+        """The previous run's clusters warm-start the first render after a start."""
+        try:
+            data = json.loads(self.saved_clusters.read_text(encoding="utf-8"))
+            self.analysis = GraphAnalysis({}, [Cluster(int(c["index"]), list(c["notes"]),
+                                                       list(c["terms"])) for c in data])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.analysis = None
+
+    def _save_clusters(self) -> None:
+        assert self.analysis is not None
+        data = [{"index": c.index, "notes": c.notes, "terms": c.terms}
+                for c in self.analysis.clusters]
+        write_atomic(self.saved_clusters, json.dumps(data, ensure_ascii=False))
 
     # -- requests (any thread) -------------------------------------------------------
     def update(self, facts: NoteFacts) -> None:
@@ -99,6 +115,7 @@ class GraphKeeper(threading.Thread):
         except Exception:  # noqa: BLE001 - an unreadable vault must not kill the thread
             log.exception("could not build the knowledge graph; starting empty")
             self.graph, rebuilt = KnowledgeGraph(), True
+        self._load_clusters()  # an initial assignment only: valid even after a rebuild
         log.info("knowledge graph %s in %.1f s: %d notes", "rebuilt" if rebuilt else "loaded",
                  time.monotonic() - started, len(self.graph.notes()))
         self.ready.set()
@@ -148,7 +165,6 @@ class GraphKeeper(threading.Thread):
                 self.graph.rename_note(str(a), str(b))
         elif kind == "rebuild":
             self.graph, _ = load_or_rebuild(self.vault, self.saved, self.exclude, rebuild=True)
-            self.analysis = None
 
     def _render(self) -> None:
         assert self.graph is not None
@@ -157,6 +173,7 @@ class GraphKeeper(threading.Thread):
             note, canvas, self.analysis = render_outputs(self.graph, self.analysis)
             self.saved.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.saved, self.graph.to_json())
+            self._save_clusters()
         except Exception:  # noqa: BLE001 - keep the daemon alive; next change retries
             log.exception("rendering the graph note failed")
             return

@@ -33,7 +33,7 @@ from daemon.notefiles import NoteFiles, WriteResult
 from daemon.paths import VaultPaths
 from daemon.pdfs import PdfExporter, PdfResult
 from vault_tools import frontmatter, notes
-from vault_tools.atomic import write_atomic
+from vault_tools.atomic import remove_stale_temps, write_atomic
 from vault_tools.graph import GRAPH_NOTE_TYPE
 from vault_tools.inbox import InboxBusy, edit_inbox
 from vault_tools.models import VideoContent
@@ -117,6 +117,8 @@ class VaultWriter(threading.Thread):
     # -- loop ------------------------------------------------------------------------
     def run(self) -> None:
         if self.paths.vault.is_dir():
+            for path in remove_stale_temps(self.paths.vault):
+                log.info("removed a temp file a crash left behind: %s", self.paths.rel(path))
             self.knowledge = VaultKnowledge(self.paths.vault, self.exclude)
         inbox_dirty = True
         last_inbox = 0.0

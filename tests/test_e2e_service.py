@@ -56,8 +56,8 @@ def test_ready_is_sent_only_when_the_watcher_is_armed(tmp_path: Path) -> None:
         # Armed: a line typed right after READY is picked up by the watcher alone.
         append_in_place(vault / "inbox.md", lines[0] + "\n")
         wait_for(lambda: done_lines(vault) == 1, what="line processed via the watcher")
+        proc.send_signal(signal.SIGTERM)  # once: a second signal means "exit at once"
         while "STOPPING=1" not in messages[-1]:
-            proc.send_signal(signal.SIGTERM) if proc.poll() is None else None
             messages.append(sock.recv(4096).decode())
         assert proc.wait(60) == 0
         assert any("STATUS=" in m for m in messages)

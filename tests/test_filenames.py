@@ -65,3 +65,4 @@ def test_names_can_be_created_on_disk(tmp_path_factory: pytest.TempPathFactory,
     path = folder / f"{safe_filename(title)} (Assessment).md"
     path.write_text("x")
     assert path.parent == folder and path.exists()
+

@@ -116,3 +116,41 @@ def exchange(a: Path, b: Path) -> bool:
     if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
         return False
     raise OSError(err, os.strerror(err), str(b))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temps(root: Path, skip_dirs: frozenset[str] = frozenset(
+        {".git", ".obsidian", ".trash"})) -> list[Path]:
+    """Delete temp files that a killed writer left behind (its pid is gone).
+
+    A crash between writing a temp file and renaming it leaves a hidden
+    ``.<name>.vaultd-tmp-<pid>-<hex>``; the real file was never touched. Temp files of
+    live processes (another writer mid-write) are left alone.
+    """
+    removed: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in skip_dirs]
+        for name in files:
+            if TEMP_MARKER not in name:
+                continue
+            try:
+                pid = int(name.rsplit(TEMP_MARKER + "-", 1)[1].split("-", 1)[0])
+            except (IndexError, ValueError):
+                continue
+            if pid != os.getpid() and not _alive(pid):
+                path = Path(folder) / name
+                try:
+                    path.unlink()
+                    removed.append(path)
+                except OSError:
+                    pass
+    return removed
