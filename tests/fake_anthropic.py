@@ -22,8 +22,10 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from loopback import LoopbackServer  # tests/ is on sys.path wherever stand-ins load
 
 
 def count_tokens(text: str) -> int:
@@ -68,7 +70,7 @@ class Recorded:
 Responder = Callable[[dict[str, Any]], Reply]
 
 
-class FakeAnthropic:
+class FakeAnthropic(LoopbackServer):
     """Start with ``with FakeAnthropic() as fake:``; point the SDK at ``fake.base_url``."""
 
     def __init__(self, responder: Responder | None = None, *, min_cache_tokens: int = 1024,
@@ -83,23 +85,11 @@ class FakeAnthropic:
         self.max_in_flight = 0
         self._cache: set[str] = set()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
-                                        daemon=True)
+        LoopbackServer.__init__(self, _make_handler(self))
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeAnthropic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.url
 
     def queue(self, *replies: Reply) -> None:
         self.script.extend(replies)

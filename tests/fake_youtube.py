@@ -26,9 +26,11 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from loopback import LoopbackServer  # tests/ is on sys.path wherever stand-ins load
 
 API_KEY = "AIzaSyFakeVaultdStandIn0123456789abcdEF"
 
@@ -338,7 +340,7 @@ class Hit:
     at: float  # time.monotonic()
 
 
-class FakeYouTube:
+class FakeYouTube(LoopbackServer):
     """Start with ``with FakeYouTube() as yt:``; set ``VAULTD_YOUTUBE_ORIGIN=yt.origin``."""
 
     def __init__(self, videos: dict[str, Video] | None = None) -> None:
@@ -346,23 +348,11 @@ class FakeYouTube:
         self.hits: list[Hit] = []
         self._watch_counts: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
-                                        daemon=True)
+        LoopbackServer.__init__(self, _make_handler(self))
 
     @property
     def origin(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeYouTube:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.url
 
     def hits_for(self, video_id: str, path: str | None = None) -> list[Hit]:
         with self._lock:
