@@ -186,7 +186,10 @@ def test_huge_and_binary_inboxes_parse_and_keep_every_byte(tmp_path: Path) -> No
     out = annotate(text, {200_000: Status("queued")})
     assert out == filler + f"- https://youtu.be/{VID} — ⏳ queued\n" + \
         "\x00\x01 binary \udcff tail"
-    raw = os.urandom(5_000_000) + f"\nhttps://youtu.be/{VID}\n".encode()
+    # Random bytes without "`" and "~": a random line opening a code fence would (rightly,
+    # as in Obsidian) make the link below it code, not a source (see the test after this).
+    noise = os.urandom(5_000_000).translate(bytes.maketrans(b"`~", b"ab"))
+    raw = noise + f"\nhttps://youtu.be/{VID}\n".encode()
     inbox = tmp_path / "inbox.md"
     inbox.write_bytes(raw)
     edit_inbox(inbox, lambda t: annotate(t, {x.index: Status("queued")
@@ -195,3 +198,13 @@ def test_huge_and_binary_inboxes_parse_and_keep_every_byte(tmp_path: Path) -> No
     assert data.startswith(raw[:-1]) and data.endswith(" — ⏳ queued\n".encode())
     one_line = "x" * 200_000 + f" https://youtu.be/{VID}"
     assert parse_inbox(one_line) == []  # absurdly long lines are text, not sources
+
+
+def test_links_after_an_unclosed_fence_are_code_not_sources() -> None:
+    """Markdown (and Obsidian) run an unclosed fence to the end of the file, so a link
+    below one is shown as code; queuing it would surprise the person."""
+    text = f"- https://youtu.be/{VID}\n```python\nprint(1)\n- https://youtu.be/bbbbbbbbbbb\n"
+    assert [x.sources[0].key for x in parse_inbox(text)] == [f"youtube:{VID}"]
+    closed = text.replace("print(1)\n", "print(1)\n```\n")
+    assert [x.sources[0].key for x in parse_inbox(closed)] == [
+        f"youtube:{VID}", "youtube:bbbbbbbbbbb"]
