@@ -1,7 +1,8 @@
 """``vaultd demo [DIR]``: a sample vault processed end to end, offline.
 
 Copies the lecture subtitle files shipped in ``daemon/samples/`` into ``DIR/Lectures``,
-writes an inbox linking them (plus a malformed link, to show how failures look), forces
+adds a few notes of "your own" (``My notes/``) for the new notes to link to, writes an
+inbox linking them (plus a malformed link, to show how failures look), forces
 the offline backend in the vault's config, runs the daemon with ``--once`` and says where
 to look. Safe to run again on the same folder: known sources are not regenerated.
 """
@@ -22,6 +23,19 @@ from daemon.runner import Daemon, RunOptions
 from vault_tools.inbox import edit_inbox
 
 SAMPLE_EXTS = (".srt", ".vtt", ".txt")
+
+# A few notes "the person already wrote", so the demo shows what vaultd does with a real
+# vault: mentions become [[links]] (aliases too), Related lists them, the graph has hubs.
+# They are never modified; the demo test checks that.
+YOUR_NOTES = {
+    "My notes/Chlorophyll.md": "---\ntags: [biology]\n---\n# Chlorophyll\n\n"
+    "The green pigment in chloroplasts. Absorbs red and blue light, reflects green.\n",
+    "My notes/ATP.md": "---\naliases: [adenosine triphosphate]\ntags: [biology]\n---\n"
+    "# ATP\n\nThe cell's energy currency; made by ATP synthase.\n",
+    "My notes/Forgetting curve.md": "---\naliases: [Ebbinghaus curve]\n---\n"
+    "# Forgetting curve\n\nMemory fades fast at first, then slowly. Reviews reset it.\n",
+    "My notes/Packet loss.md": "# Packet loss\n\nWhat TCP reads as congestion.\n",
+}
 
 
 class DemoFolderError(VaultdError):
@@ -50,6 +64,11 @@ def build_demo_vault(folder: Path) -> list[str]:
         config.parent.mkdir(parents=True, exist_ok=True)
         text = render_default_config().replace('# backend = "auto"', 'backend = "offline"')
         config.write_text(text, encoding="utf-8")
+    for rel, text in YOUR_NOTES.items():
+        mine = folder / rel
+        if not mine.exists():
+            mine.parent.mkdir(parents=True, exist_ok=True)
+            mine.write_text(text, encoding="utf-8")
     lines = []
     for name, data in sample_files():
         (lectures / name).write_bytes(data)

@@ -36,6 +36,7 @@ class VaultKnowledge:
             self.index.remove(path)
         self._linker: Linker | None = None
         self._targets: dict[str, str] = {}  # note path -> link target given to the linker
+        self._paths: dict[str, str] = {}  # and back: link target -> note path
         self._by_stem: dict[str, set[str]] = {}
         for entry in self.index.entries():
             self._by_stem.setdefault(entry.title.casefold(), set()).add(entry.path)
@@ -84,12 +85,14 @@ class VaultKnowledge:
             old = self._targets.pop(path, None)
             if old is not None:
                 self._linker.remove(old)
+                self._paths.pop(old, None)
             if entry is None:
                 group.discard(path)
                 continue
             target = self.index.link_target(path)
             self._linker.add(entry.title, entry.aliases, target)
             self._targets[path] = target
+            self._paths[target] = path
 
     # -- queries -----------------------------------------------------------------------
     @property
@@ -100,18 +103,25 @@ class VaultKnowledge:
                 target = self.index.link_target(entry.path)
                 self._linker.add(entry.title, entry.aliases, target)
                 self._targets[entry.path] = target
+                self._paths[target] = entry.path
         return self._linker
 
     def link(self, markdown: str, *, self_title: str) -> str:
         return self.linker.link(markdown, self_title=self_title)
 
     def related(self, text: str, concepts: list[str], *, self_path: str,
-                limit: int = RELATED_LIMIT) -> list[str]:
-        """Link targets of the notes most related to a new note (not itself)."""
+                limit: int = RELATED_LIMIT) -> list[tuple[str, str]]:
+        """(note path, link target) of the notes most related to a new note, best first,
+        never the note itself: notes the text mentions (by title or alias, most mentioned
+        first) and notes sharing its key concepts."""
         self_title = PurePosixPath(self_path).stem
         scores: dict[str, float] = {}
+        paths: dict[str, str] = {}
         for target, mentions in self.linker.candidates(text, limit * 2, self_title=self_title):
             scores[target] = scores.get(target, 0.0) + 2.0 + mentions
+            path = self._paths.get(target)
+            if path is not None:
+                paths[target] = path
         mine = {c.casefold() for c in concepts}
         if mine:
             for path, theirs in self.concepts.items():
@@ -119,9 +129,15 @@ class VaultKnowledge:
                 if shared and path != self_path and path in self.index:
                     target = self.index.link_target(path)
                     scores[target] = scores.get(target, 0.0) + shared
+                    paths[target] = path
         scores.pop(self_title, None)
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0].casefold()))
-        return [target for target, _ in ranked[:limit]]
+        return [(paths.get(target, ""), target) for target, _ in ranked[:limit]
+                if paths.get(target) != self_path]
+
+    def link_target(self, path: str) -> str:
+        """How other notes link ``path`` (``Title``, or ``folder/Title`` when ambiguous)."""
+        return self.index.link_target(path)
 
     def find_by_video_id(self, video_id: str) -> str | None:
         return self.index.find_by_video_id(video_id)

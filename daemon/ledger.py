@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at      REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, next_attempt_at, created_at);
+CREATE INDEX IF NOT EXISTS jobs_by_note ON jobs(note_path);
 CREATE TABLE IF NOT EXISTS pdf_exports (
     note_path TEXT PRIMARY KEY,
     digest TEXT NOT NULL,
@@ -419,6 +420,19 @@ class Ledger:
             b = db.execute("UPDATE jobs SET assessment_path=? WHERE assessment_path=?",
                            (new, old))
             return a.rowcount + b.rowcount
+
+    def find_by_note(self, note_path: str) -> Job | None:
+        """The job whose study note is at ``note_path`` (moves are followed)."""
+        row = self._db().execute("SELECT * FROM jobs WHERE note_path=? LIMIT 1",
+                                 (note_path,)).fetchone()
+        return Job.from_row(row) if row else None
+
+    def set_note_text(self, key: str, note_text: str) -> None:
+        """Replace the merge base of a note the daemon edited again after writing it
+        (a link added to its Related region), so a later regeneration does not take
+        that edit for the user's."""
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET note_text=? WHERE key=?", (note_text, key))
 
     def pdf_digest(self, note_path: str) -> str | None:
         row = self._db().execute("SELECT digest FROM pdf_exports WHERE note_path=?",

@@ -22,8 +22,10 @@ from daemon.errors import VaultWriteError
 from daemon.knowledge import VaultKnowledge
 from daemon.paths import VaultPaths
 from vault_tools import frontmatter, notes
+from vault_tools import related as related_region
 from vault_tools.atomic import create_atomic, write_atomic
 from vault_tools.filenames import numbered, safe_filename
+from vault_tools.inbox import InboxBusy, edit_inbox
 from vault_tools.models import VideoContent
 from vault_tools.regenerate import regenerate
 from vault_tools.sanitize import sanitize_markdown
@@ -39,6 +41,14 @@ class WriteResult:
     note_text: str | None = None  # what we generated (base of the next regeneration)
     assessment_text: str | None = None
     conflicts: tuple[str, ...] = ()  # conflict copies written instead of merging
+    related: tuple[str, ...] = ()  # vault paths of the notes listed under Related
+
+
+@dataclass(frozen=True)
+class Composed:
+    note: str
+    assessment: str
+    related: tuple[str, ...]  # vault paths of the notes listed under Related
 
 
 def now_iso() -> str:
@@ -91,8 +101,8 @@ class NoteFiles:
 
     # -- composing ---------------------------------------------------------------------
     def compose(self, content: VideoContent, note_path: Path, assess_path: Path, *,
-                created: str) -> tuple[str, str]:
-        """(note text, assessment text): sanitised, linked, with frontmatter."""
+                created: str) -> Composed:
+        """Note and assessment text: sanitised, linked, with frontmatter."""
         rel_note = self.paths.rel_any(note_path.parent / note_path.stem) or note_path.stem
         rel_assess = self.paths.rel_any(assess_path.parent / assess_path.stem) or \
             assess_path.stem
@@ -104,11 +114,14 @@ class NoteFiles:
             assessment_link=notes.wikilink(rel_assess, assess_path.stem))
         body = sanitize_markdown(content.note_markdown)
         kb = self.knowledge()
+        found: list[tuple[str, str]] = []
         if kb is not None:  # related first: mentions inside links no longer count
-            related = kb.related(body, content.key_terms,
-                                 self_path=self.paths.rel_any(note_path) or note_path.name)
-            body = notes.with_related(kb.link(body, self_title=note_path.stem), related)
-        return notes.compose_note(n_fm, body), assessment
+            found = kb.related(body, content.key_terms,
+                               self_path=self.paths.rel_any(note_path) or note_path.name)
+            body = kb.link(body, self_title=note_path.stem)
+        body = related_region.with_section(body, [target for _, target in found])
+        return Composed(notes.compose_note(n_fm, body), assessment,
+                        tuple(path for path, _ in found if path))
 
     # -- writing -----------------------------------------------------------------------
     def create(self, key: str, content: VideoContent) -> WriteResult:
@@ -125,8 +138,8 @@ class NoteFiles:
                 assess_owner = self.owned(assess_path, key)
                 if note_owner is False or assess_owner is False:
                     continue
-                note_text, assess_text = self.compose(content, note_path, assess_path,
-                                                      created=now_iso())
+                composed = self.compose(content, note_path, assess_path, created=now_iso())
+                note_text, assess_text = composed.note, composed.assessment
                 try:
                     if not assess_owner:
                         create_atomic(assess_path, assess_text)
@@ -136,7 +149,7 @@ class NoteFiles:
                     continue
                 return WriteResult(self.paths.rel(note_path), self.paths.rel(assess_path),
                                    created=not note_owner, note_text=note_text,
-                                   assessment_text=assess_text)
+                                   assessment_text=assess_text, related=composed.related)
         except OSError as exc:
             raise VaultWriteError(f"could not write the note: {exc.strerror or exc}") from exc
         raise VaultWriteError(f"no free file name for {stem!r}")
@@ -155,7 +168,8 @@ class NoteFiles:
             created = str((data or {}).get("created") or created)
         except OSError:
             pass
-        note_text, assess_text = self.compose(content, note_path, assess_path, created=created)
+        composed = self.compose(content, note_path, assess_path, created=created)
+        note_text, assess_text = composed.note, composed.assessment
         conflicts = []
         try:
             for path, new, base in ((note_path, note_text, note_base),
@@ -177,4 +191,20 @@ class NoteFiles:
         except OSError as exc:
             raise VaultWriteError(f"could not write the note: {exc.strerror or exc}") from exc
         return WriteResult(note_rel, assess_rel, created=False, note_text=note_text,
-                           assessment_text=assess_text, conflicts=tuple(conflicts))
+                           assessment_text=assess_text, conflicts=tuple(conflicts),
+                           related=composed.related)
+
+    def add_related_link(self, note_rel: str, target: str) -> bool:
+        """Link ``target`` from the Related region of our study note ``note_rel``
+        (a compare-and-swap edit: someone typing in the note loses nothing). True when
+        the note changed; False when it has no intact region, links the target already,
+        is full, or is gone."""
+        def transform(text: str) -> str:
+            return related_region.add_link(text, target) or text
+
+        path = self.paths.vault / note_rel
+        try:
+            return edit_inbox(path, transform, rounds=20)
+        except (OSError, InboxBusy) as exc:
+            log.info("left %s as it is (could not add a related link: %s)", note_rel, exc)
+            return False

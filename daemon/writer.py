@@ -33,6 +33,7 @@ from daemon.notefiles import NoteFiles, WriteResult
 from daemon.paths import VaultPaths
 from daemon.pdfs import PdfExporter, PdfResult
 from vault_tools import frontmatter, notes
+from vault_tools import related as related_region
 from vault_tools.atomic import remove_stale_temps, write_atomic
 from vault_tools.graph import GRAPH_NOTE_TYPE
 from vault_tools.inbox import InboxBusy, edit_inbox
@@ -71,6 +72,7 @@ class VaultWriter(threading.Thread):
         self.idle = threading.Event()
         self._last_logged: dict[str, float] = {}
         self._learned: dict[str, int] = {}  # note path -> hash of the text last indexed
+        self._backlinks: list[tuple[str, tuple[str, ...]]] = []  # (new note, notes it lists)
         self.on_jobs_added: Callable[[], None] | None = None
 
     # -- requests (any thread) -------------------------------------------------------
@@ -168,6 +170,8 @@ class VaultWriter(threading.Thread):
                 self.refresh_inbox()
                 inbox_dirty = False
                 last_inbox = now
+            if self._backlinks and (stopping or self.queue.empty()):
+                self._link_back()  # low priority: never ahead of a note's write
             self.busy_seconds += time.perf_counter() - started
             if self.queue.empty():
                 self.idle.set()
@@ -277,7 +281,30 @@ class VaultWriter(threading.Thread):
             written = {result.note: result.note_text}
         for rel in (result.note, result.assessment, *result.conflicts):
             self._learn(rel, written.get(rel))
+        if result.related:
+            self._backlinks.append((result.note, result.related))
         return result
+
+    def _link_back(self) -> None:
+        """Add each new note to the Related region of the study notes it lists, so the
+        relation shows from both sides. Only our own study notes (known to the ledger)
+        are edited, only inside their marked region (see :mod:`vault_tools.related`);
+        the merge base kept for a later regeneration gets the same line."""
+        pending, self._backlinks = self._backlinks, []
+        if self.knowledge is None:
+            return
+        for note, listed in pending:
+            if not (self.paths.vault / note).is_file():
+                continue
+            target = self.knowledge.link_target(note)
+            for rel in listed:
+                job = self.ledger.find_by_note(rel)
+                if job is None or rel == note or not self.files.add_related_link(rel, target):
+                    continue
+                base = related_region.add_link(job.note_text or "", target)
+                if base is not None:
+                    self.ledger.set_note_text(job.key, base)
+                self._learn(rel)
 
     # -- PDFs --------------------------------------------------------------------------
     def _export(self, key: str) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from daemon.demo import YOUR_NOTES
 from tests.helpers import vaultd, vaultd_env
-from vault_tools import frontmatter
+from vault_tools import frontmatter, related
 from vault_tools.inbox import parse_inbox
 
 
@@ -27,6 +28,11 @@ def test_demo_builds_and_processes_a_sample_vault(tmp_path: Path) -> None:
     assert sum("❌ failed: subtitle file not found" in line.annotation for line in lines) == 1
     assert len(list((demo / "PDF").rglob("*.pdf"))) == 6
     assert (demo / "Knowledge Graph.md").exists()
+    for rel, text in YOUR_NOTES.items():  # the person's own notes: linked, never changed
+        assert (demo / rel).read_text(encoding="utf-8") == text
+    photo = (demo / "Study Notes" / "Photosynthesis.md").read_text(encoding="utf-8")
+    assert "[[Chlorophyll|chlorophyll]]" in photo or "[[Chlorophyll]]" in photo
+    assert "ATP" in related.links_in_region(photo)
     again = vaultd("demo", str(demo), env=env, timeout=300)  # safe to run twice
     assert again.returncode == 0
     assert sorted(p.name for p in (demo / "Study Notes").glob("*.md")) == notes

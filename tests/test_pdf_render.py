@@ -193,6 +193,32 @@ std::vector<int> v; // a::b stays code
     assert "std::vector<int> v; // a::b stays code" in text
 
 
+def test_obsidian_comments_are_hidden_as_in_reading_view(tmp_path: Path) -> None:
+    note = """# Gradients
+
+Visible before %% an inline secret %% and after.
+
+%%
+A whole hidden
+paragraph.
+%%
+
+## Related
+
+%% vaultd:related %%
+- [[Backpropagation]]
+%% vaultd:related-end %%
+
+```text
+50%% stays in code %%
+```
+"""
+    _, _, text = export(tmp_path, note)
+    assert "Visible before and after." in text or "Visible before  and after." in text
+    assert "secret" not in text and "hidden" not in text and "vaultd:related" not in text
+    assert "Backpropagation" in text and "50%% stays in code %%" in text
+
+
 def test_highlight_outside_flashcards_is_not_a_cloze(tmp_path: Path) -> None:
     _, _, text = export(tmp_path, "# Notes\n\nThis is ==important== stuff.\n")
     assert "This is important stuff." in text

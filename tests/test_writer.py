@@ -26,7 +26,7 @@ from daemon.paths import VaultPaths
 from daemon.watcher import VaultWatcher
 from daemon.writer import VaultWriter
 from tests.helpers import lecture_srt, wait_for
-from vault_tools import frontmatter
+from vault_tools import frontmatter, related
 from vault_tools.graph import KnowledgeGraph
 from vault_tools.models import SourceMeta, VideoContent
 from vault_tools.subtitles import parse_subtitles
@@ -196,6 +196,45 @@ def test_regeneration_keeps_user_edits_keys_and_sr_comments(h: Harness, vault: P
     assert data["rating"] == 5 and list(data)[0] == "rating"
     assert "Ask the teacher about RuBisCO." in body
     assert "<!--SR:!2026-12-01,3,250-->" in assessment.read_text()
+    assert not list(vault.rglob("*regenerated*"))
+
+
+def test_a_later_related_note_is_linked_back_in_the_marked_region(h: Harness,
+                                                                  vault: Path) -> None:
+    """Note A lists nothing; B (same topic) lists A; A then lists B, changed only between
+    its markers. A user note B also relates to is never touched, a note whose region the
+    user deleted is left alone, and regenerating A later merges without a conflict."""
+    user_notes = {p: p.read_bytes() for p in vault.rglob("*.md")}
+    key_a = h.generate(make_content("Cell energy", video_id="DDDDDDDDDDD"))
+    note_a = vault / h.done(key_a)
+    key_c = h.generate(make_content("Plant pigments", video_id="FFFFFFFFFFF"))
+    note_c = vault / h.done(key_c)
+    before_a = note_a.read_text()
+    no_region = "\n".join(line for line in note_c.read_text().split("\n")
+                          if "vaultd:related" not in line)
+    note_c.write_text(no_region)  # the user removed our markers from this one
+    key_b = h.generate(make_content("Light reactions", video_id="EEEEEEEEEEE"))
+    note_b = vault / h.done(key_b)
+    assert "Cell energy" in related.links_in_region(note_b.read_text())
+    after_a = wait_for(lambda: (t := note_a.read_text()) != before_a and t,
+                       what="A linked back to B", timeout=20)
+    assert "Light reactions" in related.links_in_region(after_a)
+    assert after_a.replace("- [[Light reactions]]\n", "", 1) == before_a
+    h.writer.wait_idle(10)
+    assert note_c.read_text() == no_region
+    for path, data in user_notes.items():
+        assert path.read_bytes() == data
+    # The user writes in A; regenerating A merges cleanly (the added link is no conflict).
+    note_a.write_text(after_a + "\n## My notes\n\nCompare with C4 plants.\n")
+    regenerate_with(h, key_a, make_content("Cell energy", video_id="DDDDDDDDDDD",
+                                           text=(SAMPLES / "photosynthesis.srt").read_text()
+                                           + "\n\n997\n00:09:00,000 --> 00:09:05,000\n"
+                                           "Finally, ATP carries energy inside the cell.\n"))
+    h.done(key_a)
+    merged = note_a.read_text()
+    assert "Compare with C4 plants." in merged
+    # The new version landed (its Related list now names C too); B's link stayed.
+    assert {"Light reactions", "Plant pigments"} <= set(related.links_in_region(merged))
     assert not list(vault.rglob("*regenerated*"))
 
 

@@ -63,17 +63,6 @@ def note_frontmatter(content: VideoContent, *, created: str, assessment_link: st
     }
 
 
-RELATED_HEADING = "## Related"
-
-
-def with_related(body: str, targets: list[str]) -> str:
-    """Append the Related section (links to the most related notes) to a note body."""
-    if not targets:
-        return body
-    lines = "\n".join(f"- [[{t}]]" for t in targets)
-    return f"{body.rstrip()}\n\n{RELATED_HEADING}\n\n{lines}\n"
-
-
 def assessment_frontmatter(content: VideoContent, *, created: str, notes_link: str
                            ) -> dict[str, Any]:
     meta = content.meta

@@ -37,7 +37,7 @@ from .document import FRAME_HEIGHT, FRAME_WIDTH, build_pdf, title_block, title_i
 from .fonts import FontSet, load_fonts
 from .inline import InlineContext, hex_color
 from .media import ImageResolver
-from .source import sanitize, split_frontmatter, strip_sr_comments
+from .source import sanitize, split_frontmatter, strip_hidden
 from .styles import THEMES, get_theme, make_styles
 
 __all__ = ["PdfReport", "THEMES", "content_hash", "export_pdf", "load_fonts", "FontSet"]
@@ -83,7 +83,7 @@ def export_pdf(
     styles = make_styles(chosen, fonts)
     text = sanitize(markdown, warnings)
     front, body = split_frontmatter(text, warnings)
-    body = strip_sr_comments(body)
+    body = strip_hidden(body)
     fallback = (note_path or Path(out_path)).stem
     info = title_info(front, fallback)
 

@@ -3,7 +3,8 @@
 Owns the boundary between an arbitrary file and the markdown parser: control characters
 and NUL bytes are dropped, absurdly long lines are cut (with a warning) so one hostile
 line cannot turn into a thousand pages, spaced-repetition scheduling comments
-(``<!--SR:...-->``) are removed outside code fences, and the YAML frontmatter is split
+(``<!--SR:...-->``) and Obsidian ``%% comments %%`` (hidden in reading view, so
+hidden on paper too) are removed outside code fences, and the YAML frontmatter is split
 off and parsed into the fields the title block shows. Nothing here raises on bad input.
 """
 
@@ -93,27 +94,42 @@ def _flatten(line: str) -> str:
     return _DEEP_QUOTES_RE.sub(r"\1", line)
 
 
-def strip_sr_comments(text: str) -> str:
-    """Remove ``<!--SR:...-->`` scheduling comments outside fenced code."""
-    if "SR:" not in text:
+def strip_hidden(text: str) -> str:
+    """Remove what Obsidian hides in reading view, outside fenced code: spaced-repetition
+    scheduling comments (``<!--SR:...-->``) and ``%% comments %%``, which may span lines
+    (an unclosed one hides the rest of the note, as in Obsidian)."""
+    if "SR:" not in text and "%%" not in text:
         return text
     out: list[str] = []
     fence: str | None = None
+    comment = False
     for line in text.split("\n"):
-        match = _FENCE_RE.match(line)
+        match = None if comment else _FENCE_RE.match(line)
         if match:
             marker = match.group(1)
             if fence is None:
                 fence = marker
             elif marker[0] == fence[0] and len(marker) >= len(fence):
                 fence = None
-        if fence is None and "SR:" in line:
-            stripped = _SR_RE.sub("", line)
-            if not stripped.strip() and line.strip():
-                continue  # the comment was the whole line
-            line = stripped
+        if fence is None and (comment or "SR:" in line or "%%" in line):
+            original = line
+            line = _SR_RE.sub("", line)
+            line, comment = _drop_percent_comments(line, comment)
+            if not line.strip() and original.strip():
+                continue  # the line was only hidden text
         out.append(line)
     return "\n".join(out)
+
+
+def _drop_percent_comments(line: str, inside: bool) -> tuple[str, bool]:
+    """``line`` without its ``%%``-comment parts; whether a comment is still open."""
+    kept: list[str] = []
+    for i, part in enumerate(line.split("%%")):
+        if i:
+            inside = not inside
+        if not inside:
+            kept.append(part)
+    return "".join(kept), inside
 
 
 def split_frontmatter(text: str, warnings: list[str]) -> tuple[Frontmatter, str]:
