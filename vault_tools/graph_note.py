@@ -14,7 +14,6 @@ labels each get their own escaping so no title can break the note or the diagram
 from __future__ import annotations
 
 import json
-import random
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -22,10 +21,10 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from urllib.parse import quote
 
-import networkx as nx
 import numpy as np
 import scipy as sp
 
+from vault_tools import communities
 from vault_tools.graph import KnowledgeGraph
 
 SEED = 42
@@ -109,88 +108,11 @@ def pagerank(a: _Arrays, alpha: float = 0.85, tol: float = 1.0e-6) -> np.ndarray
     return x
 
 
-def louvain(a: _Arrays, *, seed: int = SEED, max_passes: int = 50,
+def louvain(a: _Arrays, *, seed: int = SEED,
             initial: dict[str, int] | None = None) -> list[set[str]]:
-    """Louvain communities: first level here on arrays, later levels by networkx.
-
-    networkx's Louvain spends nearly all of its time on the first level (local moving
-    of every single node): about 5 s on a 10,000-note graph. This runs that level on
-    integer arrays (the same modularity gain at resolution 1, nodes visited in a seeded
-    random order; after the first pass only nodes whose neighbourhood changed),
-    aggregates each community into one node with a self-loop holding its internal
-    weight (as Louvain does between levels), and hands that much smaller graph to
-    ``nx.community.louvain_communities`` with the same seed.
-
-    ``initial`` (node -> community number from an earlier run) warm-starts the first
-    level: after a few notes were added, nodes are already where they belong and the
-    local moving settles in a pass or two instead of many.
-    """
-    n = len(a.nodes)
-    sym = sp.sparse.coo_array((a.weight, (a.src, a.dst)), shape=(n, n))
-    sym = (sym + sym.T).tocsr()
-    indptr, nbrs, wts = sym.indptr.tolist(), sym.indices.tolist(), sym.data.tolist()
-    adj = [
-        list(zip(nbrs[s:e], wts[s:e], strict=True))
-        for s, e in zip(indptr, indptr[1:], strict=False)
-    ]
-    degree = np.asarray(sym.sum(axis=1)).ravel().tolist()
-    m2 = float(sum(degree))
-    if m2 == 0:
-        return [{v} for v in a.nodes]
-    comm = list(range(n))
-    if initial:
-        first: dict[int, int] = {}  # earlier community -> index of its first node here
-        for i, node in enumerate(a.nodes):
-            old = initial.get(node)
-            if old is not None:
-                comm[i] = first.setdefault(old, i)
-    total = [0.0] * n
-    for i, c in enumerate(comm):
-        total[c] += degree[i]
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    active = [True] * n  # pruning: revisit only nodes whose neighbourhood changed
-    for _ in range(max_passes):
-        moves = 0
-        for i in order:
-            if not active[i]:
-                continue
-            active[i] = False
-            ci, ki = comm[i], degree[i]
-            weights: dict[int, float] = {}
-            for j, w in adj[i]:
-                cj = comm[j]
-                weights[cj] = weights.get(cj, 0.0) + w
-            total[ci] -= ki
-            best, best_gain = ci, weights.get(ci, 0.0) - total[ci] * ki / m2
-            for c, w in weights.items():
-                gain = w - total[c] * ki / m2
-                if gain > best_gain:
-                    best, best_gain = c, gain
-            total[best] += ki
-            if best != ci:
-                comm[i] = best
-                moves += 1
-                for j, _ in adj[i]:
-                    if comm[j] != best:
-                        active[j] = True
-        if not moves:
-            break
-    labels, level1 = np.unique(np.array(comm), return_inverse=True)
-    members: list[set[str]] = [set() for _ in labels]
-    for i, c in enumerate(level1.tolist()):
-        members[c].add(a.nodes[i])
-    ca, cb = level1[a.src], level1[a.dst]
-    lo, hi = np.minimum(ca, cb), np.maximum(ca, cb)
-    k = len(labels)
-    agg_w = sp.sparse.coo_array((a.weight, (lo, hi)), shape=(k, k)).tocsr().tocoo()
-    agg = nx.Graph()
-    agg.add_nodes_from(range(k))
-    agg.add_weighted_edges_from(
-        zip(agg_w.row.tolist(), agg_w.col.tolist(), agg_w.data.tolist(), strict=True)
-    )
-    top = nx.community.louvain_communities(agg, weight="weight", seed=seed)
-    return [set().union(*(members[c] for c in sorted(group))) for group in top]
+    """Louvain communities of the analysis graph (see :mod:`vault_tools.communities`);
+    ``initial`` (node -> community number from an earlier run) warm-starts it."""
+    return communities.louvain(a.nodes, a.src, a.dst, a.weight, seed=seed, initial=initial)
 
 
 def analyze(graph: KnowledgeGraph, *, seed: int = SEED,
@@ -204,9 +126,9 @@ def analyze(graph: KnowledgeGraph, *, seed: int = SEED,
     initial = None
     if previous is not None:
         initial = {node: c.index for c in previous.clusters for node in (*c.notes, *c.terms)}
-    communities = louvain(a, seed=seed, initial=initial)
+    groups = louvain(a, seed=seed, initial=initial)
     clusters: list[Cluster] = []
-    for members in communities:
+    for members in groups:
         ranked = sorted(members, key=lambda n: (-round(pr[n], 12), n))
         notes = [n for n in ranked if n.startswith("note:")]
         if notes:
