@@ -1,0 +1,153 @@
+"""Doctor checks of the vault's own files: the folder, config, inbox, state dir, ledger.
+
+They run first because everything else depends on them: a usable vault folder sets
+``Context.vault_ok``, the config check loads ``Context.config`` and the state check
+sets ``Context.paths``; later checks "skip" rather than guess when these are missing.
+
+Read-only by contract: the config is loaded with ``create=False`` (no commented defaults
+written), the state dir is never created (only its nearest existing parent is tested
+for write access), the ledger is opened only when the file exists, and a writability
+probe creates and deletes one hidden temp file.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+from pathlib import Path
+
+from daemon.config import CONFIG_RELPATH, Config, load_config
+from daemon.doctor.model import Check, Context
+from daemon.errors import ConfigError
+from daemon.ledger import STATES, Ledger
+from daemon.paths import VaultPaths, state_dir_for
+
+INBOX_WARN_BYTES = 5 * 1024 * 1024
+
+
+def check_vault(c: Context) -> Check:
+    v = c.vault
+    if not v.exists():
+        return Check("vault", "fail", f"{v} does not exist",
+                     f"pass the right --vault, or create it: mkdir -p {shlex.quote(str(v))}")
+    if not v.is_dir():
+        return Check("vault", "fail", f"{v} is not a folder", "pass the vault folder to --vault")
+    problem = _probe_write(v)
+    if problem:
+        return Check("vault", "fail", f"{v} is not writable: {problem}",
+                     f"give your user write access: chmod u+rwx {shlex.quote(str(v))}")
+    c.vault_ok = True
+    return Check("vault", "ok", f"{v} is a writable folder")
+
+
+def check_config(c: Context) -> Check:
+    path = c.vault / CONFIG_RELPATH
+    if not c.vault_ok:
+        return Check("config", "skip", "vault folder unusable (see vault)")
+    try:
+        c.config = load_config(c.vault, create=False)
+    except ConfigError as exc:
+        return Check("config", "fail", str(exc),
+                     f"edit {path} and fix {exc.setting}, or move the file aside to get "
+                     "commented defaults back on the next run")
+    if not path.exists():
+        return Check("config", "ok", f"no {CONFIG_RELPATH} yet: defaults apply "
+                     "(a commented file is written on the first run)")
+    return Check("config", "ok", f"{path} is valid")
+
+
+def check_inbox(c: Context) -> Check:
+    if not c.vault_ok:
+        return Check("inbox", "skip", "vault folder unusable (see vault)")
+    inbox = c.vault / (c.config or Config.defaults()).get("vault", "inbox")
+    if not inbox.exists():
+        v = shlex.quote(str(c.vault))
+        return Check("inbox", "warn", f"{inbox} does not exist yet; it is created on the "
+                     "first run", f"paste a URL: vaultd add --vault {v} URL")
+    if not inbox.is_file():
+        return Check("inbox", "fail", f"{inbox} is not a file",
+                     "rename that folder, or set vault.inbox to a .md file")
+    size = inbox.stat().st_size
+    try:
+        with inbox.open("rb") as fh:
+            data = fh.read(INBOX_WARN_BYTES + 1)
+    except OSError as exc:
+        return Check("inbox", "fail", f"cannot read {inbox}: {exc.strerror}",
+                     f"chmod u+rw {shlex.quote(str(inbox))}")
+    if b"\0" in data[:65536]:
+        return Check("inbox", "fail", f"{inbox} looks binary (contains NUL bytes)",
+                     "set vault.inbox to a Markdown note, or restore the file from a backup")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if len(data) <= INBOX_WARN_BYTES or exc.start < len(data) - 4:
+            return Check("inbox", "fail", f"{inbox} is not UTF-8 text (byte {exc.start})",
+                         "re-save the note as UTF-8")
+        text = data[: exc.start].decode("utf-8")
+    if size > INBOX_WARN_BYTES:
+        return Check("inbox", "warn", f"{inbox} is {size / 1e6:.1f} MB; every change "
+                     "re-reads all of it", "move finished lines into another note")
+    return Check("inbox", "ok", f"{inbox} is readable text ({len(text.splitlines())} lines)")
+
+
+def check_state(c: Context) -> Check:
+    origin = next((var for var in ("VAULTD_STATE_DIR", "STATE_DIRECTORY")
+                   if os.environ.get(var)), "platform default")
+    try:
+        state = state_dir_for(c.vault)
+    except ConfigError as exc:
+        return Check("state", "fail", str(exc).removeprefix("config: "),
+                     "export VAULTD_STATE_DIR=/a/folder/outside/the/vault")
+    cfg = c.config or Config.defaults()
+    c.paths = VaultPaths.from_config(c.vault, cfg)
+    if state.exists():
+        problem = _probe_write(state) if state.is_dir() else "not a folder"
+        if problem:
+            return Check("state", "fail", f"{state} ({origin}) is not writable: {problem}",
+                         f"chmod u+rwx {shlex.quote(str(state))}, or set VAULTD_STATE_DIR")
+        return Check("state", "ok", f"{state} ({origin}), outside the vault, writable")
+    parent = next(p for p in state.parents if p.exists())
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return Check("state", "fail", f"{state} ({origin}) cannot be created: {parent} is "
+                     "not writable", "export VAULTD_STATE_DIR=/a/writable/folder")
+    return Check("state", "ok", f"{state} ({origin}), outside the vault; created on first run")
+
+
+def check_ledger(c: Context) -> Check:
+    if c.paths is None:
+        return Check("ledger", "skip", "no state folder (see state)")
+    path = c.paths.ledger
+    if not path.exists():
+        return Check("ledger", "ok", f"no ledger yet at {path} (created on the first run)")
+    try:
+        ledger = Ledger(path)
+        try:
+            counts = ledger.counts()
+        finally:
+            ledger.close()
+    except Exception as exc:  # noqa: BLE001 - sqlite3 errors of any kind mean "broken"
+        return Check("ledger", "fail", f"{path} cannot be opened: {exc}",
+                     f"stop vaultd and move {shlex.quote(str(path))} aside (keep it for a "
+                     "bug report); the next run starts a new ledger from the inbox")
+    total = sum(counts[s] for s in STATES)
+    parts = ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
+    detail = f"{total} job(s)" + (f": {parts}" if parts else "")
+    if counts["waiting"]:
+        detail += f" ({counts['waiting']} waiting to retry)"
+    if counts["failed"]:
+        v = shlex.quote(str(c.vault))
+        return Check("ledger", "warn", f"{detail}; {counts['failed']} failed",
+                     f"reasons: vaultd status --vault {v}; re-queue: vaultd retry --vault {v}")
+    return Check("ledger", "ok", detail)
+
+
+def _probe_write(folder: Path) -> str:
+    """'' when a file can be created in ``folder``, else the reason."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".vaultd-doctor-", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return ""
