@@ -209,6 +209,14 @@ def test_budget_makes_jobs_wait(tmp_path):
     gate.wait("www.youtube.com")  # a new hour, a new budget
 
 
+def test_pacing_off_keeps_no_shared_state(tmp_path):
+    """Interval 0 and no budget: requests go straight out and no pacing files appear."""
+    clock = FakeClock()
+    gate = PacingGate(tmp_path, 0.0, budget_per_hour=0, clock=clock, sleep=clock.sleep)
+    assert [gate.wait("www.youtube.com") for _ in range(5)] == [clock.now] * 5
+    assert not (tmp_path / "pacing").exists()
+
+
 def _worker(state_dir: str, out: Any) -> None:
     gate = PacingGate(Path(state_dir), 0.05, jitter=0.0)
     for _ in range(3):

@@ -4,9 +4,10 @@ Fetching from YouTube is the slow, rate-limited and ban-prone step, so its resul
 kept per video and a retry (say, after the model API failed) or a regeneration never
 asks YouTube again. An entry records the request that produced it (languages, manual
 preference, translation target); when those settings change the entry no longer
-matches and the video is fetched again. Writes are atomic (temp file, fsync,
-``os.replace``), so concurrent workers and crashes leave either the old entry or the
-new one; an unreadable entry is treated as a miss.
+matches and the video is fetched again. Writes are atomic (temp file, ``os.replace``),
+so concurrent workers leave either the old entry or the new one. There is no fsync: this
+is a cache, and an entry a power cut truncates is unreadable, which counts as a miss (the
+video is fetched again); the fsync cost every worker a few milliseconds per video.
 """
 
 from __future__ import annotations
@@ -98,9 +99,7 @@ def store(
     fd, tmp = tempfile.mkstemp(prefix=f".{video_id}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, ensure_ascii=False)
-            handle.flush()
-            os.fsync(handle.fileno())
+            json.dump(payload, handle, ensure_ascii=False)  # no fsync: a cache (see top)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
