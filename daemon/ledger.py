@@ -22,113 +22,19 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from daemon.jobs import ACTIVE_STATES, SCHEMA, STATES, Job, migrate
 from vault_tools.models import Usage
 
-STATES = ("ready", "running", "generated", "written", "done", "failed")
-ACTIVE_STATES = ("ready", "running", "generated", "written")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    key              TEXT PRIMARY KEY,
-    kind             TEXT NOT NULL,
-    url              TEXT,
-    state            TEXT NOT NULL,
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    write_attempts   INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at  REAL NOT NULL DEFAULT 0,
-    last_error       TEXT,
-    waiting          INTEGER NOT NULL DEFAULT 0,
-    claimed_at       REAL,
-    claim_owner      TEXT,
-    title            TEXT,
-    content          TEXT,
-    note_path        TEXT,
-    assessment_path  TEXT,
-    input_tokens     INTEGER NOT NULL DEFAULT 0,
-    output_tokens    INTEGER NOT NULL DEFAULT 0,
-    cache_read_tokens  INTEGER NOT NULL DEFAULT 0,
-    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
-    cost_usd         REAL NOT NULL DEFAULT 0,
-    pdf_hash         TEXT,
-    parent           TEXT,
-    note_text        TEXT,
-    assessment_text  TEXT,
-    force            INTEGER NOT NULL DEFAULT 0,
-    created_at       REAL NOT NULL,
-    updated_at       REAL NOT NULL,
-    generated_at     REAL,
-    finished_at      REAL
-);
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, next_attempt_at, created_at);
-CREATE INDEX IF NOT EXISTS jobs_by_note ON jobs(note_path);
-CREATE TABLE IF NOT EXISTS pdf_exports (
-    note_path TEXT PRIMARY KEY,
-    digest TEXT NOT NULL,
-    exported_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS usage_daily (
-    day TEXT PRIMARY KEY,
-    tokens INTEGER NOT NULL DEFAULT 0,
-    cost_usd REAL NOT NULL DEFAULT 0
-);
-"""
-
-
-@dataclass(frozen=True)
-class Job:
-    key: str
-    kind: str
-    url: str | None
-    state: str
-    attempts: int
-    write_attempts: int
-    next_attempt_at: float
-    last_error: str | None
-    waiting: bool
-    claimed_at: float | None
-    title: str | None
-    content: str | None
-    note_path: str | None
-    assessment_path: str | None
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    cost_usd: float
-    pdf_hash: str | None
-    parent: str | None
-    note_text: str | None
-    assessment_text: str | None
-    force: bool
-    created_at: float
-    updated_at: float
-    generated_at: float | None
-    finished_at: float | None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
-        data = {k: row[k] for k in row.keys() if k in cls.__dataclass_fields__}
-        data["waiting"] = bool(data["waiting"])
-        data["force"] = bool(data["force"])
-        return cls(**data)
-
-    def as_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        for big in ("content", "note_text", "assessment_text"):
-            d.pop(big)
-        return d
-
+__all__ = ["ACTIVE_STATES", "STATES", "Job", "Ledger", "StateConflict", "backoff_delay"]
 
 _RETRY = ("state=CASE WHEN content IS NULL THEN 'ready' ELSE 'generated' END, attempts=0,"
           " write_attempts=0, next_attempt_at=0, waiting=0, last_error=NULL, updated_at=?")
@@ -156,16 +62,8 @@ class Ledger:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._db().executescript(_SCHEMA)
-        self._migrate()
-
-    def _migrate(self) -> None:
-        """Add columns that newer versions introduced (ledgers outlive upgrades)."""
-        have = {r[1] for r in self._db().execute("PRAGMA table_info(jobs)")}
-        wanted = re.findall(r"^\s{4}(\w+)\s+(\w+[^,\n]*),?$", _SCHEMA.split(");")[0], re.M)
-        for name, decl in wanted:
-            if name not in have and ("NOT NULL" not in decl or "DEFAULT" in decl):
-                self._db().execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
+        self._db().executescript(SCHEMA)
+        migrate(self._db())
 
     # -- connections -------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:

@@ -11,7 +11,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from vault_tools.communities import louvain
+from vault_tools.communities import louvain, strongest_neighbour_start
 
 
 def planted(groups: int, size: int, p_in: float, p_out: float, seed: int
@@ -83,3 +83,17 @@ def test_degenerate_graphs() -> None:
                                                                          [{"b"}, {"a"}])
     pair = louvain(["a", "b"], np.array([0]), np.array([1]), np.array([1.0]), seed=1)
     assert pair == [{"a", "b"}]
+
+
+def test_cold_start_puts_each_note_with_its_strongest_concept() -> None:
+    nodes = ["c:a", "c:b", "n1", "n2", "n3", "t:x"]
+    src = np.array([2, 2, 3, 4, 4])
+    dst = np.array([0, 1, 1, 5, 3])  # n3 -> tag x (0.3) and n3 -> n2 (a link)
+    w = np.array([1.0, 0.5, 1.0, 0.3, 1.0])
+    notes = np.array([False, False, True, True, True, False])
+    start = strongest_neighbour_start(nodes, src, dst, w, notes)
+    assert start["n1"] == start["c:a"] and start["n2"] == start["c:b"]
+    assert start["n3"] == start["t:x"]  # only non-notes are anchors
+    assert len({start["c:a"], start["c:b"], start["t:x"]}) == 3
+    seeded = louvain(nodes, src, dst, w, seed=1, initial=start)
+    assert sorted(x for part in seeded for x in part) == sorted(nodes)

@@ -67,17 +67,18 @@ class _Arrays:
 
 
 def _arrays(graph: KnowledgeGraph) -> _Arrays:
-    nodes = sorted(n for n, d in graph.G.nodes(data=True) if d["type"] != "missing")
+    """Sorted, so the arrays (and every float sum over them) do not depend on the order
+    the graph was built in: an incremental graph and a rebuild analyse the same."""
+    nodes = sorted(n for n, t in graph.G.nodes(data="type") if t != "missing")
     index = {n: i for i, n in enumerate(nodes)}
-    rows = sorted(
-        (index[u], index[v], d["kind"]) for u, v, d in graph.G.edges(data=True)
-        if not v.startswith("missing:")
-    )
-    src = np.array([r[0] for r in rows], dtype=np.int64)
-    dst = np.array([r[1] for r in rows], dtype=np.int64)
-    weight = np.array([WEIGHTS[r[2]] for r in rows], dtype=float)
-    is_link = np.array([r[2] == "link" for r in rows], dtype=bool)
-    return _Arrays(nodes, src, dst, weight, is_link)
+    edges = [(u, v, k) for u, v, k in graph.G.edges(data="kind") if v in index]
+    src = np.fromiter((index[u] for u, _, _ in edges), dtype=np.int64, count=len(edges))
+    dst = np.fromiter((index[v] for _, v, _ in edges), dtype=np.int64, count=len(edges))
+    kind = [k for _, _, k in edges]
+    weight = np.fromiter((WEIGHTS[k] for k in kind), dtype=float, count=len(edges))
+    is_link = np.fromiter((k == "link" for k in kind), dtype=bool, count=len(edges))
+    order = np.lexsort((weight, dst, src))
+    return _Arrays(nodes, src[order], dst[order], weight[order], is_link[order])
 
 
 def pagerank(a: _Arrays, alpha: float = 0.85, tol: float = 1.0e-6) -> np.ndarray:
@@ -123,9 +124,13 @@ def analyze(graph: KnowledgeGraph, *, seed: int = SEED,
     if not a.nodes:
         return GraphAnalysis({}, [])
     pr = dict(zip(a.nodes, pagerank(a).tolist(), strict=True))
-    initial = None
     if previous is not None:
         initial = {node: c.index for c in previous.clusters for node in (*c.notes, *c.terms)}
+    else:
+        notes = np.fromiter((n.startswith("note:") for n in a.nodes), dtype=bool,
+                            count=len(a.nodes))
+        initial = communities.strongest_neighbour_start(a.nodes, a.src, a.dst, a.weight,
+                                                        notes)
     groups = louvain(a, seed=seed, initial=initial)
     clusters: list[Cluster] = []
     for members in groups:
