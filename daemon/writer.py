@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,7 +73,7 @@ class VaultWriter(threading.Thread):
         self.idle = threading.Event()
         self._last_logged: dict[str, float] = {}
         self._learned: dict[str, int] = {}  # note path -> hash of the text last indexed
-        self._backlinks: list[tuple[str, tuple[str, ...]]] = []  # (new note, notes it lists)
+        self._backlinks: deque[tuple[str, str]] = deque()  # (new note, a note it lists)
         self.on_jobs_added: Callable[[], None] | None = None
 
     # -- requests (any thread) -------------------------------------------------------
@@ -170,8 +171,9 @@ class VaultWriter(threading.Thread):
                 self.refresh_inbox()
                 inbox_dirty = False
                 last_inbox = now
-            if self._backlinks and (stopping or self.queue.empty()):
-                self._link_back()  # low priority: never ahead of a note's write
+            # Low priority, one note at a time: a write that arrives waits for one edit.
+            while self._backlinks and (stopping or self.queue.empty()):
+                self._link_back(*self._backlinks.popleft())
             self.busy_seconds += time.perf_counter() - started
             if self.queue.empty():
                 self.idle.set()
@@ -282,29 +284,24 @@ class VaultWriter(threading.Thread):
         for rel in (result.note, result.assessment, *result.conflicts):
             self._learn(rel, written.get(rel))
         if result.related:
-            self._backlinks.append((result.note, result.related))
+            self._backlinks.extend((result.note, rel) for rel in result.related)
         return result
 
-    def _link_back(self) -> None:
-        """Add each new note to the Related region of the study notes it lists, so the
+    def _link_back(self, note: str, rel: str) -> None:
+        """Add ``note`` to the Related region of ``rel``, a study note it lists, so the
         relation shows from both sides. Only our own study notes (known to the ledger)
         are edited, only inside their marked region (see :mod:`vault_tools.related`);
         the merge base kept for a later regeneration gets the same line."""
-        pending, self._backlinks = self._backlinks, []
-        if self.knowledge is None:
+        if self.knowledge is None or rel == note or not (self.paths.vault / note).is_file():
             return
-        for note, listed in pending:
-            if not (self.paths.vault / note).is_file():
-                continue
-            target = self.knowledge.link_target(note)
-            for rel in listed:
-                job = self.ledger.find_by_note(rel)
-                if job is None or rel == note or not self.files.add_related_link(rel, target):
-                    continue
-                base = related_region.add_link(job.note_text or "", target)
-                if base is not None:
-                    self.ledger.set_note_text(job.key, base)
-                self._learn(rel)
+        job = self.ledger.find_by_note(rel)
+        target = self.knowledge.link_target(note)
+        if job is None or not self.files.add_related_link(rel, target):
+            return
+        base = related_region.add_link(job.note_text or "", target)
+        if base is not None:
+            self.ledger.set_note_text(job.key, base)
+        self._learn(rel)
 
     # -- PDFs --------------------------------------------------------------------------
     def _export(self, key: str) -> None:
