@@ -351,3 +351,37 @@ def test_fetch_without_a_session_uses_the_paced_session(tmp_path, monkeypatch):
         assert rsps.calls[0].request.req_kwargs["proxies"]["https"] == "http://127.0.0.1:9"
     state = json.loads((tmp_path / "pacing" / "www.youtube.com.json").read_text())
     assert state["count"] == 3 and transcript.segments
+
+
+def test_videos_in_a_row_share_one_session_until_a_block(tmp_path):
+    """A worker fetching video after video keeps its connections and YouTube's cookies;
+    after a block the next video starts on a fresh session (and, with Tor, a new
+    circuit needs new connections)."""
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "youtube"
+    cfg = config(min_request_interval_seconds=0.0)
+    watch = (fixtures / "watch.html").read_text()
+
+    def cookie_of(call) -> str:
+        return call.request.headers.get("Cookie", "")
+
+    with responses.RequestsMock() as rsps:
+        first = rsps.get("https://www.youtube.com/watch", body=watch,
+                         headers={"Set-Cookie": "VISITOR_INFO1_LIVE=abc; Domain=.youtube.com;"
+                                                " Path=/"})
+        rsps.post("https://www.youtube.com/youtubei/v1/player",
+                  body=(fixtures / "player.json").read_text(), content_type="application/json")
+        rsps.get("https://www.youtube.com/api/timedtext",
+                 body=(fixtures / "transcript.xml").read_text())
+        fetch_youtube("dQw4w9WgXcQ", cfg, tmp_path)
+        fetch_youtube("aaaaaaaaaaa", cfg, tmp_path)
+        assert "VISITOR_INFO1_LIVE=abc" in cookie_of(rsps.calls[3])  # 2nd video's watch page
+        rsps.remove(first)
+        rsps.get("https://www.youtube.com/watch",
+                 body='<html><div class="g-recaptcha"></div></html>')
+        with pytest.raises(IpBlockedError):
+            fetch_youtube("bbbbbbbbbbb", cfg, tmp_path)
+        assert "VISITOR_INFO1_LIVE" in cookie_of(rsps.calls[-1])
+        with pytest.raises(IpBlockedError):
+            fetch_youtube("ccccccccccc", cfg, tmp_path)
+        assert "VISITOR_INFO1_LIVE" not in cookie_of(rsps.calls[-1])  # a new session
+

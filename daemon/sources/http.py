@@ -2,7 +2,8 @@
 
 This module owns three things every YouTube request goes through:
 
-* **The session** (:func:`build_session`): proxy from config (``http://``, ``https://``,
+* **The session** (:func:`build_session`, kept per worker by :func:`shared_session`):
+  proxy from config (``http://``, ``https://``,
   ``socks5h://``; SOCKS needs PySocks) or Webshare rotating proxies through
   youtube-transcript-api's ``WebshareProxyConfig``. With no proxy configured the
   session keeps ``trust_env`` so ``HTTPS_PROXY`` / ``REQUESTS_CA_BUNDLE`` work as usual.
@@ -257,6 +258,34 @@ def build_session(
     apply_proxy(session, proxy_config)
     mount_test_origin(session)
     return session
+
+
+_kept = threading.local()  # per thread: {settings key: session}
+
+
+def shared_session(config: dict[str, dict[str, Any]], state_dir: Path,
+                   proxy_config: ProxyConfig | None = None) -> PacedSession:
+    """:func:`build_session` kept for this thread's next videos (a worker process
+    fetches one video after another): connections (a TLS handshake each) and YouTube's
+    consent cookies are reused instead of renewed three or four times per video. New
+    settings (a reload) give a new session; :func:`drop_shared_sessions` after a block
+    makes the next video start afresh (for Tor, a new circuit needs new connections)."""
+    key = json.dumps([config["youtube"], str(state_dir), os.environ.get(ORIGIN_ENV, "")],
+                     sort_keys=True, default=str)
+    sessions: dict[str, PacedSession] = getattr(_kept, "sessions", {})
+    _kept.sessions = sessions
+    session = sessions.get(key)
+    if session is None:
+        drop_shared_sessions()
+        session = sessions[key] = build_session(config, state_dir, proxy_config)
+    return session
+
+
+def drop_shared_sessions() -> None:
+    sessions: dict[str, PacedSession] = getattr(_kept, "sessions", {})
+    for session in sessions.values():
+        session.close()
+    sessions.clear()
 
 
 # --------------------------------------------------------------------------- test hook

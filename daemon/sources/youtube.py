@@ -43,9 +43,10 @@ from daemon.sources import cache
 from daemon.sources.http import (
     RequestBudgetExceeded,
     TorControlError,
-    build_session,
+    drop_shared_sessions,
     proxy_config_from,
     renew_tor_circuit,
+    shared_session,
 )
 from vault_tools.models import Chapter, Segment, SourceMeta, Transcript
 
@@ -370,7 +371,8 @@ def fetch_youtube(
     """Transcript and metadata of one video, from the cache or from YouTube.
 
     Raises only :mod:`daemon.errors` types. ``session`` (tests, callers sharing one)
-    is used as given; otherwise a paced, proxied session is built and closed here.
+    is used as given; otherwise the worker's paced, proxied session is used (kept for
+    its next videos, dropped after a block or a network error).
     """
     if not VIDEO_ID_RE.match(video_id or ""):
         raise InvalidSourceError("This is not a valid YouTube video link.")
@@ -379,20 +381,20 @@ def fetch_youtube(
         return cached
     yt = config["youtube"]
     proxy = proxy_config_from(config)
-    own = session is None
-    http = build_session(config, state_dir, proxy) if session is None else session
+    http = shared_session(config, state_dir, proxy) if session is None else session
     try:
         transcript, values = _fetch(video_id, config, http, proxy, request)
-    except (IpBlockedError, RateLimitedError) as err:
-        if yt.get("tor_control_port") and not isinstance(err, RequestBudgetExceeded):
+    except (IpBlockedError, RateLimitedError, NetworkError) as err:
+        if isinstance(err, RequestBudgetExceeded):
+            raise  # our own budget: nothing wrong with the connection
+        if session is None:
+            drop_shared_sessions()  # the next try starts on new connections
+        if yt.get("tor_control_port") and not isinstance(err, NetworkError):
             try:
                 renew_tor_circuit(int(yt["tor_control_port"]), yt.get("tor_control_password", ""))
             except TorControlError as tor_exc:
                 log.warning("could not get a new Tor circuit: %s", tor_exc)
         raise
-    finally:
-        if own:
-            http.close()
     check_not_empty(transcript, int(yt.get("min_transcript_words", 1)))
     meta, extra = split_meta(values)
     meta.language = transcript.language
