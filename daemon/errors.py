@@ -5,7 +5,10 @@
     ├── VaultMissingError    vault folder absent or not a directory; exit code 2
     └── JobError             something went wrong with one job; carries ``reason``
         ├── TransientError   retry with exponential backoff and jitter (job "waiting")
-        │   ├── NetworkError         connection refused/reset, DNS, timeouts
+        │   ├── NetworkError         timeouts, resets, 5xx, a worker process died
+        │   │   └── OfflineError     no connection at all (DNS, refused, proxy down):
+        │   │                        the daemon waits for the network without using
+        │   │                        up attempts; ``run --once`` counts them and ends
         │   ├── RateLimitedError     HTTP 429 / YouTube "too many requests"; ``retry_after``
         │   ├── IpBlockedError       YouTube blocks this IP (recaptcha, RequestBlocked)
         │   ├── ServiceOverloadedError  HTTP 529 / 5xx from the model API
@@ -76,6 +79,12 @@ class TransientError(JobError):
 
 class NetworkError(TransientError):
     pass
+
+
+class OfflineError(NetworkError):
+    """No connection could be made: this computer is probably offline. A running
+    daemon keeps such jobs waiting (backoff up to ``daemon.backoff_max_seconds``) until
+    the network is back, however long that takes; only ``run --once`` gives up."""
 
 
 class RateLimitedError(TransientError):

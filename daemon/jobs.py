@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     state            TEXT NOT NULL,
     attempts         INTEGER NOT NULL DEFAULT 0,
     write_attempts   INTEGER NOT NULL DEFAULT 0,
+    offline_waits    INTEGER NOT NULL DEFAULT 0,
     next_attempt_at  REAL NOT NULL DEFAULT 0,
     last_error       TEXT,
     waiting          INTEGER NOT NULL DEFAULT 0,
@@ -71,6 +72,7 @@ class Job:
     state: str
     attempts: int
     write_attempts: int
+    offline_waits: int
     next_attempt_at: float
     last_error: str | None
     waiting: bool

@@ -200,7 +200,7 @@ class Ledger:
             "state='generated', content=?, title=?, input_tokens=input_tokens+?,"
             " output_tokens=output_tokens+?, cache_read_tokens=cache_read_tokens+?,"
             " cache_write_tokens=cache_write_tokens+?, cost_usd=cost_usd+?, generated_at=?,"
-            " last_error=NULL, waiting=0",
+            " last_error=NULL, waiting=0, offline_waits=0",
             (content_json, title, usage.input_tokens, usage.output_tokens,
              usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now),
         )
@@ -260,20 +260,31 @@ class Ledger:
 
     def fail(self, key: str, reason: str, *, transient: bool, max_attempts: int,
              backoff_base: float, backoff_max: float, retry_after: float | None = None,
-             from_states: tuple[str, ...] = ("running",)) -> str:
+             from_states: tuple[str, ...] = ("running",), offline: bool = False) -> str:
         """Record a failure. Transient ones wait for a retry until attempts run out.
 
-        Returns the new state (``ready`` when it will be retried, else ``failed``).
+        ``offline`` (no connection at all, in a running daemon): the job waits for the
+        network with its own growing backoff and keeps its attempts, so an afternoon
+        without Wi-Fi fails nothing. Returns the new state (``ready`` when it will be
+        retried, else ``failed``).
         """
         job = self.get(key)
         if job is None:
             raise StateConflict(f"{key}: no such job")
+        if transient and offline:
+            delay = backoff_delay(job.offline_waits + 1, backoff_base, backoff_max)
+            # The claim counted an attempt; waiting for the network gives it back.
+            self._move(key, from_states, "state='ready', next_attempt_at=?, last_error=?,"
+                       " waiting=1, claimed_at=NULL, offline_waits=offline_waits+1,"
+                       " attempts=MAX(attempts-1, 0)", (time.time() + delay, reason))
+            return "ready"
         if transient and job.attempts < max_attempts:
             delay = backoff_delay(job.attempts, backoff_base, backoff_max)
             if retry_after is not None:
                 delay = max(delay, min(retry_after, backoff_max))
             self._move(key, from_states, "state='ready', next_attempt_at=?, last_error=?,"
-                       " waiting=1, claimed_at=NULL", (time.time() + delay, reason))
+                       " waiting=1, claimed_at=NULL, offline_waits=0",
+                       (time.time() + delay, reason))
             return "ready"
         if transient:
             reason = f"{reason} (gave up after {job.attempts} attempts)"

@@ -31,6 +31,7 @@ from daemon.errors import (
     ConfigError,
     JobError,
     NetworkError,
+    OfflineError,
     PermanentError,
     SourceNotFoundError,
 )
@@ -70,7 +71,7 @@ def read_subtitle_file(path: Path, rel: str) -> str:
 class Dispatcher(threading.Thread):
     def __init__(self, paths: VaultPaths, ledger: Ledger, config: Config, *, backend: str,
                  on_generated: Callable[[str], None], on_changed: Callable[[], None],
-                 workers: int, sequential: bool = False) -> None:
+                 workers: int, sequential: bool = False, once: bool = False) -> None:
         super().__init__(name="dispatcher", daemon=True)
         self.paths = paths
         self.ledger = ledger
@@ -80,6 +81,7 @@ class Dispatcher(threading.Thread):
         self.on_changed = on_changed
         self.workers = workers
         self.sequential = sequential
+        self.once = once  # run --once: waiting for the network must end (attempts count)
         self.owner = f"{os.getpid()}"
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -258,7 +260,8 @@ class Dispatcher(threading.Thread):
                                  max_attempts=d["max_attempts"],
                                  backoff_base=d["backoff_base_seconds"],
                                  backoff_max=d["backoff_max_seconds"],
-                                 retry_after=exc.retry_after)
+                                 retry_after=exc.retry_after,
+                                 offline=isinstance(exc, OfflineError) and not self.once)
         level = logging.WARNING if state == "ready" else logging.ERROR
         log.log(level, "%s: %s", "will retry" if state == "ready" else "failed", exc.reason,
                 extra={"job": job.key})

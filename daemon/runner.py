@@ -141,7 +141,7 @@ class Daemon:
             self.paths, self.ledger, self.config, backend=self.backend,
             on_generated=lambda key: self.writer.request_write(key),
             on_changed=lambda: self.writer.request_inbox(),
-            workers=workers, sequential=self.options.sequential)
+            workers=workers, sequential=self.options.sequential, once=self.options.once)
         self.writer = VaultWriter(self.paths, self.ledger, self.config)
         self.writer.on_jobs_added = self.dispatcher.wake
         self.keeper = GraphKeeper(self.paths.vault, self.paths.state,

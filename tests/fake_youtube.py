@@ -343,12 +343,12 @@ class Hit:
 class FakeYouTube(LoopbackServer):
     """Start with ``with FakeYouTube() as yt:``; set ``VAULTD_YOUTUBE_ORIGIN=yt.origin``."""
 
-    def __init__(self, videos: dict[str, Video] | None = None) -> None:
+    def __init__(self, videos: dict[str, Video] | None = None, port: int = 0) -> None:
         self.videos = catalogue() if videos is None else videos
         self.hits: list[Hit] = []
         self._watch_counts: dict[str, int] = {}
         self._lock = threading.Lock()
-        LoopbackServer.__init__(self, _make_handler(self))
+        LoopbackServer.__init__(self, _make_handler(self), port)
 
     @property
     def origin(self) -> str:

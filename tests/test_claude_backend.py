@@ -28,7 +28,7 @@ from daemon.errors import (  # noqa: E402
     ConfigError,
     EmptyTranscriptError,
     MalformedReplyError,
-    NetworkError,
+    OfflineError,
     PermanentError,
     RateLimitedError,
     ServiceOverloadedError,
@@ -275,13 +275,13 @@ def test_mid_stream_overload_is_retried(env) -> None:
     assert len(fake.message_requests()) == 3 and "Learning rate" in c.note_markdown
 
 
-def test_connection_refused_is_network_error(monkeypatch, tmp_path) -> None:
+def test_connection_refused_is_offline_error(monkeypatch, tmp_path) -> None:
     with FakeAnthropic() as dead:
         url = dead.base_url
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
     cfg = make_config(retry_attempts=2)
-    with pytest.raises(NetworkError):
+    with pytest.raises(OfflineError):  # a daemon waits for the network, attempts kept
         ClaudeBackend(cfg, str(tmp_path), sleep=lambda s: None).generate(
             make_transcript(600), make_meta(600), ctx_for(cfg, tmp_path))
 

@@ -59,6 +59,28 @@ def test_transient_failures_wait_then_fail_after_max_attempts(ledger: Ledger) ->
     assert job and job.state == "failed" and "gave up after 3 attempts" in (job.last_error or "")
 
 
+def test_offline_waits_keep_attempts_and_back_off_to_the_cap(ledger: Ledger) -> None:
+    """A day without network fails nothing: attempts stay, delays grow to the cap, and
+    the first real failure after the network returns still has every attempt left."""
+    ledger.add("k", "youtube", None)
+    delays = []
+    for i in range(12):
+        job = ledger.claim_next("me", now=time.time() + 1_000_000 * (i + 1))
+        assert job is not None
+        before = time.time()
+        assert ledger.fail("k", "no network", transient=True, offline=True, **RETRY) == "ready"
+        waiting = ledger.get("k")
+        assert waiting and waiting.waiting and waiting.attempts == 0
+        delays.append(waiting.next_attempt_at - before)
+    assert delays[0] <= RETRY["backoff_base"] + 1 and max(delays) <= RETRY["backoff_max"] + 1
+    assert delays[-1] >= RETRY["backoff_max"] / 2  # grown to the cap (jitter: half to full)
+    for attempt in (1, 2):  # back online: a normal transient error counts from the start
+        job = ledger.claim_next("me", now=time.time() + 9_000_000 * attempt)
+        assert job and job.attempts == attempt
+        assert ledger.fail("k", "HTTP 503", transient=True, **RETRY) == "ready"
+    assert ledger.get("k").offline_waits == 0
+
+
 def test_retry_after_is_respected_but_capped(ledger: Ledger) -> None:
     ledger.add("k", "youtube", None)
     ledger.claim_next("me")

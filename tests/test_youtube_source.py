@@ -27,6 +27,7 @@ from daemon.errors import (
     IpBlockedError,
     JobError,
     NetworkError,
+    OfflineError,
     RateLimitedError,
     TranscriptUnavailableError,
 )
@@ -241,9 +242,9 @@ def test_invalid_id_fails_before_any_request(rsps, tmp_path):
 @pytest.mark.parametrize(
     ("answer", "error", "reason_part"),
     [
-        (requests.ConnectionError("refused"), NetworkError, "network problem"),
+        (requests.ConnectionError("refused"), OfflineError, "no network?"),
         (requests.ReadTimeout("slow"), NetworkError, "did not answer in time"),
-        (requests.exceptions.ProxyError("no proxy"), NetworkError, "proxy"),
+        (requests.exceptions.ProxyError("no proxy"), OfflineError, "proxy"),
         (500, NetworkError, "HTTP 500"),
         (403, IpBlockedError, "blocking"),
         (404, TranscriptUnavailableError, "HTTP 404"),
@@ -259,6 +260,8 @@ def test_network_failures(rsps, tmp_path, answer, error, reason_part):
         fetch_youtube(VID, config(), tmp_path, session=requests.Session())
     assert reason_part in err.value.reason
     assert err.value.transient is issubclass(error, NetworkError | IpBlockedError)
+    # Only "no connection at all" waits for the network without using up attempts.
+    assert isinstance(err.value, OfflineError) is (error is OfflineError)
 
 
 def test_http_429_is_rate_limited_with_retry_after(rsps, tmp_path):

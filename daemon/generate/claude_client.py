@@ -40,6 +40,7 @@ from daemon.errors import (
     JobError,
     MalformedReplyError,
     NetworkError,
+    OfflineError,
     PermanentError,
     RateLimitedError,
     ServiceOverloadedError,
@@ -138,8 +139,10 @@ def classify(exc: Exception) -> JobError:
     after = _retry_after(exc)
     kind = getattr(exc, "type", None)
     status = getattr(exc, "status_code", None)
-    if isinstance(exc, anthropic.APIConnectionError):  # includes timeouts
-        return NetworkError("could not reach the Claude API (connection or timeout)")
+    if isinstance(exc, anthropic.APITimeoutError):
+        return NetworkError("the Claude API did not answer in time")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return OfflineError("could not reach the Claude API (no network?)")
     if isinstance(exc, anthropic.RateLimitError) or kind == "rate_limit_error":
         return RateLimitedError("Claude API rate limit reached", retry_after=after)
     if (isinstance(exc, anthropic.InternalServerError)

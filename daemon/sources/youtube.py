@@ -36,6 +36,7 @@ from daemon.errors import (
     IpBlockedError,
     JobError,
     NetworkError,
+    OfflineError,
     RateLimitedError,
     TranscriptUnavailableError,
 )
@@ -265,9 +266,11 @@ def map_error(exc: BaseException, recorder: _Recorder | None = None) -> JobError
     if isinstance(exc, requests.Timeout):
         return NetworkError("YouTube did not answer in time; vaultd will retry.")
     if isinstance(exc, requests.exceptions.ProxyError):
-        return NetworkError("The configured proxy could not be reached; vaultd will retry.")
+        return OfflineError("The configured proxy could not be reached; vaultd will retry.")
     if isinstance(exc, requests.JSONDecodeError):
         return NetworkError("YouTube sent an unreadable answer; vaultd will retry.")
+    if isinstance(exc, requests.ConnectionError):
+        return OfflineError("Could not reach YouTube (no network?); vaultd will retry.")
     if isinstance(exc, requests.RequestException):
         return NetworkError("Could not reach YouTube (network problem); vaultd will retry.")
     raise exc

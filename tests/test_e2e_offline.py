@@ -1,0 +1,100 @@
+"""No network for a while: a running daemon waits, fails nothing, and resumes by itself.
+
+``vaultd run`` (a subprocess) is pointed at a YouTube address where nothing listens
+(connection refused, as when the laptop is offline), with ``max_attempts = 1`` so that
+a single counted attempt would fail the job. The line must say the job is waiting for
+the network, the ledger must keep its attempts while the waits grow, and when the
+stand-in comes up at that address the note arrives without anyone touching anything.
+``run --once`` instead counts those attempts, so a one-shot run ends.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sqlite3
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fake_anthropic import FakeAnthropic  # noqa: E402
+from fake_youtube import FakeYouTube  # noqa: E402
+
+from tests.helpers import start_daemon, vaultd, vaultd_env, wait_for  # noqa: E402
+from tests.test_e2e_stand_ins import (  # noqa: E402
+    KEY,
+    linked_note,
+    make_vault,
+    study_model,
+)
+from vault_tools.inbox import parse_inbox  # noqa: E402
+
+URL = "https://www.youtube.com/watch?v=glacierVal1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def one_attempt_vault(tmp_path: Path) -> tuple[Path, Path]:
+    vault, state = make_vault(tmp_path, [f"- {URL}"], backoff=0.2)
+    config = vault / ".vaultd" / "config.toml"
+    config.write_text(config.read_text().replace("[daemon]\n", "[daemon]\nmax_attempts = 1\n"))
+    return vault, state
+
+
+def job_row(state: Path) -> dict[str, object] | None:
+    ledgers = list(state.rglob("ledger*.sqlite3"))
+    if not ledgers:
+        return None
+    with sqlite3.connect(ledgers[0]) as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT state, attempts, offline_waits, last_error FROM jobs"
+                         " WHERE key='youtube:glacierVal1'").fetchone()
+    return dict(row) if row else None
+
+
+def annotation(vault: Path) -> str:
+    found = parse_inbox((vault / "inbox.md").read_text(encoding="utf-8"))
+    return found[0].annotation if found else ""
+
+
+def test_daemon_waits_out_a_network_outage_and_resumes(tmp_path: Path) -> None:
+    vault, state = one_attempt_vault(tmp_path)
+    port = free_port()
+    log = tmp_path / "daemon.log"
+    with FakeAnthropic(study_model) as fake:
+        env = vaultd_env(state, ANTHROPIC_API_KEY=KEY, ANTHROPIC_BASE_URL=fake.base_url,
+                         VAULTD_YOUTUBE_ORIGIN=f"http://127.0.0.1:{port}")
+        proc = start_daemon(vault, env, log=log)
+        try:
+            row = wait_for(lambda: (r := job_row(state)) and r["offline_waits"] >= 3 and r,
+                           timeout=60, what="three waits for the network")
+            assert row["state"] == "ready" and row["attempts"] == 0, row
+            assert annotation(vault).startswith(
+                " — 🔁 waiting: Could not reach YouTube (no network?)"), annotation(vault)
+            with FakeYouTube(port=port):  # the network is back
+                final = wait_for(lambda: "✅" in (a := annotation(vault)) and a, timeout=60,
+                                 what="the note once YouTube is reachable")
+            note = linked_note(vault, final)
+            assert "glacierVal1" in note.read_text(encoding="utf-8")
+            assert job_row(state)["offline_waits"] == 0
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    assert len(fake.message_requests()) == 2  # waiting cost no model calls
+
+
+def test_run_once_gives_up_on_a_network_that_does_not_come_back(tmp_path: Path) -> None:
+    vault, state = one_attempt_vault(tmp_path)
+    dead = f"http://127.0.0.1:{free_port()}"  # no YouTube, no model API
+    env = vaultd_env(state, ANTHROPIC_API_KEY=KEY, ANTHROPIC_BASE_URL=dead,
+                     VAULTD_YOUTUBE_ORIGIN=dead)
+    proc = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert annotation(vault).startswith(" — ❌ failed: Could not reach YouTube (no network?)")
+    assert "gave up after 1 attempts" in str(job_row(state)["last_error"])
