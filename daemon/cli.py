@@ -303,9 +303,11 @@ def job_keys(words: list[str]) -> list[str]:
 
 
 def _requeue(args: argparse.Namespace, regenerate: bool) -> int:
+    """Exit 2 when a named job does not exist (a typo should not look like success)."""
     _config, paths = open_vault(args.vault)
     ledger = Ledger(paths.ledger)
     try:
+        known = ledger.get_many(job_keys(args.jobs))
         if regenerate:
             moved = ledger.regenerate(job_keys(args.jobs))
         elif not args.jobs:
@@ -314,17 +316,28 @@ def _requeue(args: argparse.Namespace, regenerate: bool) -> int:
             moved = ledger.retry(job_keys(args.jobs))
     finally:
         ledger.close()
-    what = "done or failed" if regenerate else "failed"
+    unknown = False
     for word in args.jobs:
-        if not any(k in moved for k in job_keys([word])):
-            print(f"not a {what} job: {word}", file=sys.stderr)
+        keys = job_keys([word])
+        if any(k in moved for k in keys):
+            continue
+        jobs = [known[k] for k in keys if k in known]
+        if not jobs:
+            unknown = True
+            print(f"no such job: {word} (vaultd status lists them)", file=sys.stderr)
+        elif regenerate:
+            print(f"{word} is {jobs[0].state}; only done or failed jobs can be regenerated",
+                  file=sys.stderr)
+        else:
+            hint = "; use vaultd regenerate to make it again" if jobs[0].state == "done" else ""
+            print(f"{word} is {jobs[0].state}, not failed{hint}", file=sys.stderr)
     for key in moved:
         print(f"queued {'for regeneration' if regenerate else 'again'}: {key}")
     if not moved:
         print("nothing to do")
     if moved and not read_status_file(paths):
         print(f"start the daemon to process: vaultd run --vault {paths.vault}")
-    return EXIT_OK
+    return EXIT_USAGE if unknown else EXIT_OK
 
 
 def cmd_retry(args: argparse.Namespace) -> int:

@@ -60,6 +60,11 @@ def test_status_retry_and_regenerate_name_jobs_plainly(tmp_path: Path) -> None:
     assert vaultd("run", "--vault", str(vault), "--once", env=env).returncode == 0
     st = json.loads(vaultd("status", "--vault", str(vault), "--json", env=env).stdout)
     assert st["counts"]["done"] == 1
+    done = vaultd("retry", "--vault", str(vault), "gone.srt", env=env)
+    assert done.returncode == 0 and "gone.srt is done, not failed; use vaultd regenerate" \
+        in done.stderr
+    typo = vaultd("retry", "--vault", str(vault), "gnoe.srt", env=env)
+    assert typo.returncode == 2 and "no such job: gnoe.srt" in typo.stderr
     regen = vaultd("regenerate", "--vault", str(vault), "file:gone.srt", env=env)
     assert "queued for regeneration: file:gone.srt" in regen.stdout
     assert vaultd("run", "--vault", str(vault), "--once", env=env).returncode == 0
