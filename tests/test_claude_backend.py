@@ -286,7 +286,9 @@ def test_connection_refused_is_offline_error(monkeypatch, tmp_path) -> None:
             make_transcript(600), make_meta(600), ctx_for(cfg, tmp_path))
 
 
-@pytest.mark.parametrize("bad", [raw(b"not json{"), text(""), text("no tags at all")])
+@pytest.mark.parametrize("bad", [raw(b"not json{"), text(""), text("no tags at all"),
+                                 raw(b'{"type": "message", "content": "oops"}'),
+                                 raw(b'[1, 2, 3]')])
 def test_malformed_reply_is_retried_once(env, bad: Reply) -> None:
     fake, tmp = env
     cfg = make_config()

@@ -307,9 +307,25 @@ class ClaudeClient:
                     message = stream.get_final_message()
             except (AssertionError, RuntimeError) as exc:  # the SDK's "no message_start"
                 raise ValueError(f"garbled event stream ({type(exc).__name__})") from None
-        else:
-            message = self.sdk.messages.create(**params)
-        return reply_from_message(model, message)
+            return reply_from_message(model, message)
+        # The raw body, read as JSON: building the SDK's pydantic models for every reply
+        # was a sixth of a worker's CPU per video (py-spy, benchmarks/README.md). Errors
+        # (4xx/5xx, connection) are still raised by the SDK as before.
+        raw = self.sdk.messages.with_raw_response.create(**params)
+        return reply_from_json(model, raw.json())
+
+
+def reply_from_json(model: str, data: Any) -> Reply:
+    """Text and usage of a Messages API reply body; raises ValueError if it is not one."""
+    if not isinstance(data, dict):
+        raise ValueError("reply is not a JSON object")
+    content, usage = data.get("content"), data.get("usage")
+    if not isinstance(content, list) or not isinstance(usage, dict):
+        raise ValueError("reply lacks content or usage")
+    text = "".join(b["text"] for b in content if isinstance(b, dict)
+                   and b.get("type") == "text" and isinstance(b.get("text"), str))
+    stop = data.get("stop_reason")
+    return Reply(text, usage_from_api(model, usage), stop if isinstance(stop, str) else None)
 
 
 def reply_from_message(model: str, message: Any, *, batch: bool = False) -> Reply:
