@@ -3,8 +3,9 @@
 The keeper thread owns the :class:`~vault_tools.graph.KnowledgeGraph`. The writer sends
 it the facts of every note it writes (and of user notes that change); the keeper applies
 them (sub-millisecond), saves the graph as node-link JSON in the state dir, and — once
-changes have been quiet for ``debounce`` seconds, at most every ``max_interval`` — runs
-the analysis (PageRank, clusters) and renders ``Knowledge Graph.md`` and its canvas.
+changes have been quiet for ``debounce`` seconds, at most every ``max_interval``, and
+never more often than keeps rendering under ``RENDER_SHARE`` of a core — runs the
+analysis (PageRank, clusters) and renders ``Knowledge Graph.md`` and its canvas.
 The rendered text goes back to the writer, the only code that writes into the vault, as
 a millisecond job. Rendering at 10,000 notes takes seconds, which is why it lives here.
 
@@ -55,6 +56,18 @@ def load_or_rebuild(vault: Path, saved: Path, exclude: list[str], *, rebuild: bo
     return KnowledgeGraph.rebuild(vault, exclude=exclude), True
 
 
+RENDER_SHARE = 0.1  # a refresh waits until renders have used at most this share of a core
+
+
+def next_render_at(first_change: float, last_change: float, *, debounce: float,
+                   max_interval: float, earliest: float) -> float:
+    """When to render after changes: ``debounce`` after the last one, at the latest
+    ``max_interval`` after the first, never before ``earliest`` (set from the previous
+    render's duration, so a vault whose note takes 5 s to render is refreshed about once
+    a minute during a long batch, not every few seconds)."""
+    return max(min(last_change + debounce, first_change + max_interval), earliest)
+
+
 class GraphKeeper(threading.Thread):
     def __init__(self, vault: Path, state: Path, exclude: list[str],
                  on_render: Callable[[str, str], None], *, debounce: float = 5.0,
@@ -72,6 +85,7 @@ class GraphKeeper(threading.Thread):
         self.ready = threading.Event()
         self.renders = 0
         self.analysis: GraphAnalysis | None = None
+        self._earliest = 0.0  # monotonic time before which no scheduled render starts
 
     def _load_clusters(self) -> None:
         """The previous run's clusters warm-start the first render after a start."""
@@ -125,13 +139,13 @@ class GraphKeeper(threading.Thread):
         while True:
             timeout = None
             if dirty:
-                quiet_at = last_change + self.debounce
-                latest = first_change + self.max_interval
-                timeout = max(0.0, min(quiet_at, latest) - time.monotonic())
+                due = next_render_at(first_change, last_change, debounce=self.debounce,
+                                     max_interval=self.max_interval, earliest=self._earliest)
+                timeout = max(0.0, due - time.monotonic())
             try:
                 op = self.queue.get(timeout=timeout)
             except queue.Empty:
-                op = ("render", None, None)
+                op = ("render", None, None)  # scheduled: due now
             if op is None:
                 if dirty:
                     self._render()
@@ -178,5 +192,7 @@ class GraphKeeper(threading.Thread):
             log.exception("rendering the graph note failed")
             return
         self.renders += 1
-        log.info("graph note rendered in %.2f s", time.monotonic() - started)
+        took = time.monotonic() - started
+        self._earliest = time.monotonic() + took * (1 / RENDER_SHARE - 1)
+        log.info("graph note rendered in %.2f s", took)
         self.on_render(note, canvas)
