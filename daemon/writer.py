@@ -112,7 +112,8 @@ class VaultWriter(threading.Thread):
         self.queue.put(None)
 
     def wait_idle(self, timeout: float) -> bool:
-        """Block until every request queued so far has been handled."""
+        """Block until every request queued so far has been handled, including the
+        Related back-links those writes caused."""
         done = threading.Event()
         self.queue.put(("barrier", done))  # type: ignore[arg-type]
         return done.wait(timeout)
@@ -132,6 +133,7 @@ class VaultWriter(threading.Thread):
             except queue.Empty:
                 item = ("idle", "")
             batch = [item]
+            barriers: list[object] = []  # wait_idle() callers, released after back-links
             while True:  # drain: coalesce many requests into one pass
                 try:
                     batch.append(self.queue.get_nowait())
@@ -162,7 +164,7 @@ class VaultWriter(threading.Thread):
                     report = self.subscriptions.apply(arg)  # type: ignore[arg-type]
                     inbox_dirty |= bool(report.added)
                 elif kind == "barrier":
-                    arg.set()  # type: ignore[attr-defined]
+                    barriers.append(arg)  # set below, once the work it waits for is done
                 elif kind == "known":
                     self._link_existing(arg)
                     inbox_dirty = True
@@ -172,8 +174,10 @@ class VaultWriter(threading.Thread):
                 inbox_dirty = False
                 last_inbox = now
             # Low priority, one note at a time: a write that arrives waits for one edit.
-            while self._backlinks and (stopping or self.queue.empty()):
+            while self._backlinks and (stopping or barriers or self.queue.empty()):
                 self._link_back(*self._backlinks.popleft())
+            for barrier in barriers:
+                barrier.set()  # type: ignore[attr-defined]
             self.busy_seconds += time.perf_counter() - started
             if self.queue.empty():
                 self.idle.set()

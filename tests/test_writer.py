@@ -209,6 +209,7 @@ def test_a_later_related_note_is_linked_back_in_the_marked_region(h: Harness,
     note_a = vault / h.done(key_a)
     key_c = h.generate(make_content("Plant pigments", video_id="FFFFFFFFFFF"))
     note_c = vault / h.done(key_c)
+    assert h.writer.wait_idle(10)  # C's own link back into A is in place
     before_a = note_a.read_text()
     no_region = "\n".join(line for line in note_c.read_text().split("\n")
                           if "vaultd:related" not in line)
