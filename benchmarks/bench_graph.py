@@ -21,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from machineinfo import cpu_model  # noqa: E402
+
 from vault_tools.canvas import render_canvas, validate_canvas  # noqa: E402
 from vault_tools.graph import KnowledgeGraph, NoteFacts  # noqa: E402
 from vault_tools.graph_note import render_graph_note  # noqa: E402
@@ -107,16 +109,6 @@ def bench(n: int, seed: int) -> dict[str, float]:
         "json_load_s": t_load,
         "json_mb": len(raw.encode()) / 2**20,
     }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machineinfo import cpu_model  # benchmarks/ is the script's folder
+
 from vault_tools.pdf import export_pdf
 
 _VOCAB = (
@@ -92,14 +94,7 @@ def main() -> None:
             export_pdf(note, out)
             warm.append(time.perf_counter() - start)
         size = out.stat().st_size
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         import _rl_accel  # type: ignore[import-not-found]  # noqa: F401
         accel = "yes"

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fake_anthropic import FakeAnthropic, Reply, text  # noqa: E402
 from fake_youtube import Cue, FakeYouTube, Hit, Video  # noqa: E402
+from machineinfo import cpu_model  # noqa: E402
 
 __all__ = ["FakeAnthropic", "SlowYouTube", "make_video", "model_responder", "machine",
            "rss_kb", "pct", "video_id", "KEY", "MODEL", "lecture_sentences"]
@@ -196,14 +197,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     mem = "?"
     try:
         kb = int(Path("/proc/meminfo").read_text().split()[1])
