@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -97,3 +98,27 @@ def append_by_rename(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.edit~")
     tmp.write_bytes(path.read_bytes() + text.encode("utf-8"))
     os.replace(tmp, path)
+
+
+_TRACEBACK = re.compile(r"^Traceback \(most recent call last\):\n(?:[ \t].*\n|\n)*.*$",
+                        re.MULTILINE)
+_FRAME = re.compile(r'^\s*File "([^"]+)"', re.MULTILINE)
+
+
+def tracebacks(log: str, *, after_kill: bool = False) -> list[str]:
+    """Every traceback in a daemon log, as text blocks.
+
+    With ``after_kill``, one kind is left out: a pool worker that the killed daemon was
+    still spawning finds its parent's pipe closed and dies in ``multiprocessing.spawn``
+    with ``EOFError`` before any of our code runs. That is what ``kill -9`` does to a
+    parent mid-spawn, not a fault of vaultd; any frame of ours in the block keeps it.
+    """
+    found = []
+    for match in _TRACEBACK.finditer(log):
+        block = match.group(0)
+        files = _FRAME.findall(block)
+        orphan = (block.rstrip().endswith("EOFError: Ran out of input") and
+                  all(f == "<string>" or f.endswith("multiprocessing/spawn.py") for f in files))
+        if not (after_kill and orphan):
+            found.append(block)
+    return found

@@ -19,6 +19,7 @@ from tests.helpers import (
     lecture_srt,
     start_daemon,
     status_json,
+    tracebacks,
     vaultd,
     vaultd_env,
     wait_for,
@@ -107,7 +108,9 @@ def test_run_kill_restart_every_source_done_exactly_once(tmp_path: Path) -> None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     check_vault(vault, n)
-    assert "Traceback" not in log.read_text()
+    # The first daemon was killed mid-run; only a worker it was still spawning may
+    # have died noisily (see helpers.tracebacks). Nothing of ours may.
+    assert tracebacks(log.read_text(), after_kill=True) == []
 
 
 def test_run_once_drains_and_exits_zero(tmp_path: Path) -> None:
