@@ -6,6 +6,7 @@ import json
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -122,3 +123,13 @@ def tracebacks(log: str, *, after_kill: bool = False) -> list[str]:
         if not (after_kill and orphan):
             found.append(block)
     return found
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released): connecting is refused.
+
+    Safer than a fixed port such as 9, which a CI box may well have a service on.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import socketserver
 import threading
 import time
@@ -18,6 +17,7 @@ import pytest
 from daemon.doctor import Check, exit_code, format_report, run_checks
 from daemon.ledger import Ledger
 from daemon.paths import state_dir_for
+from tests.helpers import closed_port
 
 SECRET = "sk-ant-test-SECRET123"
 
@@ -83,12 +83,6 @@ def http_server() -> Iterator[_Server]:
 
 def url_of(server: _Server) -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _FakeTor(socketserver.ThreadingTCPServer):
@@ -219,7 +213,7 @@ def test_refused_port_fails_with_a_plain_reason(
 def test_unreachable_api_is_only_a_warning_for_the_offline_backend(vault: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{closed_port()}")
-    c = by_name(run_checks(vault, youtube_url="http://127.0.0.1:9", timeout=3))
+    c = by_name(run_checks(vault, youtube_url=f"http://127.0.0.1:{closed_port()}", timeout=3))
     assert c["anthropic"].verdict == "warn" and "offline" in c["anthropic"].detail
 
 

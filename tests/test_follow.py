@@ -21,6 +21,7 @@ from daemon.config import load_config
 from daemon.follow import Feed, PollReport, Subscriptions, inbox_line, safe_title
 from daemon.paths import VaultPaths
 from daemon.subscriptions import FeedEntry
+from tests.helpers import closed_port
 from vault_tools.inbox import Status, annotate, parse_inbox
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
@@ -247,7 +248,7 @@ def test_rate_limit_stops_the_round_and_nothing_raises(vault: Path, feeds: FeedS
 
 
 def test_unreachable_youtube_is_transient(vault: Path) -> None:
-    subs = follow(vault, "http://127.0.0.1:9", playlists=[PLAYLIST])
+    subs = follow(vault, f"http://127.0.0.1:{closed_port()}", playlists=[PLAYLIST])
     report = subs.poll()
     assert set(report.transient) == {f"channel:{CHANNEL}", f"playlist:{PLAYLIST}"}
     assert report.errors == {} and report.added == []

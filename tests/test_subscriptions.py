@@ -19,6 +19,7 @@ from daemon.errors import (
     RateLimitedError,
 )
 from daemon.subscriptions import FeedEntry, fetch_feed, new_entries, parse_feed
+from tests.helpers import closed_port
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 CHANNEL = "UCx9fKq3bLr7mN2pT5vW8yZa"
@@ -134,7 +135,7 @@ def test_malformed_ids_never_hit_the_network(session: requests.Session) -> None:
                         ("playlist", "PL&x=1"), ("video", "abc")]:
         with pytest.raises(InvalidSourceError):
             fetch_feed(kind, ident, session=session,  # type: ignore[arg-type]
-                       base_url="http://127.0.0.1:9")
+                       base_url=f"http://127.0.0.1:{closed_port()}")
 
 
 def test_rate_limit_is_transient_with_retry_after(
@@ -158,10 +159,9 @@ def test_other_http_failures(base_url: str, session: requests.Session) -> None:
 
 
 def test_connection_refused_is_network_error(session: requests.Session) -> None:
-    # Port 9 (discard) on loopback: nothing listens in a test environment.
     with pytest.raises(NetworkError):
-        fetch_feed("channel", CHANNEL, session=session, base_url="http://127.0.0.1:9",
-                   timeout=5)
+        fetch_feed("channel", CHANNEL, session=session,
+                   base_url=f"http://127.0.0.1:{closed_port()}", timeout=5)
 
 
 def test_hostile_xml_is_refused(base_url: str, session: requests.Session) -> None:
