@@ -225,8 +225,10 @@ def test_compare_and_swap_against_an_editor_process(tmp_path_factory: pytest.Tem
     sources = [f"- [[Lectures/file-{i}.srt]] https://youtu.be/abcdefghij{i % 10}"
                for i in range(20)]
 
+    explore = {"derandomize": False} if scale == "full" else {}  # see tests/conftest.py
+
     @settings(max_examples=size.examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+              suppress_health_check=list(HealthCheck), **explore)
     @given(script=st.lists(st.tuples(line_strategy(sources[:3]), HOW).map(list),
                            min_size=1, max_size=60),
            user_lines=st.lists(TEXT, max_size=5))
