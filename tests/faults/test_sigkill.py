@@ -1,8 +1,10 @@
 """SIGKILL at random points: start ``vaultd run``, kill -9 after a random delay, restart.
 
 N local subtitle jobs (offline backend) arrive over R rounds, added to the inbox in place
-and by rename, before or while the daemon runs. Each round ends with ``kill -9`` at a
-random moment: during start-up, mid-generation, mid-write, mid-PDF, mid-inbox edit.
+and by rename, before or while the daemon runs. Each round ends with ``kill -9``: the
+first just as the first generation commits (so at least one kill surely lands mid-work),
+the others at a random moment: during start-up, mid-generation, mid-write, mid-PDF,
+mid-inbox edit.
 After every kill the ledger (read-only) must not have re-generated anything it had
 already committed; at the end one ``vaultd run --once`` finishes the work and the vault
 must hold exactly one note and one assessment per source, every line linking its note,
@@ -44,6 +46,12 @@ from tests.helpers import (
     wait_for,
 )
 
+
+def first_generation(proc: subprocess.Popen, state: Path) -> bool:  # type: ignore[type-arg]
+    return daemon_ready(proc, state) and \
+        any(j["generated_at"] for j in read_jobs(state).values())
+
+
 SIZES = {"reduced": (12, 3), "full": (50, 20)}  # jobs, kill rounds
 ACTIVE = ("running", "generated", "written")
 
@@ -81,21 +89,27 @@ def test_sigkill_at_random_points(tmp_path: Path, scale: str) -> None:
             append_in_place(inbox, "\n".join(chunk) + "\n")
         proc = start_daemon(vault, env, log=log)
         try:
-            # A quarter of the kills land during start-up, the rest while it works.
-            if rng.random() < 0.25:
-                delay = rng.uniform(0.1, 2.0)
+            if r == 0:
+                # One kill is sure to land mid-work: as the first generation commits,
+                # with most of the first half of the lines still queued.
+                wait_for(partial(first_generation, proc, state), timeout=120,
+                         interval=0.02, what="the first generation")
             else:
-                wait_for(partial(daemon_ready, proc, state), timeout=120, interval=0.05,
-                         what="daemon start-up")
-                delay = rng.uniform(0.0, 3.0)
-            if running_add:  # the user pastes while the daemon works
-                add_at = rng.uniform(0.0, delay)
-                with pytest.raises(subprocess.TimeoutExpired):
-                    proc.wait(timeout=add_at)
-                append_by_rename(inbox, "\n".join(chunk) + "\n")
-                delay -= add_at
-            with pytest.raises(subprocess.TimeoutExpired):  # the daemon must not exit
-                proc.wait(timeout=delay)
+                # A quarter of the other kills land during start-up, the rest while it works.
+                if rng.random() < 0.25:
+                    delay = rng.uniform(0.1, 2.0)
+                else:
+                    wait_for(partial(daemon_ready, proc, state), timeout=120, interval=0.05,
+                             what="daemon start-up")
+                    delay = rng.uniform(0.0, 3.0)
+                if running_add:  # the user pastes while the daemon works
+                    add_at = rng.uniform(0.0, delay)
+                    with pytest.raises(subprocess.TimeoutExpired):
+                        proc.wait(timeout=add_at)
+                    append_by_rename(inbox, "\n".join(chunk) + "\n")
+                    delay -= add_at
+                with pytest.raises(subprocess.TimeoutExpired):  # the daemon must not exit
+                    proc.wait(timeout=delay)
         finally:
             kill9(proc)
         jobs = read_jobs(state)
