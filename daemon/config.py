@@ -139,6 +139,9 @@ SCHEMA: dict[str, list[Setting]] = {
     "pdf": [
         Setting("enabled", True, "Export notes and assessments to PDF."),
         Setting("theme", "default", "default or print.", check=_one_of("default", "print")),
+        Setting("refresh_after_seconds", 10.0, "Re-export a note's PDF once the note (edited "
+                "by you or given a Related link) has been left alone this long; 0 never "
+                "re-exports edited notes.", kind=(int, float), check=_at_least(0)),
     ],
     "subscriptions": [
         Setting("channels", [], "YouTube channel ids (UC...) to follow.", kind=list,

@@ -348,6 +348,11 @@ class Ledger:
                                  (note_path,)).fetchone()
         return row[0] if row else None
 
+    def pdf_exports(self) -> list[tuple[str, str]]:
+        """(note path, digest) of every note the daemon has exported, oldest first."""
+        return [(r[0], r[1]) for r in self._db().execute(
+            "SELECT note_path, digest FROM pdf_exports ORDER BY exported_at")]
+
     def record_pdf(self, note_path: str, digest: str) -> None:
         with self._tx() as db:
             db.execute("INSERT INTO pdf_exports(note_path, digest, exported_at) VALUES (?,?,?)"

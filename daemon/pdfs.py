@@ -7,6 +7,9 @@ bytes come back to the writer, which puts them in ``PDF/`` mirroring the note fo
 with an atomic write and marks the job ``done``. Unchanged text (same content hash as
 the last export) is not rendered again. A failed export is logged and never fails the
 note: the job is done, the PDF can be made later with ``vaultd pdf``.
+
+Which notes need a PDF, and filing what comes back, is :mod:`daemon.pdffiling` (the
+writer's side); this module only renders.
 """
 
 from __future__ import annotations
@@ -80,13 +83,18 @@ class PdfExporter:
                 initargs=(logging.getLevelName(log.getEffectiveLevel()),))
         return self._pool
 
-    def submit(self, key: str | None, notes: list[tuple[str, str, str]]) -> None:
+    def submit(self, key: str | None, notes: list[tuple[str, str, str]], *,
+               theme: str | None = None, pdf_folder: str | None = None) -> None:
         """Render ``(note path, text, digest)`` items; ``on_done(key, results)`` follows.
 
         Items whose digest matches the last export must be filtered out by the caller
-        (it owns the ledger); an empty list completes at once.
+        (it owns the ledger); an empty list completes at once. The caller passes the
+        theme (and folder) its digests were made with, so a config reload between the
+        two can never file a PDF under the other theme's digest.
         """
-        items = [(n, text, pdf_path_for(n, self.pdf_folder), digest) for n, text, digest in notes]
+        theme = theme or self.theme
+        folder = pdf_folder or self.pdf_folder
+        items = [(n, text, pdf_path_for(n, folder), digest) for n, text, digest in notes]
         if not items:
             self.on_done(key, [])
             return
@@ -97,7 +105,7 @@ class PdfExporter:
                 self.in_flight.add(key)
             self.pending += 1
         try:
-            fut = self._executor().submit(render_many, str(self.vault), items, self.theme)
+            fut = self._executor().submit(render_many, str(self.vault), items, theme)
         except RuntimeError:  # shutting down or broken pool: the job stays "written"
             with self._lock:
                 self.pending -= 1
@@ -132,3 +140,4 @@ class PdfExporter:
             proc.join(max(0.0, deadline - time.monotonic()))
             if proc.is_alive():
                 proc.terminate()
+

@@ -270,6 +270,7 @@ class Daemon:
             self.config = config
             self.dispatcher.config = config
             self.writer.config = config
+            self.writer.request_pdf_audit()  # a new theme redoes the PDFs
             self.subscriptions.config = config
             self._schedule_subscriptions()
             logging.getLogger().setLevel(config.get("daemon", "log_level"))

@@ -32,14 +32,14 @@ from daemon.ledger import Job, Ledger, StateConflict
 from daemon.logs import current_job
 from daemon.notefiles import NoteFiles, WriteResult
 from daemon.paths import VaultPaths
-from daemon.pdfs import PdfExporter, PdfResult
+from daemon.pdffiling import PdfFiling
+from daemon.pdfs import PdfExporter
 from vault_tools import frontmatter, notes
 from vault_tools import related as related_region
 from vault_tools.atomic import remove_stale_temps, write_atomic
 from vault_tools.graph import GRAPH_NOTE_TYPE
 from vault_tools.inbox import InboxBusy, edit_inbox
 from vault_tools.models import VideoContent
-from vault_tools.pdfhash import content_hash
 
 log = logging.getLogger("vaultd.writer")
 
@@ -60,7 +60,7 @@ class VaultWriter(threading.Thread):
         self.sync = InboxSync(paths.vault, paths.inbox, ledger)
         self.queue: queue.Queue[tuple[str, ...] | None] = queue.Queue()
         self.keeper: GraphKeeper | None = None
-        self.pdfs: PdfExporter | None = None
+        self.pdf = PdfFiling(paths, ledger, lambda: self.config)
         self.files = NoteFiles(paths, lambda: self.knowledge)
         self.subscriptions: Subscriptions | None = None
         self.knowledge: VaultKnowledge | None = None
@@ -75,6 +75,15 @@ class VaultWriter(threading.Thread):
         self._learned: dict[str, int] = {}  # note path -> hash of the text last indexed
         self._backlinks: deque[tuple[str, str]] = deque()  # (new note, a note it lists)
         self.on_jobs_added: Callable[[], None] | None = None
+
+    @property
+    def pdfs(self) -> PdfExporter | None:
+        """The PDF pool (set by the runner; None: no PDFs)."""
+        return self.pdf.exporter
+
+    @pdfs.setter
+    def pdfs(self, exporter: PdfExporter | None) -> None:
+        self.pdf.exporter = exporter
 
     # -- requests (any thread) -------------------------------------------------------
     def request_inbox(self) -> None:
@@ -105,6 +114,11 @@ class VaultWriter(threading.Thread):
         """Feed entries fetched off-thread; appended to the inbox here."""
         self.queue.put(("follow", fetched))  # type: ignore[arg-type]
 
+    def request_pdf_audit(self) -> None:
+        """After a config reload: compare every exported note with its PDF again (a new
+        theme re-exports them all)."""
+        self.queue.put(("pdf-audit", ""))
+
     def request_graph_note(self, note: str, canvas: str) -> None:
         self.queue.put(("graph", note, canvas))
 
@@ -124,12 +138,14 @@ class VaultWriter(threading.Thread):
             for path in remove_stale_temps(self.paths.vault):
                 log.info("removed a temp file a crash left behind: %s", self.paths.rel(path))
             self.knowledge = VaultKnowledge(self.paths.vault, self.exclude)
+        self.pdf.start_audit()
         inbox_dirty = True
         last_inbox = 0.0
         stopping = False
         while not stopping:
             try:
-                item = self.queue.get(timeout=self.inbox_min_interval if inbox_dirty else 5.0)
+                wait = self.pdf.next_look() or 5.0  # changed notes: come back soon
+                item = self.queue.get(timeout=self.inbox_min_interval if inbox_dirty else wait)
             except queue.Empty:
                 item = ("idle", "")
             batch = [item]
@@ -158,11 +174,13 @@ class VaultWriter(threading.Thread):
                 elif kind == "graph":
                     self._write_graph_note(arg, cmd[2])
                 elif kind == "pdf":
-                    self._file_pdfs(arg, cmd[2])  # type: ignore[arg-type]
+                    self.pdf.file(arg, cmd[2])  # type: ignore[arg-type]
                     inbox_dirty = True
                 elif kind == "follow" and self.subscriptions is not None:
                     report = self.subscriptions.apply(arg)  # type: ignore[arg-type]
                     inbox_dirty |= bool(report.added)
+                elif kind == "pdf-audit":
+                    self.pdf.start_audit()
                 elif kind == "barrier":
                     barriers.append(arg)  # set below, once the work it waits for is done
                 elif kind == "known":
@@ -176,6 +194,8 @@ class VaultWriter(threading.Thread):
             # Low priority, one note at a time: a write that arrives waits for one edit.
             while self._backlinks and (stopping or barriers or self.queue.empty()):
                 self._link_back(*self._backlinks.popleft())
+            if not stopping and self.queue.empty() and not self._backlinks:
+                self.pdf.idle_pass()
             for barrier in barriers:
                 barrier.set()  # type: ignore[attr-defined]
             self.busy_seconds += time.perf_counter() - started
@@ -254,7 +274,7 @@ class VaultWriter(threading.Thread):
                                              assessment_text=result.assessment_text)
                     log.info("wrote %s", result.note)
                     self.writes += 1
-                self._export(key)
+                self.pdf.export_job(key)
             except VaultWriteError as exc:
                 d = self.config.section("daemon")
                 state = self.ledger.write_failed(
@@ -306,45 +326,7 @@ class VaultWriter(threading.Thread):
         if base is not None:
             self.ledger.set_note_text(job.key, base)
         self._learn(rel)
-
-    # -- PDFs --------------------------------------------------------------------------
-    def _export(self, key: str) -> None:
-        """A written job: hand its note and assessment to the PDF pool (or finish it)."""
-        job = self.ledger.get(key)
-        if job is None or self.pdfs is None or not self.config.get("pdf", "enabled"):
-            self.ledger.mark_done(key)
-            return
-        items = []
-        for rel in dict.fromkeys(p for p in (job.note_path, job.assessment_path) if p):
-            try:
-                text = (self.paths.vault / rel).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            digest = content_hash(text, self.config.get("pdf", "theme"))
-            if self.ledger.pdf_digest(rel) != digest:
-                items.append((rel, text, digest))
-        self.pdfs.submit(key, items)
-
-    def _file_pdfs(self, key: str | None, results: list[PdfResult]) -> None:
-        for r in results:
-            if r.data is None:
-                log.warning("PDF of %s failed: %s", r.note, "; ".join(r.warnings))
-                continue
-            target = self.paths.vault / r.pdf
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(target, r.data)
-            except OSError as exc:
-                log.error("could not write %s: %s", r.pdf, exc)
-                continue
-            self.ledger.record_pdf(r.note, r.digest)
-            for w in r.warnings:
-                log.info("PDF %s: %s", r.pdf, w)
-        if key is not None:
-            try:
-                self.ledger.mark_done(key)
-            except StateConflict as exc:
-                log.warning("%s", exc)
+        self.pdf.changed(rel)
 
     # -- knowledge -------------------------------------------------------------------
     def _learn(self, rel: str, text: str | None = None) -> None:
@@ -390,18 +372,21 @@ class VaultWriter(threading.Thread):
             new = self.paths.rel_any(Path(dest))
             if new is None:
                 return
+            self.pdf.forget(rel)
             self.knowledge.note_moved(rel, new)
             if self.keeper is not None:
                 self.keeper.rename(rel, new)
             self.ledger.note_moved(rel, new)
             self._learn(new)
         elif kind == "deleted":
+            self.pdf.forget(rel)
             self.knowledge.note_removed(rel)
             if self.keeper is not None:
                 self.keeper.remove(rel)
         elif kind in ("created", "modified", "closed"):
             if (self.paths.vault / rel).is_file():
                 self._learn(rel)
+                self.pdf.changed(rel)
                 if kind == "created":
                     self._follow_identity(rel)
 

@@ -7,6 +7,7 @@ their edits (or writes a conflict copy), the graph note, and a full disk.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from daemon.config import load_config
 from daemon.generate.base import GenerationContext
@@ -23,6 +25,7 @@ from daemon.generate.offline import OfflineBackend
 from daemon.graphkeeper import GraphKeeper
 from daemon.ledger import Ledger
 from daemon.paths import VaultPaths
+from daemon.pdfs import PdfExporter
 from daemon.watcher import VaultWatcher
 from daemon.writer import VaultWriter
 from tests.helpers import lecture_srt, wait_for
@@ -237,6 +240,33 @@ def test_a_later_related_note_is_linked_back_in_the_marked_region(h: Harness,
     # The new version landed (its Related list now names C too); B's link stayed.
     assert {"Light reactions", "Plant pigments"} <= set(related.links_in_region(merged))
     assert not list(vault.rglob("*regenerated*"))
+
+
+def test_a_back_link_reaches_the_pdf_of_the_note_it_was_added_to(vault: Path,
+                                                                  tmp_path: Path) -> None:
+    """The writer with its real PDF pool: when C's Related list names A and the writer
+    adds C to A's list, A's PDF is exported again and shows C, without a user step."""
+    (vault / ".vaultd" / "config.toml").write_text("[pdf]\nrefresh_after_seconds = 0.2\n")
+    h = Harness(vault, tmp_path / "state")
+    h.writer.pdfs = PdfExporter(vault, "PDF", "default", h.writer.request_pdf_done)
+    h.start()
+    try:
+        note_a = h.done(h.generate(make_content("Cell energy", video_id="DDDDDDDDDDD")))
+        pdf_a = vault / "PDF" / Path(note_a).with_suffix(".pdf")
+        assert pdf_a.exists() and "Plant pigments" not in pdf_text(pdf_a)
+        h.done(h.generate(make_content("Plant pigments", video_id="FFFFFFFFFFF")))
+        assert h.writer.wait_idle(10)
+        assert "Plant pigments" in related.links_in_region((vault / note_a).read_text())
+        wait_for(lambda: "Plant pigments" in pdf_text(pdf_a), timeout=30,
+                 what="A's PDF to list C")
+    finally:
+        h.stop()
+        h.writer.pdfs.shutdown()
+
+
+def pdf_text(path: Path) -> str:
+    reader = PdfReader(io.BytesIO(path.read_bytes()))
+    return "\n".join(page.extract_text() or "" for page in reader.pages)
 
 
 def test_unmergeable_edit_gives_a_conflict_copy(h: Harness, vault: Path) -> None:

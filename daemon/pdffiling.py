@@ -1,0 +1,192 @@
+"""The writer's side of PDF export: which notes need a PDF, and filing those that return.
+
+Runs on the writer thread only (it writes into the vault and the ledger). A job the
+writer has just written is handed to :class:`~daemon.pdfs.PdfExporter` at once
+(:meth:`PdfFiling.export_job`); the rendered bytes come back through the writer's queue
+and are filed with an atomic write (:meth:`PdfFiling.file`), which also marks the job
+``done``. Unchanged text (same digest: text, theme, renderer version) is never rendered
+again.
+
+PDFs follow their notes. A note with a PDF that changes afterwards (the user edits it,
+a review plugin updates its flashcards, the writer adds a Related back-link) is
+re-exported once it has been left alone for ``pdf.refresh_after_seconds``
+(:class:`PdfRefresh`): Obsidian saves every couple of seconds while the user types, one
+export per pause is enough. After a start or a config reload every exported note is
+compared with its digest, a batch per idle pass (:meth:`PdfFiling.idle_pass`), so edits
+made while the daemon was stopped and a new theme reach the PDFs too. Re-exports only
+start while the PDF pool is idle, so a new note's export never queues behind them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterator
+
+from daemon.config import Config
+from daemon.ledger import Ledger, StateConflict
+from daemon.paths import VaultPaths
+from daemon.pdfs import PdfExporter, PdfResult
+from vault_tools.atomic import write_atomic
+from vault_tools.pdfhash import content_hash
+
+log = logging.getLogger("vaultd.writer")
+
+AUDIT_BATCH = 100  # notes read per idle pass: a write waits for one batch at most
+
+
+class PdfRefresh:
+    """Notes whose PDF may be out of date, each due once it has been quiet for ``quiet``
+    seconds since it last changed. Obsidian saves every couple of seconds while the user
+    types; one export per pause is enough. Writer thread only."""
+
+    def __init__(self, quiet: float = 10.0) -> None:
+        self.quiet = quiet
+        self._changed: dict[str, float] = {}  # note path -> monotonic time of last change
+
+    def mark(self, note: str, now: float) -> None:
+        self._changed.pop(note, None)  # keep the dict in order of last change
+        self._changed[note] = now
+
+    def forget(self, note: str) -> None:
+        self._changed.pop(note, None)
+
+    def due(self, now: float, limit: int = 8) -> list[str]:
+        """Up to ``limit`` notes quiet long enough, taken from the set, oldest change
+        first. The limit keeps one render job small (its PDFs come back in one message):
+        a new theme makes every note due at once."""
+        ready = [n for n, t in self._changed.items() if now - t >= self.quiet][:limit]
+        for note in ready:
+            del self._changed[note]
+        return ready
+
+    def __len__(self) -> int:
+        return len(self._changed)
+
+
+class PdfFiling:
+    """Decides what to export and files the results; see the module docstring."""
+
+    def __init__(self, paths: VaultPaths, ledger: Ledger, config: Callable[[], Config]
+                 ) -> None:
+        self.paths = paths
+        self.ledger = ledger
+        self._config = config  # the writer's current config (replaced on reload)
+        self.exporter: PdfExporter | None = None
+        self.refresh = PdfRefresh()
+        self._audit: Iterator[tuple[str, str]] | None = None
+
+    # -- settings ------------------------------------------------------------------------
+    def _enabled(self) -> bool:
+        return self.exporter is not None and bool(self._config().get("pdf", "enabled"))
+
+    def _refresh_after(self) -> float:
+        """Seconds a changed note must stay quiet before its PDF is redone; 0: never."""
+        if not self._enabled():
+            return 0.0
+        self.refresh.quiet = float(self._config().get("pdf", "refresh_after_seconds"))
+        return self.refresh.quiet
+
+    def _submit(self, key: str | None, items: list[tuple[str, str, str]], theme: str) -> None:
+        assert self.exporter is not None
+        self.exporter.submit(key, items, theme=theme,
+                             pdf_folder=self._config().get("vault", "pdf_folder"))
+
+    def _read(self, rel: str) -> str | None:
+        try:
+            return (self.paths.vault / rel).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+    # -- new notes -----------------------------------------------------------------------
+    def export_job(self, key: str) -> None:
+        """A written job: hand its note and assessment to the PDF pool (or finish it)."""
+        job = self.ledger.get(key)
+        if job is None or not self._enabled():
+            self.ledger.mark_done(key)
+            return
+        theme = self._config().get("pdf", "theme")
+        items = []
+        for rel in dict.fromkeys(p for p in (job.note_path, job.assessment_path) if p):
+            text = self._read(rel)
+            if text is None:
+                continue
+            digest = content_hash(text, theme)
+            if self.ledger.pdf_digest(rel) != digest:
+                items.append((rel, text, digest))
+        self._submit(key, items, theme)
+
+    def file(self, key: str | None, results: list[PdfResult]) -> None:
+        """Put rendered PDFs in place, remember their digests, finish the job if any."""
+        for r in results:
+            if r.data is None:
+                log.warning("PDF of %s failed: %s", r.note, "; ".join(r.warnings))
+                continue
+            target = self.paths.vault / r.pdf
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(target, r.data)
+            except OSError as exc:
+                log.error("could not write %s: %s", r.pdf, exc)
+                continue
+            self.ledger.record_pdf(r.note, r.digest)
+            for w in r.warnings:
+                log.info("PDF %s: %s", r.pdf, w)
+        if key is not None:
+            try:
+                self.ledger.mark_done(key)
+            except StateConflict as exc:
+                log.warning("%s", exc)
+
+    # -- changed notes -------------------------------------------------------------------
+    def changed(self, rel: str) -> None:
+        """A note changed; if it has a PDF, re-export it once it stays quiet."""
+        if self._refresh_after() and self.ledger.pdf_digest(rel) is not None:
+            self.refresh.mark(rel, time.monotonic())
+
+    def forget(self, rel: str) -> None:
+        self.refresh.forget(rel)
+
+    def start_audit(self) -> None:
+        """Compare every exported note with its PDF's digest over the next idle passes."""
+        if self._refresh_after():
+            self._audit = iter(self.ledger.pdf_exports())
+
+    def next_look(self) -> float | None:
+        """How soon the writer should make an idle pass; None: nothing pending."""
+        if self._audit is not None:
+            return 0.05
+        return 1.0 if self.refresh else None
+
+    def idle_pass(self) -> None:
+        """The writer has nothing else to do: audit one batch, start due re-exports."""
+        self._audit_batch()
+        if not self.refresh or self.exporter is None or self.exporter.pending:
+            return
+        theme = self._config().get("pdf", "theme")
+        items = []
+        for rel in self.refresh.due(time.monotonic()):
+            text = self._read(rel)
+            if text is None:
+                continue
+            digest = content_hash(text, theme)
+            if self.ledger.pdf_digest(rel) not in (None, digest):
+                items.append((rel, text, digest))
+        if items:
+            log.info("re-exporting %d changed note(s) to PDF", len(items))
+            self._submit(None, items, theme)
+
+    def _audit_batch(self) -> None:
+        if self._audit is None:
+            return
+        theme = self._config().get("pdf", "theme")
+        now = time.monotonic()
+        seen = 0
+        for rel, digest in itertools.islice(self._audit, AUDIT_BATCH):
+            seen += 1
+            text = self._read(rel)
+            if text is not None and content_hash(text, theme) != digest:
+                self.refresh.mark(rel, now - self.refresh.quiet)  # due at once
+        if seen < AUDIT_BATCH:
+            self._audit = None
