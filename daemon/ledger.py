@@ -353,6 +353,12 @@ class Ledger:
         return [(r[0], r[1]) for r in self._db().execute(
             "SELECT note_path, digest FROM pdf_exports ORDER BY exported_at")]
 
+    def pdf_moved(self, old: str, new: str) -> None:
+        """A note with a PDF was moved: its export record follows it."""
+        with self._tx() as db:
+            db.execute("DELETE FROM pdf_exports WHERE note_path=?", (new,))
+            db.execute("UPDATE pdf_exports SET note_path=? WHERE note_path=?", (new, old))
+
     def record_pdf(self, note_path: str, digest: str) -> None:
         with self._tx() as db:
             db.execute("INSERT INTO pdf_exports(note_path, digest, exported_at) VALUES (?,?,?)"

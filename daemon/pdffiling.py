@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 
 from daemon.config import Config
 from daemon.ledger import Ledger, StateConflict
 from daemon.paths import VaultPaths
-from daemon.pdfs import PdfExporter, PdfResult
+from daemon.pdfs import PdfExporter, PdfResult, pdf_path_for
 from vault_tools.atomic import write_atomic
 from vault_tools.pdfhash import content_hash
 
@@ -147,6 +148,26 @@ class PdfFiling:
 
     def forget(self, rel: str) -> None:
         self.refresh.forget(rel)
+
+    def moved(self, old: str, new: str) -> None:
+        """The user moved or renamed a note: its PDF moves to the mirrored place (unless
+        something is already there) and its export record follows, so later edits keep
+        reaching it. The PDF folder is ours; nothing of the user's is touched."""
+        self.refresh.forget(old)
+        if self.ledger.pdf_digest(old) is None:
+            return
+        folder = self._config().get("vault", "pdf_folder")
+        src = self.paths.vault / pdf_path_for(old, folder)
+        dst = self.paths.vault / pdf_path_for(new, folder)
+        try:
+            if src.is_file() and not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(src, dst)
+        except OSError as exc:
+            log.warning("could not move %s to %s: %s", self.paths.rel(src),
+                        self.paths.rel(dst), exc)
+            return
+        self.ledger.pdf_moved(old, new)
 
     def start_audit(self) -> None:
         """Compare every exported note with its PDF's digest over the next idle passes."""

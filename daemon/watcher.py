@@ -119,14 +119,28 @@ class VaultWatcher:
             self._burst_started = None
         self.on_inbox()
 
+    def _is_note(self, path: str) -> bool:
+        """A markdown note of the user's vault: not in a hidden or tool folder (trash,
+        settings, our own), not a temp file of an editor, sync tool or ours."""
+        rel_parts = Path(path).parts[len(Path(self.vault).parts):]
+        return path.endswith(".md") and not is_temp_file(os.path.basename(path)) and \
+            not any(part in IGNORED_PARTS or part.startswith(".") for part in rel_parts[:-1])
+
     def note_event(self, kind: str, path: str, dest: str | None) -> None:
-        for p in (path, dest):
-            if p is None:
-                continue
-            rel_parts = Path(p).parts[len(Path(self.vault).parts):]
-            if not p.endswith(".md") or any(part in IGNORED_PARTS or part.startswith(".")
-                                            for part in rel_parts[:-1]) \
-                    or is_temp_file(os.path.basename(p)):
-                return
+        """Report note changes. A move that crosses the line between notes and the rest
+        is what it means for the vault: a temp file renamed over a note (how many editors,
+        sync tools and vaultd save) is that note changing, a note moved to ``.trash`` is
+        a deletion. A note "moved" to a temp name that is still there was swapped
+        (``renameat2(RENAME_EXCHANGE)``, how vaultd edits files) or backed up first."""
         assert self.on_note is not None
-        self.on_note(kind, path, dest)
+        if kind == "moved" and dest is not None:
+            src_note, dest_note = self._is_note(path), self._is_note(dest)
+            if src_note and dest_note:
+                self.on_note("moved", path, dest)
+            elif dest_note:
+                self.on_note("created", dest, None)
+            elif src_note:  # gone to the trash, or swapped with a temp file and still here
+                self.on_note("created" if os.path.exists(path) else "deleted", path, None)
+            return
+        if self._is_note(path):
+            self.on_note(kind, path, dest)

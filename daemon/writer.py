@@ -366,17 +366,17 @@ class VaultWriter(threading.Thread):
 
     def _note_event(self, kind: str, path: str, dest: str | None) -> None:
         rel = self.paths.rel_any(Path(path))
-        if rel is None or self.knowledge is None:
-            return
+        if rel is None or self.knowledge is None or rel in self.exclude:
+            return  # the inbox and the graph note are not notes of the knowledge base
         if kind == "moved" and dest:
             new = self.paths.rel_any(Path(dest))
             if new is None:
                 return
-            self.pdf.forget(rel)
             self.knowledge.note_moved(rel, new)
             if self.keeper is not None:
                 self.keeper.rename(rel, new)
             self.ledger.note_moved(rel, new)
+            self.pdf.moved(rel, new)
             self._learn(new)
         elif kind == "deleted":
             self.pdf.forget(rel)
@@ -405,6 +405,7 @@ class VaultWriter(threading.Thread):
         old = job.assessment_path if (data or {}).get("type") == "assessment" else job.note_path
         if old and old != rel and not (self.paths.vault / old).exists():
             self.ledger.note_moved(old, rel)
+            self.pdf.moved(old, rel)
             log.info("followed %s to %s", old, rel, extra={"job": job.key})
 
     def _write_graph_note(self, note: str, canvas: str) -> None:

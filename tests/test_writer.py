@@ -242,26 +242,49 @@ def test_a_later_related_note_is_linked_back_in_the_marked_region(h: Harness,
     assert not list(vault.rglob("*regenerated*"))
 
 
-def test_a_back_link_reaches_the_pdf_of_the_note_it_was_added_to(vault: Path,
-                                                                  tmp_path: Path) -> None:
-    """The writer with its real PDF pool: when C's Related list names A and the writer
-    adds C to A's list, A's PDF is exported again and shows C, without a user step."""
+@pytest.fixture
+def hp(vault: Path, tmp_path: Path) -> Iterator[Harness]:
+    """The harness with PDFs on (a real PDF pool) and a short refresh pause."""
     (vault / ".vaultd" / "config.toml").write_text("[pdf]\nrefresh_after_seconds = 0.2\n")
-    h = Harness(vault, tmp_path / "state")
-    h.writer.pdfs = PdfExporter(vault, "PDF", "default", h.writer.request_pdf_done)
-    h.start()
-    try:
-        note_a = h.done(h.generate(make_content("Cell energy", video_id="DDDDDDDDDDD")))
-        pdf_a = vault / "PDF" / Path(note_a).with_suffix(".pdf")
-        assert pdf_a.exists() and "Plant pigments" not in pdf_text(pdf_a)
-        h.done(h.generate(make_content("Plant pigments", video_id="FFFFFFFFFFF")))
-        assert h.writer.wait_idle(10)
-        assert "Plant pigments" in related.links_in_region((vault / note_a).read_text())
-        wait_for(lambda: "Plant pigments" in pdf_text(pdf_a), timeout=30,
-                 what="A's PDF to list C")
-    finally:
-        h.stop()
-        h.writer.pdfs.shutdown()
+    harness = Harness(vault, tmp_path / "state")
+    harness.writer.pdfs = PdfExporter(vault, "PDF", "default", harness.writer.request_pdf_done)
+    harness.start()
+    yield harness
+    harness.stop()
+    harness.writer.pdfs.shutdown()
+
+
+def test_a_back_link_reaches_the_pdf_of_the_note_it_was_added_to(hp: Harness,
+                                                                  vault: Path) -> None:
+    """When C's Related list names A and the writer adds C to A's list, A's PDF is
+    exported again and shows C, without a user step."""
+    note_a = hp.done(hp.generate(make_content("Cell energy", video_id="DDDDDDDDDDD")))
+    pdf_a = vault / "PDF" / Path(note_a).with_suffix(".pdf")
+    assert pdf_a.exists() and "Plant pigments" not in pdf_text(pdf_a)
+    hp.done(hp.generate(make_content("Plant pigments", video_id="FFFFFFFFFFF")))
+    assert hp.writer.wait_idle(10)
+    assert "Plant pigments" in related.links_in_region((vault / note_a).read_text())
+    wait_for(lambda: "Plant pigments" in pdf_text(pdf_a), timeout=30, what="A's PDF to list C")
+
+
+def test_a_moved_note_takes_its_pdf_along_and_later_edits_reach_it(hp: Harness,
+                                                                   vault: Path) -> None:
+    key = hp.generate(make_content("Cell energy", video_id="DDDDDDDDDDD"))
+    note = vault / hp.done(key)
+    old_pdf = vault / "PDF" / note.relative_to(vault).with_suffix(".pdf")
+    assert old_pdf.exists()
+    (vault / "Biology").mkdir()
+    moved = vault / "Biology" / "Energy of the cell.md"
+    os.rename(note, moved)
+    new_pdf = vault / "PDF" / "Biology" / "Energy of the cell.pdf"
+    wait_for(lambda: new_pdf.exists() and not old_pdf.exists(), what="the PDF to follow")
+    assert wait_for(lambda: hp.ledger.get(key).note_path == "Biology/Energy of the cell.md",
+                    what="the job to follow the note")
+    with open(moved, "a", encoding="utf-8") as fh:
+        fh.write("\n## Mine\n\nMitochondria mnemonic.\n")
+    wait_for(lambda: "Mitochondria mnemonic." in pdf_text(new_pdf), timeout=30,
+             what="the edit to reach the moved PDF")
+    assert not old_pdf.exists()
 
 
 def pdf_text(path: Path) -> str:
