@@ -11,14 +11,12 @@ import json
 import os
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from daemon.demo import DemoFolderError
 from daemon.errors import ConfigError, VaultdError, VaultMissingError
-from daemon.ledger import Job, Ledger
+from daemon.ledger import Ledger
 from daemon.logs import setup_logging
 from daemon.runner import (
     AlreadyRunning,
@@ -27,9 +25,9 @@ from daemon.runner import (
     VaultLock,
     open_vault,
     read_status_file,
-    resolve_backend,
 )
 from daemon.service_install import ServiceInstallError
+from daemon.status import format_status, gather_status
 from vault_tools.inbox import append_lines, edit_inbox, parse_inbox
 from vault_tools.sources import find_sources
 
@@ -192,95 +190,9 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 # -- status --------------------------------------------------------------------------------
-def _ago(seconds: float) -> str:
-    seconds = abs(seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def gather_status(vault: Path) -> dict[str, Any]:
-    config, paths = open_vault(vault)
-    running = read_status_file(paths)
-    try:
-        backend, why = resolve_backend(config)
-    except ConfigError as exc:
-        backend, why = "none", str(exc)
-    ledger = Ledger(paths.ledger)
-    try:
-        now = time.time()
-        waiting = [j for j in ledger.in_state("ready", "generated") if j.waiting]
-        return {
-            "vault": str(paths.vault),
-            "state_dir": str(paths.state),
-            "daemon": running,
-            "backend": running["backend"] if running else backend,
-            "backend_reason": why,
-            "counts": ledger.counts(),
-            "working_on": running["working_on"] if running else [],
-            "paused": running.get("paused") if running else None,
-            "waiting": [{"key": j.key, "reason": j.last_error,
-                         "retry_in_seconds": max(0, round(j.next_attempt_at - now)),
-                         "attempts": j.attempts} for j in waiting],
-            "failures": [{"key": j.key, "url": j.url, "reason": j.last_error,
-                          "attempts": j.attempts, "at": j.updated_at}
-                         for j in ledger.recent_failures(10)],
-            "usage_today": ledger.usage_on(),
-            "service": _service_state(paths.vault),
-            "usage_total": _usage_total(ledger.all_jobs()),
-        }
-    finally:
-        ledger.close()
-
-
-def _service_state(vault: Path) -> str:
-    try:
-        from daemon.service_install import service_status
-
-        return service_status(vault).state
-    except Exception as exc:  # noqa: BLE001 - status must answer even if this fails
-        return f"unknown ({exc})"
-
-
-def _usage_total(jobs: list[Job]) -> dict[str, Any]:
-    return {"input_tokens": sum(j.input_tokens for j in jobs),
-            "output_tokens": sum(j.output_tokens for j in jobs),
-            "cache_read_tokens": sum(j.cache_read_tokens for j in jobs),
-            "cost_usd": round(sum(j.cost_usd for j in jobs), 4)}
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     st = gather_status(args.vault)
-    if args.json:
-        print(json.dumps(st, indent=2))
-        return EXIT_OK
-    out = [f"vault:   {st['vault']}"]
-    d = st["daemon"]
-    if d:
-        out.append(f"daemon:  running (pid {d['pid']}, up {_ago(time.time() - d['started_at'])},"
-                   f" {d['workers']} worker(s), {d['watcher']})")
-    else:
-        out.append("daemon:  not running")
-    out.append(f"backend: {st['backend']} ({st['backend_reason']})")
-    out.append(f"service: {st['service']}")
-    if st["paused"]:
-        out.append(f"paused:  {st['paused']}")
-    c = st["counts"]
-    out.append(f"jobs:    {c['done']} done, {c['running'] + c['generated'] + c['written']} "
-               f"working, {c['ready'] - c['waiting']} queued, {c['waiting']} waiting, "
-               f"{c['failed']} failed")
-    for w in st["working_on"]:
-        out.append(f"  working  {w['key']} for {_ago(w['seconds'])}")
-    for w in st["waiting"]:
-        out.append(f"  waiting  {w['key']}: {w['reason']} (next try in "
-                   f"{_ago(w['retry_in_seconds'])})")
-    for f in st["failures"]:
-        out.append(f"  failed   {f['key']}: {f['reason']}")
-    u = st["usage_today"]
-    out.append(f"today:   {u['tokens']:,} tokens, ${u['cost_usd']:.2f}")
-    print("\n".join(out))
+    print(json.dumps(st, indent=2) if args.json else format_status(st))
     return EXIT_OK
 
 

@@ -1,0 +1,103 @@
+"""What ``vaultd status`` reports: the ledger's counts, waiting and failed jobs, today's
+usage, the running daemon's heartbeat and the service state, as a dict (``--json``) or
+as plain lines for a person. Reads only; works whether or not the daemon runs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from daemon.errors import ConfigError
+from daemon.ledger import Job, Ledger
+from daemon.runner import open_vault, read_status_file, resolve_backend
+
+
+def _ago(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def gather_status(vault: Path) -> dict[str, Any]:
+    """Everything ``status`` shows, as plain data (the ``--json`` contract)."""
+    config, paths = open_vault(vault)
+    running = read_status_file(paths)
+    try:
+        backend, why = resolve_backend(config)
+    except ConfigError as exc:
+        backend, why = "none", str(exc)
+    ledger = Ledger(paths.ledger)
+    try:
+        now = time.time()
+        waiting = [j for j in ledger.in_state("ready", "generated") if j.waiting]
+        return {
+            "vault": str(paths.vault),
+            "state_dir": str(paths.state),
+            "daemon": running,
+            "backend": running["backend"] if running else backend,
+            "backend_reason": why,
+            "counts": ledger.counts(),
+            "working_on": running["working_on"] if running else [],
+            "paused": running.get("paused") if running else None,
+            "waiting": [{"key": j.key, "reason": j.last_error,
+                         "retry_in_seconds": max(0, round(j.next_attempt_at - now)),
+                         "attempts": j.attempts} for j in waiting],
+            "failures": [{"key": j.key, "url": j.url, "reason": j.last_error,
+                          "attempts": j.attempts, "at": j.updated_at}
+                         for j in ledger.recent_failures(10)],
+            "usage_today": ledger.usage_on(),
+            "service": _service_state(paths.vault),
+            "usage_total": _usage_total(ledger.all_jobs()),
+        }
+    finally:
+        ledger.close()
+
+
+def _service_state(vault: Path) -> str:
+    try:
+        from daemon.service_install import service_status
+
+        return service_status(vault).state
+    except Exception as exc:  # noqa: BLE001 - status must answer even if this fails
+        return f"unknown ({exc})"
+
+
+def _usage_total(jobs: list[Job]) -> dict[str, Any]:
+    return {"input_tokens": sum(j.input_tokens for j in jobs),
+            "output_tokens": sum(j.output_tokens for j in jobs),
+            "cache_read_tokens": sum(j.cache_read_tokens for j in jobs),
+            "cost_usd": round(sum(j.cost_usd for j in jobs), 4)}
+
+
+def format_status(st: dict[str, Any]) -> str:
+    """The status as a person reads it, one fact per line."""
+    out = [f"vault:   {st['vault']}"]
+    d = st["daemon"]
+    if d:
+        out.append(f"daemon:  running (pid {d['pid']}, up {_ago(time.time() - d['started_at'])},"
+                   f" {d['workers']} worker(s), {d['watcher']})")
+    else:
+        out.append("daemon:  not running")
+    out.append(f"backend: {st['backend']} ({st['backend_reason']})")
+    out.append(f"service: {st['service']}")
+    if st["paused"]:
+        out.append(f"paused:  {st['paused']}")
+    c = st["counts"]
+    out.append(f"jobs:    {c['done']} done, {c['running'] + c['generated'] + c['written']} "
+               f"working, {c['ready'] - c['waiting']} queued, {c['waiting']} waiting, "
+               f"{c['failed']} failed")
+    for w in st["working_on"]:
+        out.append(f"  working  {w['key']} for {_ago(w['seconds'])}")
+    for w in st["waiting"]:
+        out.append(f"  waiting  {w['key']}: {w['reason']} (next try in "
+                   f"{_ago(w['retry_in_seconds'])})")
+    for f in st["failures"]:
+        out.append(f"  failed   {f['key']}: {f['reason']}")
+    u = st["usage_today"]
+    out.append(f"today:   {u['tokens']:,} tokens, ${u['cost_usd']:.2f}")
+    return "\n".join(out)
