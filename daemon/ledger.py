@@ -353,6 +353,12 @@ class Ledger:
         return [(r[0], r[1]) for r in self._db().execute(
             "SELECT note_path, digest FROM pdf_exports ORDER BY exported_at")]
 
+    def owns_note(self, path: str) -> bool:
+        """Is ``path`` the study note or assessment of one of our jobs?"""
+        return self._db().execute(
+            "SELECT 1 FROM jobs WHERE note_path=? OR assessment_path=? LIMIT 1",
+            (path, path)).fetchone() is not None
+
     def pdf_moved(self, old: str, new: str) -> None:
         """A note with a PDF was moved: its export record follows it."""
         with self._tx() as db:

@@ -77,6 +77,9 @@ class PdfFiling:
         self.exporter: PdfExporter | None = None
         self.refresh = PdfRefresh()
         self._audit: Iterator[tuple[str, str]] | None = None
+        # run --once: nobody is typing, and the process is about to exit, so changed
+        # notes are re-exported at once instead of after the quiet pause.
+        self.no_wait = False
 
     # -- settings ------------------------------------------------------------------------
     def _enabled(self) -> bool:
@@ -142,8 +145,12 @@ class PdfFiling:
 
     # -- changed notes -------------------------------------------------------------------
     def changed(self, rel: str) -> None:
-        """A note changed; if it has a PDF, re-export it once it stays quiet."""
-        if self._refresh_after() and self.ledger.pdf_digest(rel) is not None:
+        """A note changed; if it has a PDF, re-export it once it stays quiet. One of our
+        notes counts even before its first PDF is filed: that export may have read the
+        text before this change (a back-link added while it renders)."""
+        if not self._refresh_after():
+            return
+        if self.ledger.pdf_digest(rel) is not None or self.ledger.owns_note(rel):
             self.refresh.mark(rel, time.monotonic())
 
     def forget(self, rel: str) -> None:
@@ -177,8 +184,13 @@ class PdfFiling:
     def next_look(self) -> float | None:
         """How soon the writer should make an idle pass; None: nothing pending."""
         if self._audit is not None:
-            return 0.05
-        return 1.0 if self.refresh else None
+            return 0.01
+        return (0.05 if self.no_wait else 1.0) if self.refresh else None
+
+    def busy(self) -> bool:
+        """Any audit, re-export or render still to come (``run --once`` waits for it)."""
+        return self._audit is not None or bool(self.refresh) or \
+            bool(self.exporter is not None and self.exporter.pending)
 
     def idle_pass(self) -> None:
         """The writer has nothing else to do: audit one batch, start due re-exports."""
@@ -187,12 +199,13 @@ class PdfFiling:
             return
         theme = self._config().get("pdf", "theme")
         items = []
-        for rel in self.refresh.due(time.monotonic()):
+        now = time.monotonic() + (self.refresh.quiet if self.no_wait else 0.0)
+        for rel in self.refresh.due(now):
             text = self._read(rel)
             if text is None:
                 continue
             digest = content_hash(text, theme)
-            if self.ledger.pdf_digest(rel) not in (None, digest):
+            if self.ledger.pdf_digest(rel) != digest:  # None: no PDF filed yet
                 items.append((rel, text, digest))
         if items:
             log.info("re-exporting %d changed note(s) to PDF", len(items))

@@ -114,16 +114,18 @@ class PdfExporter:
             return
 
         def done(f: Future[list[PdfResult]]) -> None:
-            with self._lock:
-                self.pending -= 1
-                self.in_flight.discard(key or "")
             try:
                 results = f.result()
             except Exception as exc:  # noqa: BLE001 - a dead PDF worker: rebuild, report
                 log.error("PDF worker failed: %s", exc)
                 self._pool = None
                 results = [PdfResult(n, p, None, d, [str(exc)]) for n, _t, p, d in items]
+            # Hand the results over first: ``pending == 0`` then means every result is
+            # already with the writer, which the writer relies on to compare digests.
             self.on_done(key, results)
+            with self._lock:
+                self.pending -= 1
+                self.in_flight.discard(key or "")
 
         fut.add_done_callback(done)
 

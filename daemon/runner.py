@@ -143,6 +143,7 @@ class Daemon:
             on_changed=lambda: self.writer.request_inbox(),
             workers=workers, sequential=self.options.sequential, once=self.options.once)
         self.writer = VaultWriter(self.paths, self.ledger, self.config)
+        self.writer.pdf.no_wait = self.options.once
         self.writer.on_jobs_added = self.dispatcher.wake
         self.keeper = GraphKeeper(self.paths.vault, self.paths.state,
                                   sorted(self.writer.exclude),
@@ -242,7 +243,7 @@ class Daemon:
             return False
         counts = self.ledger.counts()
         active = counts["ready"] + counts["running"] + counts["generated"] + counts["written"]
-        return active == 0 and not self.dispatcher.working_on()
+        return active == 0 and not self.dispatcher.working_on() and not self.writer.pdf.busy()
 
     def run(self) -> None:
         """Block until stopped (signal) or, with --once, until the work is done."""

@@ -18,6 +18,7 @@ from tests.helpers import (
     start_daemon,
     status_json,
     tracebacks,
+    vaultd,
     vaultd_env,
     wait_for,
 )
@@ -118,3 +119,27 @@ def test_edits_while_stopped_and_a_new_theme_reach_the_pdfs(tmp_path: Path) -> N
         assert proc.wait(60) == 0
     text = log.read_text()
     assert "config reloaded" in text and tracebacks(text) == []
+
+
+def test_run_once_leaves_every_pdf_matching_its_note(tmp_path: Path) -> None:
+    """Two lectures on one topic: the second note lists the first, the writer links the
+    first back, and `run --once` does not exit before the first's PDF shows that link."""
+    vault = tmp_path / "vault"
+    (vault / "Lectures").mkdir(parents=True)
+    for part in (1, 2):
+        (vault / "Lectures" / f"Photosynthesis part {part}.srt").write_text(
+            lecture_srt(TOPICS[0], 50, seed=part))
+    (vault / "inbox.md").write_text("- [[Lectures/Photosynthesis part 1.srt]]\n"
+                                    "- [[Lectures/Photosynthesis part 2.srt]]\n")
+    env = vaultd_env(tmp_path / "state")
+    proc = vaultd("run", "--vault", str(vault), "--once", "--workers", "1", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first = vault / "Study Notes" / "Photosynthesis part 1.md"
+    assert "[[Photosynthesis part 2]]" in first.read_text()  # the back-link is there
+    for note in (vault / "Study Notes").glob("*.md"):
+        pdf = vault / "PDF" / "Study Notes" / f"{note.stem}.pdf"
+        for line in note.read_text().splitlines():
+            if line.startswith("- [[") and "vaultd:" not in line:  # Related entries
+                shown = line[4:].split("|")[-1].rstrip("]")
+                assert shown in pdf_text(pdf), (note.name, shown)
+    assert tracebacks(proc.stderr) == []
