@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, next_attempt_at, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_note ON jobs(note_path);
+CREATE INDEX IF NOT EXISTS jobs_by_assessment ON jobs(assessment_path);
 CREATE TABLE IF NOT EXISTS pdf_exports (
     note_path TEXT PRIMARY KEY,
     digest TEXT NOT NULL,
