@@ -101,7 +101,9 @@ class FlakyModel(FakeAnthropic):
         self.tries: Counter[tuple[str, str]] = Counter()
         self.served: Counter[str] = Counter()
         self.billed: list[tuple[tuple[str, str], dict[str, int]]] = []
-        self.abandoned: set[int] = set()
+        # The abandoned replies themselves, not their id(): an id is reused once its
+        # object is freed, and a later good reply must not pass for an abandoned one.
+        self.abandoned: list[Reply] = []
         self.lock = threading.Lock()
 
     @staticmethod
@@ -140,13 +142,13 @@ class FlakyModel(FakeAnthropic):
             time.sleep(TIMEOUT * (0.4 if fault == "slow" else 1.5))
         if fault == "too-slow":  # the client gave up: it never learns of this usage
             with self.lock:
-                self.abandoned.add(id(reply))
+                self.abandoned.append(reply)
         return reply
 
     def message(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         msg = super().message(body, reply)
         with self.lock:
-            if id(reply) not in self.abandoned:
+            if not any(r is reply for r in self.abandoned):
                 self.billed.append((self.call_of(body), msg["usage"]))
         return msg
 
