@@ -31,6 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from machineinfo import cpu_model  # noqa: E402
+
 from vault_tools.links import Linker  # noqa: E402
 from vault_tools.sanitize import sanitize_markdown  # noqa: E402
 from vault_tools.vault_index import VaultIndex  # noqa: E402
@@ -199,16 +201,6 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[list[tuple[float, floa
         result = fn()
         times.append((time.perf_counter() - wall, time.process_time() - cpu))
     return times, result
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def ms(values: list[tuple[float, float]]) -> str:
