@@ -42,7 +42,12 @@ from daemon.generate.claude_batch import (  # noqa: E402
     submit_batch,
 )
 from daemon.generate.claude_client import ConcurrencySlots  # noqa: E402
-from daemon.generate.pricing import deprecation_of, estimate_cost, newest_model  # noqa: E402
+from daemon.generate.pricing import (  # noqa: E402
+    deprecation_of,
+    estimate_cost,
+    newest_model,
+    sdk_model_table,
+)
 from vault_tools.models import Chapter, Segment, SourceMeta, Transcript, Usage  # noqa: E402
 
 KEY = "sk-ant-test-SECRET-0123456789"
@@ -457,7 +462,22 @@ def test_concurrency_slots_are_shared(tmp_path) -> None:
     assert sorted(os.listdir(tmp_path / "claude-slots")) == ["slot-0.lock", "slot-1.lock"]
 
 
-def test_models_from_the_sdk() -> None:
+def test_newest_model_skips_deprecated_and_older() -> None:
+    # Our logic on a table the test supplies: the SDK's own table changes with each release.
+    ids = ("claude-sonnet-4-0", "claude-sonnet-4-5", "claude-sonnet-4-6", "claude-sonnet-5",
+           "claude-haiku-4-5", "claude-3-7-sonnet-latest", "claude-sonnet-4-5-20250929")
+    deprecated = {"claude-sonnet-5": "2027-01-01", "claude-sonnet-4-0": "2026-06-01"}
+    assert newest_model("sonnet", (ids, deprecated)) == "claude-sonnet-4-6"
+    assert newest_model("haiku", (ids, deprecated)) == "claude-haiku-4-5"
+    assert newest_model("opus", (ids, deprecated)) is None
+    assert newest_model("sonnet", (ids, {})) == "claude-sonnet-5"
+    assert deprecation_of("claude-sonnet-5", deprecated) == "2027-01-01"
+    assert deprecation_of("claude-sonnet-4-6", deprecated) is None
+
+
+def test_model_table_is_read_from_the_installed_sdk() -> None:
+    ids, deprecated = sdk_model_table()
+    assert any(i.startswith("claude-") for i in ids)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in deprecated.items())
     sonnet = newest_model("sonnet")
-    assert sonnet and sonnet.startswith("claude-sonnet-") and deprecation_of(sonnet) is None
-    assert deprecation_of("claude-sonnet-4-5") is not None
+    assert sonnet is None or deprecation_of(sonnet) is None

@@ -13,6 +13,7 @@ the ones it marks deprecated, so defaults can follow the SDK instead of going st
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -86,28 +87,38 @@ def _version(model_id: str, family: str) -> tuple[int, ...] | None:
     return (int(m.group(1)), int(m.group(2) or 0))
 
 
-def newest_model(family: str) -> str | None:
-    """Newest ``claude-<family>-N[-M]`` alias the installed SDK lists and does not deprecate.
+def sdk_model_table() -> tuple[tuple[str, ...], dict[str, str]]:
+    """The model ids the installed SDK lists and its ``{model: end-of-life}`` table.
 
-    ``newest_model("sonnet")`` is the recommended default for ``generate.model``,
-    ``newest_model("haiku")`` for ``generate.small_model``.
+    Both change with every SDK release; callers take them as data (tests pass their own).
     """
     from anthropic._data import DEPRECATED_MODELS
     from anthropic.types.model_param import ModelParam
 
-    literals = get_args(get_args(ModelParam)[0])
+    return tuple(get_args(get_args(ModelParam)[0])), dict(DEPRECATED_MODELS)
+
+
+def newest_model(
+    family: str, table: tuple[Iterable[str], Mapping[str, str]] | None = None
+) -> str | None:
+    """Newest ``claude-<family>-N[-M]`` alias in ``table`` that is not deprecated.
+
+    ``table`` is ``(model ids, {model: end-of-life})``, by default the installed SDK's
+    (:func:`sdk_model_table`). ``newest_model("sonnet")`` is the recommended default for
+    ``generate.model``, ``newest_model("haiku")`` for ``generate.small_model``.
+    """
+    literals, deprecated = table if table is not None else sdk_model_table()
     best: tuple[tuple[int, ...], str] | None = None
     for model_id in literals:
         version = _version(model_id, family)
-        if version is None or model_id in DEPRECATED_MODELS:
+        if version is None or model_id in deprecated:
             continue
         if best is None or version > best[0]:
             best = (version, model_id)
     return best[1] if best else None
 
 
-def deprecation_of(model: str) -> str | None:
-    """End-of-life date the SDK announces for ``model``, or None."""
-    from anthropic._data import DEPRECATED_MODELS
-
-    return DEPRECATED_MODELS.get(model)
+def deprecation_of(model: str, deprecated: Mapping[str, str] | None = None) -> str | None:
+    """End-of-life date announced for ``model`` in ``deprecated`` (default: the SDK's)."""
+    table = deprecated if deprecated is not None else sdk_model_table()[1]
+    return table.get(model)
