@@ -8,10 +8,11 @@ they run:
    terminal may resolve different state folders (another ``$XDG_STATE_HOME``, a
    ``$VAULTD_STATE_DIR`` set in one shell only), but they all open the same file in the
    vault they were given -- and the service's sandbox can write the vault anyway. The
-   file stays empty and is never rewritten or deleted, so a sync client (Dropbox,
-   iCloud, Syncthing; Obsidian Sync skips dot folders) copies it once and then has
-   nothing to sync and no conflict copies to make; a lock is kernel state of this
-   machine, never content, so a copy on another device locks nothing there.
+   file gets one fixed line saying what it is when it is created, and is never
+   rewritten or deleted, so a sync client (Dropbox, iCloud, Syncthing; Obsidian Sync
+   skips dot folders) copies it once and then has nothing to sync and no conflict
+   copies to make; a lock is kernel state of this machine, never content, so a copy on
+   another device locks nothing there.
    The file is opened without following a symlink (it is vault content). Where the
    vault's file system cannot lock (some network and FUSE mounts answer ``ENOLCK`` /
    ``EOPNOTSUPP``) or the file cannot be created, the daemon says so in the log and
@@ -43,6 +44,8 @@ from daemon.paths import VaultPaths, adopt_legacy_state
 log = logging.getLogger("vaultd")
 
 LOCK_NAME = "daemon.lock"
+LOCK_TEXT = (b"vaultd holds a lock on this file while it runs on this vault, so that only "
+             b"one vaultd works on it. Leave it here; it never changes.\n")
 _UNLOCKABLE = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.ENOSYS}
 
 
@@ -64,8 +67,8 @@ class VaultLock:
     def acquire(self) -> None:
         try:
             fd = self._vault_fd()
-            if fd is not None:
-                self._lock(fd, self.vault_lock_file)
+            if fd is not None and self._lock(fd, self.vault_lock_file):
+                _explain(fd)
             moved = adopt_legacy_state(self.paths.vault, self.paths.state)
             if moved:
                 log.warning("%s", moved)
@@ -92,7 +95,8 @@ class VaultLock:
                         exc.strerror or exc)
             return None
 
-    def _lock(self, fd: int, path: Path) -> None:
+    def _lock(self, fd: int, path: Path) -> bool:
+        """Lock ``fd`` (kept open while held); False when the file system cannot lock."""
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -111,8 +115,18 @@ class VaultLock:
                         "vault is then guaranteed only for the same state folder", path,
                         exc.strerror)
             os.close(fd)
-            return
+            return False
         self.fds.append(fd)
+        return True
+
+
+def _explain(fd: int) -> None:
+    """Give a new vault lock file its one line (only the lock holder writes it, once)."""
+    try:
+        if os.fstat(fd).st_size == 0:
+            os.write(fd, LOCK_TEXT)
+    except OSError:
+        pass  # a full disk: the lock works all the same
 
 
 def _holder(fd: int) -> int | None:

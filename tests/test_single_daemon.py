@@ -31,6 +31,7 @@ from daemon.service_install import (
     render_systemd_unit,
     unit_instance,
 )
+from daemon.vaultlock import LOCK_TEXT
 from tests.faults.common import read_jobs
 from tests.helpers import TOPICS, append_in_place, lecture_srt, wait_for
 from tests.procs import SESSION_VAR
@@ -266,7 +267,8 @@ def test_a_second_daemon_on_the_vault_refuses(tmp_path: Path, daemons: Daemons,
     append_in_place(vault / "inbox.md", lines[0] + "\n")
     wait_for(lambda: done_lines(vault) == 1, timeout=120, what="the first daemon working")
     lock = vault / ".vaultd" / "daemon.lock"
-    assert lock.exists() and lock.stat().st_size == 0  # nothing for a sync client to copy
+    # One fixed line, written once: nothing for a sync client to copy again.
+    assert lock.read_bytes() == LOCK_TEXT
 
 
 def test_after_the_first_stops_the_second_starts(tmp_path: Path, daemons: Daemons) -> None:
