@@ -9,7 +9,6 @@ the process table read from ``/proc``.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -23,6 +22,7 @@ import pytest
 
 from daemon import orphans
 from tests import procs
+from tests.faults.common import kill9
 from tests.helpers import TOPICS, append_in_place, lecture_srt, start_daemon, status_json, wait_for
 from tests.test_e2e_run import done_lines, make_vault
 
@@ -61,13 +61,10 @@ def test_kill9_mid_work_leaves_no_process_behind(tmp_path: Path) -> None:
         workers = [p for p in children if "spawn_main" in p.cmdline]
         assert len(workers) >= 2, children  # generation pool + PDF pool
         assert any("resource_tracker" in p.cmdline for p in children), children
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
+        kill9(proc)
         wait_all_gone(children)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
+        kill9(proc)
 
 
 # A stand-in daemon: creates a pool the way vaultd does (``orphans.initializer`` run in
@@ -107,13 +104,10 @@ def test_pool_workers_die_with_their_daemon(tmp_path: Path, method: str) -> None
             return children if len(workers) >= 2 else []
 
         children = wait_for(busy, timeout=60, what="two busy pool workers")
-        owner.send_signal(signal.SIGKILL)
-        owner.wait(30)
+        kill9(owner)
         wait_all_gone(children)
     finally:
-        if owner.poll() is None:
-            owner.kill()
-            owner.wait(30)
+        kill9(owner)
 
 
 def _pid() -> int:

@@ -35,6 +35,7 @@ from daemon.vaultlock import LOCK_TEXT
 from tests.faults.common import read_jobs
 from tests.helpers import TOPICS, append_in_place, lecture_srt, wait_for
 from tests.procs import SESSION_VAR
+from tests.test_service_install import _directives
 
 Env = dict[str, str]
 EXE = [str(Path(sys.executable).absolute()), "-P", "-m", "daemon.cli"]
@@ -54,15 +55,6 @@ def terminal(home: Path, vault: Path, **extra: str) -> tuple[list[str], Env]:
     return [*EXE, "run", "--vault", str(vault)], bare_env(home, **extra)
 
 
-def _unit_directives(unit: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for line in unit.splitlines():
-        if "=" in line and not line.startswith(("#", "[")):
-            key, value = line.split("=", 1)
-            out.setdefault(key, []).append(value)
-    return out
-
-
 def unit_dirs(home: Path) -> dict[str, str]:
     """The specifiers of a systemd *user* manager with no XDG variables set."""
     return {"%h": str(home), "%S": str(home / ".local" / "state"),
@@ -77,7 +69,7 @@ def _expand(text: str, spec: dict[str, str]) -> str:
 
 def unit_env(unit: str, home: Path) -> Env:
     """The environment systemd gives the unit's main process (directories created)."""
-    d, spec = _unit_directives(unit), unit_dirs(home)
+    d, spec = _directives(unit), unit_dirs(home)
     env = bare_env(home)
     for item in d.get("Environment", []):
         key, value = _expand(item, spec).split("=", 1)
@@ -95,7 +87,7 @@ def unit_env(unit: str, home: Path) -> Env:
 def as_unit(home: Path, vault: Path, unit: str | None = None) -> tuple[list[str], Env]:
     """(argv, env) of the daemon as the generated unit starts it."""
     unit = unit or render_systemd_unit(vault, exe=EXE, instance=unit_instance(vault))
-    exec_start = _unit_directives(unit)["ExecStart"][0]
+    exec_start = _directives(unit)["ExecStart"][0]
     argv = [_expand(w, unit_dirs(home)) for w in shlex.split(exec_start)]
     return argv, unit_env(unit, home)
 
