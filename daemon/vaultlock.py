@@ -69,12 +69,20 @@ class VaultLock:
             fd = self._vault_fd()
             if fd is not None and self._lock(fd, self.vault_lock_file):
                 _explain(fd)
-            moved = adopt_legacy_state(self.paths.vault, self.paths.state)
+            path = self.paths.state / LOCK_NAME
+            try:
+                moved = adopt_legacy_state(self.paths.vault, self.paths.state)
+                self.paths.state.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                # A unit from an older vaultd may only write its own vaultd/<instance>.
+                raise VaultdError(
+                    f"cannot write the state folder {self.paths.state} ({exc.strerror}); "
+                    "if this is the service, its unit may be from an older vaultd: run "
+                    f"`vaultd service install --vault {self.paths.vault}` again") from exc
             if moved:
                 log.warning("%s", moved)
-            self.paths.state.mkdir(parents=True, exist_ok=True, mode=0o700)
-            path = self.paths.state / LOCK_NAME
-            self._lock(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600), path)
+            self._lock(fd, path)
         except BaseException:
             self.release()
             raise

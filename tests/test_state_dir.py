@@ -93,3 +93,14 @@ def test_two_ledgers_are_never_merged(tmp_path: Path) -> None:
     proc = run_once(bare_env(home), vault)
     assert "has a ledger too" in proc.stderr and str(legacy_base) in proc.stderr
     assert read_jobs(legacy_base) == legacy  # left as it was, for the user to compare
+
+
+def test_a_state_folder_that_cannot_be_made_is_said_plainly(tmp_path: Path) -> None:
+    """E.g. a unit from an older vaultd whose sandbox lets it write only its own folder."""
+    vault, _ = make_vault(tmp_path, 0)
+    (tmp_path / "a-file").write_text("not a folder")
+    env = bare_env(tmp_path, VAULTD_STATE_DIR=str(tmp_path / "a-file" / "state"))
+    proc = vaultd_cli(env, "run", "--once", "--vault", str(vault))
+    assert proc.returncode == 1
+    assert "cannot write the state folder" in proc.stderr
+    assert "vaultd service install" in proc.stderr and "Traceback" not in proc.stderr
