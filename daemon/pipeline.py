@@ -26,6 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 
+from daemon import orphans
 from daemon.config import Config
 from daemon.errors import (
     ConfigError,
@@ -106,9 +107,11 @@ class Dispatcher(threading.Thread):
     def _new_pool(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")
         # Workers log to the same stderr (journald) in the same format as the daemon.
+        # ... and die with the daemon (daemon.orphans), never outliving a kill -9.
+        init, initargs = orphans.initializer(setup_logging,
+                                             self.config.get("daemon", "log_level"))
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                   initializer=setup_logging,
-                                   initargs=(self.config.get("daemon", "log_level"),))
+                                   initializer=init, initargs=initargs)
 
     def working_on(self) -> list[tuple[str, float]]:
         """(key, seconds in flight) of jobs being generated now."""
