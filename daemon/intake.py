@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemon.ledger import Job, Ledger
+from daemon.ledger import NOTE_DELETED, Job, Ledger
 from vault_tools.inbox import InboxLine, Status, parse_inbox
 from vault_tools.notes import wikilink
 from vault_tools.sources import SUBTITLE_EXTS, SourceRef
@@ -149,6 +149,8 @@ def job_status(job: Job | None, children: dict[str, list[Job]]) -> Status:
     if job.state in ("running", "generated", "written"):
         return Status("working")
     if job.state == "done":
+        if job.last_error == NOTE_DELETED:
+            return Status("deleted", job.key)
         if job.note_path:
             rel = job.note_path[:-3] if job.note_path.endswith(".md") else job.note_path
             return Status("done", wikilink(rel, rel.rsplit("/", 1)[-1]))
@@ -169,4 +171,7 @@ def line_status(jobs: list[Job | None], children: dict[str, list[Job]]) -> Statu
             return Status("queued")
         return Status("working", f"{len(done)} of {len(statuses)} done")
     failed = [s for s in statuses if s.state == "failed"]
+    if not failed:  # done, and some notes the user deleted
+        gone = [f"note of {s.detail} deleted" for s in statuses if s.state == "deleted"]
+        return Status("done", ", ".join([s.detail for s in done] + gone))
     return Status("failed", f"{failed[0].detail}; {len(done)} of {len(statuses)} done")

@@ -21,6 +21,7 @@ State machine (every transition is one UPDATE guarded by the expected old state)
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import threading
@@ -55,12 +56,25 @@ def today() -> str:
     return datetime.now(UTC).date().isoformat()
 
 
+NOTE_DELETED = "note deleted"  # last_error of a done job whose study note the user deleted
+
+
+def make_private(path: Path) -> None:
+    """The state folder 0700 and the ledger file 0600, whoever created them first and
+    whatever the umask: the ledger holds titles, URLs and spend of the user's study."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)  # SQLite gives its -wal and -shm files the same mode
+
+
 class Ledger:
     """Durable job table. Safe to use from several threads (one connection each)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if str(path) != ":memory:":
+            make_private(path)
         self._local = threading.local()
         self._db().executescript(SCHEMA)
         migrate(self._db())
@@ -364,6 +378,26 @@ class Ledger:
         with self._tx() as db:
             db.execute("DELETE FROM pdf_exports WHERE note_path=?", (new,))
             db.execute("UPDATE pdf_exports SET note_path=? WHERE note_path=?", (new, old))
+
+    def pdf_forget(self, note_path: str) -> None:
+        """The PDF of a deleted note was removed: forget its export record."""
+        with self._tx() as db:
+            db.execute("DELETE FROM pdf_exports WHERE note_path=?", (note_path,))
+
+    def note_deleted(self, note_path: str) -> str | None:
+        """The user deleted the study note of a done job: remember it (the inbox line says
+        so and how to make it again). The key, or None when no done job owns the note."""
+        with self._tx() as db:
+            row = db.execute("UPDATE jobs SET last_error=?, updated_at=? WHERE note_path=?"
+                             " AND state='done' RETURNING key",
+                             (NOTE_DELETED, time.time(), note_path)).fetchone()
+        return row[0] if row else None
+
+    def note_restored(self, note_path: str) -> bool:
+        """The deleted note is back (restored from the trash, or undone)."""
+        with self._tx() as db:
+            return db.execute("UPDATE jobs SET last_error=NULL WHERE note_path=? AND"
+                              " last_error=?", (note_path, NOTE_DELETED)).rowcount > 0
 
     def record_pdf(self, note_path: str, digest: str) -> None:
         with self._tx() as db:

@@ -1,6 +1,7 @@
 """What ``vaultd status`` reports: the ledger's counts, waiting and failed jobs, today's
 usage, the running daemon's heartbeat and the service state, as a dict (``--json``) or
-as plain lines for a person. Reads only; works whether or not the daemon runs.
+as plain lines for a person. Reads only (a vault never run gets no config file, state
+folder or ledger from it); works whether or not the daemon runs.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from daemon.config import Config, load_config
 from daemon.errors import ConfigError
 from daemon.ledger import Job, Ledger
+from daemon.paths import VaultPaths
 from daemon.runner import open_vault, read_status_file, resolve_backend
 
 
@@ -23,15 +26,25 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _open_read_only(vault: Path) -> tuple[Config, VaultPaths]:
+    """Like ``open_vault``, but a vault without a config file gets the defaults, not a
+    new file: ``status`` writes nothing (nor does ``doctor``)."""
+    if not vault.is_dir():
+        return open_vault(vault)  # raises the plain "vault folder not found" error
+    config = load_config(vault, create=False)
+    return config, VaultPaths.from_config(vault, config)
+
+
 def gather_status(vault: Path) -> dict[str, Any]:
     """Everything ``status`` shows, as plain data (the ``--json`` contract)."""
-    config, paths = open_vault(vault)
+    config, paths = _open_read_only(vault)
     running = read_status_file(paths)
     try:
         backend, why = resolve_backend(config)
     except ConfigError as exc:
         backend, why = "none", str(exc)
-    ledger = Ledger(paths.ledger)
+    # A vault never run has no ledger yet: read an empty one rather than create it.
+    ledger = Ledger(paths.ledger if paths.ledger.exists() else Path(":memory:"))
     try:
         now = time.time()
         waiting = [j for j in ledger.in_state("ready", "generated") if j.waiting]

@@ -48,8 +48,10 @@ def check_config(c: Context) -> Check:
     try:
         c.config = load_config(c.vault, create=False)
     except ConfigError as exc:
+        # A file-wide problem (bad TOML) names the file itself as the setting.
+        what = "the error above" if exc.setting == str(path) else exc.setting
         return Check("config", "fail", str(exc),
-                     f"edit {path} and fix {exc.setting}, or move the file aside to get "
+                     f"edit {path} and fix {what}, or move the file aside to get "
                      "commented defaults back on the next run")
     if not path.exists():
         return Check("config", "ok", f"no {CONFIG_RELPATH} yet: defaults apply "
