@@ -24,6 +24,8 @@ from vault_tools.sources import SUBTITLE_EXTS, SourceRef
 
 log = logging.getLogger("vaultd.intake")
 
+MISSING_FILE = "subtitle file not found in the vault"  # a job failed so comes back by itself
+
 
 @dataclass(frozen=True)
 class Resolved:
@@ -87,7 +89,7 @@ class InboxSync:
         outside = any(vault != c.resolve() and vault not in c.resolve().parents
                       for c in candidates)
         reason = (f"{target} is outside the vault" if outside
-                  else f"subtitle file not found in the vault: {target}")
+                  else f"{MISSING_FILE}: {target}")
         return Resolved(f"file:{target}", "file", target, reason)
 
     def forget_file_names(self) -> None:
@@ -111,8 +113,19 @@ class InboxSync:
         added = self.ledger.add_many([(r.key, r.kind, r.url, r.error) for r in new])
         for key in added:
             log.info("queued %s", key, extra={"job": key})
+        self._revive_found([r.key for r in new if r.kind == "file" and r.error is None])
         self.last_lines = [line for line, _ in out]
         return out
+
+    def _revive_found(self, keys: list[str]) -> None:
+        """A subtitle file that was missing is there now: its failed job becomes ready
+        (the watcher asks for a pass when such a file appears; the periodic rescan is
+        the backstop)."""
+        jobs = self.ledger.get_many(keys) if keys else {}
+        back = [k for k, j in jobs.items()
+                if j.state == "failed" and (j.last_error or "").startswith(MISSING_FILE)]
+        for key in self.ledger.retry(back) if back else []:
+            log.info("the subtitle file of %s is there now; queued", key, extra={"job": key})
 
     def transform(self, text: str) -> str:
         from vault_tools.inbox import annotate
