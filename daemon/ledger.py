@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -54,6 +55,19 @@ def backoff_delay(attempts: int, base: float, cap: float, rng: random.Random | N
 
 def today() -> str:
     return datetime.now(UTC).date().isoformat()
+
+
+_WILL_RETRY = re.compile(r"[;,]?\s*vaultd\s+will\s+(?:wait\s+and\s+)?retry(?:\s+later)?",
+                         re.IGNORECASE)
+
+
+def gave_up(reason: str, attempts: int) -> str:
+    """The final reason of a job that used up its attempts. Transient reasons promise a
+    retry ("...; vaultd will retry."), true while the job waits; once it has failed that
+    promise is dropped and the line says what does try again."""
+    reason = _WILL_RETRY.sub("", reason).strip().rstrip(".;,") or "failed"
+    return (f"{reason}; gave up after {attempts} attempt{'' if attempts == 1 else 's'} "
+            "(vaultd retry tries again)")
 
 
 NOTE_DELETED = "note deleted"  # last_error of a done job whose study note the user deleted
@@ -301,7 +315,7 @@ class Ledger:
                        (time.time() + delay, reason))
             return "ready"
         if transient:
-            reason = f"{reason} (gave up after {job.attempts} attempts)"
+            reason = gave_up(reason, job.attempts)
         self._move(key, from_states, "state='failed', last_error=?, waiting=0,"
                    " finished_at=?, claimed_at=NULL", (reason, time.time()))
         return "failed"
@@ -325,7 +339,7 @@ class Ledger:
             return "generated"
         self._move(key, ("generated", "written"), "state='failed', write_attempts=?,"
                    " last_error=?, waiting=0, finished_at=?",
-                   (attempts, f"{reason} (gave up after {attempts} attempts)", time.time()))
+                   (attempts, gave_up(reason, attempts), time.time()))
         return "failed"
 
     def due_writes(self, now: float | None = None) -> list[Job]:

@@ -110,3 +110,24 @@ def test_doctor_names_what_to_fix_once(tmp_path: Path, bad: str) -> None:
     out = vaultd("doctor", "--vault", str(vault), "--no-network", env=env).stdout
     assert f"edit {config} and fix {config}" not in out, out
     assert f"edit {config} and fix " in out
+
+
+def test_run_once_offline_gives_up_quickly_and_says_how_to_retry(tmp_path: Path) -> None:
+    import time
+
+    from tests.helpers import closed_port
+
+    vault, _ = _vault(tmp_path)
+    dead = f"http://127.0.0.1:{closed_port()}"  # connection refused: no network
+    env = vaultd_env(tmp_path / "state", VAULTD_YOUTUBE_ORIGIN=dead)
+    (vault / "inbox.md").write_text("- https://www.youtube.com/watch?v=glacierVal1\n")
+    started = time.monotonic()
+    # Default settings (5 attempts, backoff from 30 s): the daemon would wait minutes.
+    out = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=120)
+    took = time.monotonic() - started
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert took < 45, f"run --once waited {took:.0f} s on a dead network"
+    line = _annotation(vault, "glacierVal1")
+    assert line.startswith(" — ❌ failed: Could not reach YouTube (no network?)"), line
+    assert "will retry" not in line and "gave up after 3 attempts" in line
+    assert "vaultd retry tries again" in line
