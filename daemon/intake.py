@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.ledger import NOTE_DELETED, Job, Ledger
-from vault_tools.inbox import InboxLine, Status, parse_inbox
+from vault_tools.inbox import InboxLine, Status, parse_inbox, strip_annotation
 from vault_tools.notes import wikilink
 from vault_tools.sources import SUBTITLE_EXTS, SourceRef
+from vault_tools.unhandled import unhandled_links
 
 log = logging.getLogger("vaultd.intake")
 
@@ -141,7 +142,23 @@ class InboxSync:
             if status.render() != line.annotation:
                 statuses[line.index] = status
                 expected[line.index] = line.body
+        follow_channel_lines(text, statuses, expected)
         return annotate(text, statuses, expected) if statuses else text
+
+
+def follow_channel_lines(text: str, statuses: dict[int, Status | None],
+                         expected: dict[int, str]) -> None:
+    """A YouTube channel page pasted in the inbox is no source, but its line says how to
+    follow it (see :mod:`vault_tools.unhandled`)."""
+    found_links = unhandled_links(text, channels_only=True)
+    lines = text.splitlines() if found_links else []
+    for found in found_links:
+        if found.line not in statuses:
+            body, annotation = strip_annotation(lines[found.line].rstrip("\r\n"))
+            status = Status("follow", found.follow)
+            if status.render() != annotation:
+                statuses[found.line] = status
+                expected[found.line] = body
 
 
 def job_status(job: Job | None, children: dict[str, list[Job]]) -> Status:

@@ -15,6 +15,7 @@ from daemon.errors import ConfigError
 from daemon.ledger import Job, Ledger
 from daemon.paths import VaultPaths
 from daemon.runner import open_vault, read_status_file, resolve_backend
+from vault_tools.unhandled import unhandled_links
 
 
 def _ago(seconds: float) -> str:
@@ -66,9 +67,20 @@ def gather_status(vault: Path) -> dict[str, Any]:
             "usage_today": ledger.usage_on(),
             "service": _service_state(paths.vault),
             "usage_total": _usage_total(ledger.all_jobs()),
+            "unhandled": _unhandled(paths.inbox),
         }
     finally:
         ledger.close()
+
+
+def _unhandled(inbox: Path) -> list[dict[str, Any]]:
+    """Links in the inbox that make no note, and why (a Vimeo link, a channel page)."""
+    try:
+        text = inbox.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [{"line": u.line + 1, "link": u.link, "reason": u.reason, "follow": u.follow}
+            for u in unhandled_links(text)]
 
 
 def _service_state(vault: Path) -> str:
@@ -111,6 +123,8 @@ def format_status(st: dict[str, Any]) -> str:
                    f"{_ago(w['retry_in_seconds'])})")
     for f in st["failures"]:
         out.append(f"  failed   {f['key']}: {f['reason']}")
+    for n in st.get("unhandled", []):
+        out.append(f"  no note  line {n['line']}: {n['link']}: {n['reason']}")
     u = st["usage_today"]
     out.append(f"today:   {u['tokens']:,} tokens, ${u['cost_usd']:.2f}")
     return "\n".join(out)

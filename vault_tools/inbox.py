@@ -8,6 +8,7 @@ Annotation grammar (always at the end of a source line, after the user's text)::
     <user text with the URL> — ✅ [[Study Notes/Title|Title]]
     <user text with the URL> — ❌ failed: <reason>
     <user text with the URL> — 🗑 note deleted — vaultd regenerate <key> makes it again
+    <channel page URL> — ➕ a channel, not a video; to follow it, add "UC…" to …
 
 The annotation is recognised by `` — `` followed by one of those marks and runs to the
 end of the line; rendering then re-parsing gives the same line (idempotent). Everything
@@ -36,10 +37,10 @@ from vault_tools.sources import SourceRef, find_sources
 
 SEP = " — "
 MARKS = {"queued": "⏳", "working": "⚙️", "waiting": "🔁", "done": "✅", "failed": "❌",
-         "deleted": "🗑"}
+         "deleted": "🗑", "follow": "➕"}
 # Exactly the separator we write (" — "), so a user's trailing blanks (a markdown hard
 # break) stay theirs.
-_ANNOTATION = re.compile(r" —[ \t]+(?:⏳|⚙️|⚙|🔁|✅|❌|🗑️|🗑)(?:[ \t].*)?$")
+_ANNOTATION = re.compile(r" —[ \t]+(?:⏳|⚙️|⚙|🔁|✅|❌|🗑️|🗑|➕)(?:[ \t].*)?$")
 MAX_REASON = 160
 
 
@@ -58,6 +59,8 @@ class Status:
             return f"{SEP}{mark} working" + (f": {self.detail}" if self.detail else "")
         if self.state == "done":
             return f"{SEP}{mark} {self.detail}".rstrip()
+        if self.state == "follow":  # a channel page: detail says how to follow it
+            return f"{SEP}{mark} a channel, not a video; to follow it, {clean_reason(self.detail)}"
         if self.state == "deleted":  # detail: the job key, for the command that remakes it
             key = shlex.quote(clean_reason(self.detail))
             return f"{SEP}{mark} note deleted{SEP}vaultd regenerate {key} makes it again"
