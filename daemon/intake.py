@@ -173,7 +173,9 @@ def job_status(job: Job | None, children: dict[str, list[Job]]) -> Status:
         if failed:
             return Status("failed", f"{failed} of {len(kids)} videos failed, {done} done "
                                     "(see vaultd status)")
-        return Status("done", f"{done} of {len(kids)} done")
+        return Status("done", f"{done} of {len(kids)} done; for its new videos too, add "
+                              f'"{job.key[9:]}" to subscriptions.playlists in '
+                              ".vaultd/config.toml")
     if job.state == "ready":
         return Status("waiting", job.last_error or "") if job.waiting else Status("queued")
     if job.state in ("running", "generated", "written"):
