@@ -28,7 +28,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -77,9 +77,11 @@ def make_private(path: Path) -> None:
     """The state folder 0700 and the ledger file 0600, whoever created them first and
     whatever the umask: the ledger holds titles, URLs and spend of the user's study."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    with suppress(PermissionError):  # someone else's folder or file: use it as it is
+        os.chmod(path.parent, 0o700)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    os.chmod(path, 0o600)  # SQLite gives its -wal and -shm files the same mode
+    with suppress(PermissionError):
+        os.chmod(path, 0o600)  # SQLite gives its -wal and -shm files the same mode
 
 
 class Ledger:
