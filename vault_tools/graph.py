@@ -35,6 +35,8 @@ import networkx as nx
 
 from vault_tools import frontmatter
 
+from vault_tools.conflicts import is_conflict_copy
+
 FORMAT_VERSION = 1
 KINDS = ("study-note", "assessment", "user")
 SKIP_DIRS = frozenset({".obsidian", ".trash", ".vaultd"})
@@ -472,6 +474,8 @@ def iter_vault_notes(vault_root: Path, *, exclude: Iterable[str] = ()) -> Iterat
                 text = full.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
+            if is_conflict_copy(rel, text):
+                continue  # a regeneration's conflict copy is no note of the graph
             facts = note_from_markdown(rel, text)
             if facts.kind != GRAPH_NOTE_TYPE:
                 yield facts
