@@ -34,7 +34,6 @@ from urllib.parse import unquote
 import networkx as nx
 
 from vault_tools import frontmatter
-
 from vault_tools.conflicts import is_conflict_copy
 
 FORMAT_VERSION = 1
