@@ -53,7 +53,7 @@ class BatchRun:
         if job.kind == "file":
             rel = job.key.removeprefix("file:")
             return replace(spec, file_path=rel,
-                           file_text=read_subtitle_file(self.paths.vault / rel, rel))
+                           file_text=read_subtitle_file(self.paths.gate, rel))
         return replace(spec, video_id=job.key.removeprefix("youtube:"), url=job.url)
 
     def _fail(self, key: str, exc: JobError) -> None:

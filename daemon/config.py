@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import ConfigError
+from vault_tools.pathgate import PathRefused, clean_typed
 
 CONFIG_RELPATH = Path(".vaultd") / "config.toml"
 
@@ -50,6 +51,12 @@ def _relative_path(value: Any) -> str | None:
     p = Path(value)
     if not value or p.is_absolute() or ".." in p.parts:
         return "must be a path inside the vault (relative, no '..')"
+    try:
+        clean_typed(value)
+    except PathRefused as exc:
+        return f"must be a path inside the vault ({exc.reason})"
+    if "\\" in value:
+        return "must be a path inside the vault (use / between folders, not \\)"
     return None
 
 
@@ -68,6 +75,9 @@ SCHEMA: dict[str, list[Setting]] = {
                 check=_relative_path),
         Setting("graph_note", "Knowledge Graph.md", "Knowledge graph note (a .canvas sits "
                 "beside it).", check=_relative_path),
+        Setting("allow_symlinks_out", False, "Follow symlinks inside the vault that point "
+                "outside it (folders you link in on purpose). Off: such links are refused "
+                "with a reason."),
     ],
     "daemon": [
         Setting("workers", 2, "Generation worker processes.", check=_at_least(1)),

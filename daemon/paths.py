@@ -4,6 +4,10 @@ State (ledger, caches, logs) goes to ``$VAULTD_STATE_DIR``, else ``$STATE_DIRECT
 (set by systemd's ``StateDirectory=``), else the platform state dir (XDG on Linux),
 with one folder per vault named after the vault and a hash of its absolute path. It is
 never inside the vault: a SQLite file in a synced folder is a corruption waiting to happen.
+
+Every file in the vault is reached through :attr:`VaultPaths.gate` (the path gate,
+:mod:`vault_tools.pathgate`) at the moment it is read or written; the configured
+locations are checked with it at start and on SIGHUP (:func:`check_vault_paths`).
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import platformdirs
 
 from daemon.config import Config
 from daemon.errors import ConfigError
+from vault_tools.pathgate import PathGate, PathRefused
 
 
 def _base_state_dir() -> tuple[Path, str]:
@@ -52,6 +58,12 @@ class VaultPaths:
     notes: Path
     pdf: Path
     graph_note: Path
+    allow_symlinks_out: bool = False
+
+    @cached_property
+    def gate(self) -> PathGate:
+        """The one path gate of this vault: every vault read and write goes through it."""
+        return PathGate(self.vault, allow_symlinks_out=self.allow_symlinks_out)
 
     @property
     def ledger(self) -> Path:
@@ -62,8 +74,9 @@ class VaultPaths:
         return self.vault / ".vaultd" / "prompts"
 
     def rel(self, path: Path) -> str:
-        """Vault-relative POSIX path of ``path``."""
-        return path.resolve().relative_to(self.vault).as_posix()
+        """Vault-relative POSIX path of the real location of ``path`` (by the path gate:
+        raises ``PathRefused`` for a path that leaves the vault, never ``ValueError``)."""
+        return self.gate.rel(path)
 
     def rel_any(self, path: Path) -> str | None:
         """Vault-relative POSIX path, or None when ``path`` is outside the vault."""
@@ -83,4 +96,26 @@ class VaultPaths:
             notes=vault / v["notes_folder"],
             pdf=vault / v["pdf_folder"],
             graph_note=vault / v["graph_note"],
+            allow_symlinks_out=bool(v.get("allow_symlinks_out", False)),
         )
+
+
+_CHECKED = (("inbox", "inbox"), ("notes_folder", "notes"), ("pdf_folder", "pdf"),
+            ("graph_note", "graph_note"))
+
+
+def check_vault_paths(paths: VaultPaths) -> None:
+    """Refuse configured locations that leave the vault (a symlinked folder on the way,
+    or the file itself a symlink out), as a :class:`ConfigError` naming the setting.
+    Run at start and on SIGHUP; every use is checked again by the gate anyway."""
+    for key, attr in _CHECKED:
+        target: Path = getattr(paths, attr)
+        try:
+            paths.gate.check_folder(target)
+            if key in ("inbox", "graph_note"):
+                for path in (target, target.with_suffix(".canvas")) if key == "graph_note" \
+                        else (target,):
+                    if paths.gate.exists(path):
+                        paths.gate.resolve(path)
+        except PathRefused as exc:
+            raise ConfigError(f"vault.{key}", exc.reason) from None
