@@ -269,9 +269,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # -- graph -------------------------------------------------------------------------------
 def cmd_graph(args: argparse.Namespace) -> int:
-    from daemon.graphkeeper import load_or_rebuild, render_outputs
+    from daemon.graphkeeper import load_or_rebuild, render_outputs, write_graph_files
     from vault_tools.atomic import write_atomic
-    from vault_tools.frontmatter import split
+    from vault_tools.pathgate import PathRefused
 
     _config, paths = open_vault(args.vault)
     exclude = sorted(p for p in (paths.rel_any(paths.inbox), paths.rel_any(paths.graph_note),
@@ -279,16 +279,13 @@ def cmd_graph(args: argparse.Namespace) -> int:
     graph, rebuilt = load_or_rebuild(paths.vault, paths.state / "graph.json", exclude,
                                      rebuild=args.rebuild)
     note, canvas, _analysis = render_outputs(graph)
-    if paths.graph_note.exists():
-        data, _ = split(paths.graph_note.read_text(encoding="utf-8", errors="replace"))
-        if not data or data.get("type") != "knowledge-graph":
-            raise UsageError(f"{paths.graph_note} is not vaultd's graph note; move it or "
-                             "set vault.graph_note")
     paths.state.mkdir(parents=True, exist_ok=True)
-    write_atomic(paths.state / "graph.json", graph.to_json())
-    paths.graph_note.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(paths.graph_note, note)
-    write_atomic(paths.graph_note.with_suffix(".canvas"), canvas)
+    write_atomic(paths.state / "graph.json", graph.to_json())  # state dir, not the vault
+    try:  # through the path gate; a user's own file at either name is kept
+        for line in write_graph_files(paths.gate, paths.graph_note, note, canvas):
+            print(line)
+    except PathRefused as exc:
+        raise UsageError(exc.reason) from None
     notes = graph.notes()
     print(f"{'rebuilt from the vault' if rebuilt else 'refreshed'}: {len(notes)} notes")
     print(f"wrote {paths.graph_note} and {paths.graph_note.with_suffix('.canvas').name}")
@@ -305,7 +302,11 @@ def _find_note(vault: Path, name: str) -> Path | None:
 
 
 def cmd_pdf(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from daemon.pdffiling import put_pdf
     from daemon.pdfs import pdf_path_for
+    from vault_tools.pathgate import PathRefused
     from vault_tools.pdf import export_pdf
 
     config, paths = open_vault(args.vault)
@@ -318,11 +319,19 @@ def cmd_pdf(args: argparse.Namespace) -> int:
             print(f"not found in the vault: {name}", file=sys.stderr)
             failed += 1
             continue
-        out = paths.vault / pdf_path_for(rel, config.get("vault", "pdf_folder"))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        report = export_pdf(note.read_text(encoding="utf-8", errors="replace"), out,
-                            vault_root=paths.vault, note_path=Path(rel), theme=theme)
-        print(f"{rel} -> {paths.rel_any(out)} ({report.pages} page(s))")
+        out = pdf_path_for(rel, config.get("vault", "pdf_folder"))
+        try:  # read and written through the path gate; a user's own PDF is kept
+            text = paths.gate.read_text(rel)
+            with tempfile.TemporaryDirectory(prefix="vaultd-pdf-") as tmp:
+                report = export_pdf(text, Path(tmp) / "out.pdf", vault_root=paths.vault,
+                                    note_path=Path(rel), theme=theme)
+                data = (Path(tmp) / "out.pdf").read_bytes()
+            out = put_pdf(paths.gate, out, data, print) or out
+        except PathRefused as exc:
+            print(f"{name}: {exc.reason}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{rel} -> {out} ({report.pages} page(s))")
         for w in report.warnings:
             print(f"  warning: {w}")
     return EXIT_FAILURE if failed else EXIT_OK

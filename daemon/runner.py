@@ -231,6 +231,7 @@ class Daemon:
             or ("vault folder missing" if self.vault_gone or self.writer.vault_missing
                 else None),
             "watcher": "polling" if self.watcher.polling else "os events",
+            "notices": self.writer.notices.recent(),  # foreign files kept, paths refused
         }
         path = self.paths.state / STATUS_FILE
         tmp = path.with_suffix(".tmp")
