@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from vault_tools.graph import NoteFacts, note_from_markdown
 from vault_tools.links import Linker
+from vault_tools.pathgate import PathGate, PathRefused
 from vault_tools.vault_index import VaultIndex, is_ignored_path
 
 log = logging.getLogger("vaultd.knowledge")
@@ -52,8 +53,8 @@ class VaultKnowledge:
         self._relink(rel)
         if text is None:
             try:
-                text = (self.vault / rel).read_text(encoding="utf-8", errors="replace")
-            except OSError:
+                text = PathGate(self.vault).read_text(rel)
+            except (OSError, PathRefused):
                 return None
         facts = note_from_markdown(rel, text)
         self.concepts[rel] = {c.casefold() for c in facts.concepts}

@@ -34,6 +34,8 @@ from urllib.parse import unquote
 import networkx as nx
 import yaml
 
+from vault_tools.pathgate import PathGate, PathRefused
+
 FORMAT_VERSION = 1
 KINDS = ("study-note", "assessment", "user")
 SKIP_DIRS = frozenset({".obsidian", ".trash", ".vaultd"})
@@ -474,6 +476,7 @@ def iter_vault_notes(vault_root: Path, *, exclude: Iterable[str] = ()) -> Iterat
     """
     root = Path(vault_root)
     skip = {normalize_path(p) for p in exclude}
+    gate = PathGate(root)
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(
             d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
@@ -485,9 +488,9 @@ def iter_vault_notes(vault_root: Path, *, exclude: Iterable[str] = ()) -> Iterat
             rel = full.relative_to(root).as_posix()
             if rel in skip:
                 continue
-            try:
-                text = full.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+            try:  # through the path gate: no symlink out, no FIFO, bounded
+                text = gate.read_bytes(rel, 64 << 20).decode("utf-8")
+            except (OSError, UnicodeDecodeError, PathRefused):
                 continue
             facts = note_from_markdown(rel, text)
             if facts.kind != GRAPH_NOTE_TYPE:

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import yaml
+
+from vault_tools.pathgate import PathGate, PathRefused
 
 __all__ = ["IndexEntry", "VaultIndex", "is_ignored_path", "read_head"]
 
@@ -65,9 +68,22 @@ class IndexEntry:
     video_id: str | None = None
 
 
-def read_head(path: str | Path) -> str | None:
-    """The YAML text between the opening and closing ``---`` of a note, or None."""
-    with open(path, "rb") as handle:
+def read_head(path: str | Path, gate: PathGate | None = None) -> str | None:
+    """The YAML text between the opening and closing ``---`` of a note, or None.
+
+    Opened through ``gate`` when given (a vault path from a watcher event); otherwise
+    ``path`` must be a file the scan found without following symlinks, and it is opened
+    without following one now (``O_NOFOLLOW``) and without blocking. Only a regular
+    file is read (never a FIFO or a device)."""
+    if gate is not None:
+        fd = gate.open_read(path)
+    else:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(f"{path} is not a regular file")
+    with os.fdopen(fd, "rb") as handle:
         data = handle.read(_HEAD_CHUNK)
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
@@ -226,7 +242,7 @@ class VaultIndex:
                         elif (
                             name[-3:].lower() == ".md"
                             and not _ignored_name(name)
-                            and item.is_file()
+                            and item.is_file(follow_symlinks=False)  # no symlink out
                         ):
                             index._load(item.path, rel)
                     except OSError:
@@ -239,9 +255,9 @@ class VaultIndex:
         if is_ignored_path(rel):
             self.remove(rel)
             return None
-        try:
-            return self._load(os.path.join(vault_root, rel), rel)
-        except OSError:
+        try:  # a path from an event: through the path gate
+            return self._load(rel, rel, PathGate(vault_root))
+        except (OSError, PathRefused):
             self.remove(rel)
             return None
 
@@ -325,8 +341,8 @@ class VaultIndex:
 
     # ------------------------------------------------------------------ internals
 
-    def _load(self, path: str, rel: str) -> IndexEntry:
-        head = read_head(path)
+    def _load(self, path: str, rel: str, gate: PathGate | None = None) -> IndexEntry:
+        head = read_head(path, gate)
         aliases, video_id = _parse_keys(head) if head else ((), None)
         entry = IndexEntry(rel, _stem(rel), aliases, video_id)
         old = self._entries.pop(rel, None)
