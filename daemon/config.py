@@ -11,7 +11,6 @@ Reading: ``config.get("youtube", "proxy")`` or ``config.section("youtube")["prox
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import ConfigError
-from vault_tools.pathgate import PathRefused, clean_typed
+from vault_tools.pathgate import PathGate, PathRefused, clean_typed
 
 CONFIG_RELPATH = Path(".vaultd") / "config.toml"
 
@@ -243,19 +242,28 @@ def load_config(vault: Path, *, create: bool = True) -> Config:
     Raises ConfigError for unreadable TOML, unknown keys or bad values.
     """
     path = vault / CONFIG_RELPATH
-    if not path.exists():
-        if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".toml.tmp")
-            tmp.write_text(render_default_config(), encoding="utf-8")
-            os.replace(tmp, path)
-        return Config(Config.defaults().values, path)
+    # Through the path gate: a .vaultd folder (or file) that is a symlink out of the vault
+    # is refused. vault.allow_symlinks_out cannot apply here: it is read from this file.
+    gate = PathGate(vault)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
+        data = gate.read_bytes(CONFIG_RELPATH, 1 << 20)
+    except FileNotFoundError:
+        if create:
+            try:
+                gate.write(CONFIG_RELPATH, render_default_config(), create_only=True)
+            except FileExistsError:
+                pass  # written this instant by someone else: the defaults apply now
+            except PathRefused as exc:
+                raise ConfigError(str(path), exc.reason) from None
+        return Config(Config.defaults().values, path)
+    except PathRefused as exc:
+        raise ConfigError(str(path), exc.reason) from None
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
     return Config(_validate(raw), path)
 
 
