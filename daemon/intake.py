@@ -25,7 +25,7 @@ from pathlib import Path
 from daemon.ledger import Job, Ledger
 from vault_tools.inbox import InboxLine, Status, parse_inbox
 from vault_tools.notes import wikilink
-from vault_tools.pathgate import PathGate, PathRefused, clean_typed
+from vault_tools.pathgate import PathGate, PathRefused, clean_typed, file_kind
 from vault_tools.sources import SUBTITLE_EXTS, SourceRef
 
 log = logging.getLogger("vaultd.intake")
@@ -62,7 +62,7 @@ class InboxSync:
             return None, None
         if not stat.S_ISREG(st.st_mode):
             return None, (None if stat.S_ISDIR(st.st_mode)
-                          else f"{rel} is not a regular file (a pipe, device or socket)")
+                          else f"{rel} is {file_kind(st.st_mode)}, not a file")
         return real, None
 
     def _by_name(self, name: str) -> list[str]:

@@ -196,7 +196,7 @@ class PathGate:
                     st = os.fstat(fd)
                     if not stat.S_ISREG(st.st_mode):
                         raise PathRefused(f"{self._shown(where, name)} is "
-                                          f"{_kind(st.st_mode)}, not a file")
+                                          f"{file_kind(st.st_mode)}, not a file")
                     if _NONBLOCK:
                         os.set_blocking(fd, True)
                 except BaseException:
@@ -408,7 +408,8 @@ def _mode_of(dfd: int, name: str) -> int | None:
     return st.st_mode & 0o7777 if stat.S_ISREG(st.st_mode) else None
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words ("a named pipe (FIFO)", "a device"...)."""
     if stat.S_ISFIFO(mode):
         return "a named pipe (FIFO)"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
