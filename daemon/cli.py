@@ -29,6 +29,7 @@ from daemon.runner import (
 from daemon.service_install import ServiceInstallError
 from daemon.status import format_status, gather_status
 from vault_tools.inbox import append_lines, edit_inbox, parse_inbox
+from vault_tools.pathgate import PathRefused
 from vault_tools.sources import find_sources
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -182,8 +183,11 @@ def cmd_add(args: argparse.Namespace) -> int:
         added[:] = fresh
         return append_lines(text, fresh)
 
-    paths.inbox.parent.mkdir(parents=True, exist_ok=True)
-    edit_inbox(paths.inbox, transform, create=True)
+    try:  # through the path gate: an inbox (or its folder) linked out is refused
+        paths.gate.make_folder(paths.inbox.parent)
+        edit_inbox(paths.gate.resolve(paths.inbox), transform, create=True)
+    except PathRefused as exc:
+        raise UsageError(f"config: vault.inbox: {exc.reason}") from None
     for url in args.urls:
         print(f"{'added' if as_line(url) in added else 'already in the inbox'}: {url}")
     return EXIT_OK

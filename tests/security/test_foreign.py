@@ -16,7 +16,7 @@ import pytest
 from pypdf import PdfReader
 
 from tests.helpers import start_daemon, status_json, wait_for
-from tests.security.common import annotations, make_vault, run_once
+from tests.security.test_paths_inbox import annotations, make_vault, run_once
 from tests.test_writer import Harness, make_content, regenerate_with
 
 USER_CANVAS = json.dumps({"nodes": [{"id": "mine", "type": "text", "text": "my own board",

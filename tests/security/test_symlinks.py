@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import start_daemon, status_json, wait_for
-from tests.security.common import (
+from tests.security.test_paths_inbox import (
     SECRET,
     annotations,
     files_containing,
