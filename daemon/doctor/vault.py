@@ -23,6 +23,7 @@ from daemon.doctor.model import Check, Context
 from daemon.errors import ConfigError
 from daemon.ledger import STATES, Ledger
 from daemon.paths import VaultPaths, check_vault_paths, state_dir_for
+from vault_tools.pathgate import PathGate, PathRefused
 
 INBOX_WARN_BYTES = 5 * 1024 * 1024
 SYMLINK_SCAN_LIMIT = 200_000  # entries looked at; a huge vault is sampled, not hung on
@@ -72,9 +73,15 @@ def check_inbox(c: Context) -> Check:
         return Check("inbox", "fail", f"{inbox} is not a file",
                      "rename that folder, or set vault.inbox to a .md file")
     size = inbox.stat().st_size
-    try:
-        with inbox.open("rb") as fh:
+    try:  # through the path gate: never a symlink out, never blocks on a FIFO
+        allow = bool((c.config or Config.defaults()).get("vault", "allow_symlinks_out"))
+        fd = PathGate(c.vault, allow_symlinks_out=allow).open_read(inbox)
+        with os.fdopen(fd, "rb") as fh:
             data = fh.read(INBOX_WARN_BYTES + 1)
+    except PathRefused as exc:
+        return Check("inbox", "fail", exc.reason,
+                     "make vault.inbox a note inside the vault, or set "
+                     "vault.allow_symlinks_out = true if you linked it in on purpose")
     except OSError as exc:
         return Check("inbox", "fail", f"cannot read {inbox}: {exc.strerror}",
                      f"chmod u+rw {shlex.quote(str(inbox))}")

@@ -129,3 +129,33 @@ def test_notes_folder_swapped_for_a_symlink_while_running(tmp_path: Path) -> Non
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=90)
     assert outside_listing(outside / "linked") == []
+
+
+def test_doctor_reports_symlinks_that_leave_the_vault(tmp_path: Path) -> None:
+    import json
+
+    from tests.helpers import vaultd
+
+    vault, outside, env = make_vault(tmp_path, [])
+    os.symlink(outside / "secret.srt", vault / "Lectures" / "leak.srt")
+    os.symlink("gravity.srt", vault / "Lectures" / "alias.srt")  # inside: not reported
+    os.mkfifo(vault / "inbox-pipe.md")
+    proc = vaultd("doctor", "--vault", str(vault), "--no-network", "--json", env=env)
+    checks = {c["name"]: c for c in json.loads(proc.stdout)}
+    link = checks["symlinks"]
+    assert link["verdict"] == "warn", link
+    assert "Lectures/leak.srt" in link["detail"] and "alias.srt" not in link["detail"]
+    assert "allow_symlinks_out" in link["fix"]
+    # A configured folder that leads out fails the check, naming the setting.
+    os.symlink(outside, vault / "Study Notes")
+    proc = vaultd("doctor", "--vault", str(vault), "--no-network", "--json", env=env)
+    checks = {c["name"]: c for c in json.loads(proc.stdout)}
+    assert checks["symlinks"]["verdict"] == "fail"
+    assert "vault.notes_folder" in checks["symlinks"]["detail"]
+    # The inbox replaced by a FIFO: doctor says so instead of hanging on it.
+    (vault / "inbox.md").unlink()
+    os.rename(vault / "inbox-pipe.md", vault / "inbox.md")
+    proc = vaultd("doctor", "--vault", str(vault), "--no-network", "--json", env=env,
+                  timeout=60)
+    checks = {c["name"]: c for c in json.loads(proc.stdout)}
+    assert checks["inbox"]["verdict"] == "fail"
