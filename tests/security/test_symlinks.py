@@ -159,3 +159,26 @@ def test_doctor_reports_symlinks_that_leave_the_vault(tmp_path: Path) -> None:
                   timeout=60)
     checks = {c["name"]: c for c in json.loads(proc.stdout)}
     assert checks["inbox"]["verdict"] == "fail"
+
+
+def test_pdf_folder_swapped_for_a_symlink_while_running(tmp_path: Path) -> None:
+    """PDFs used to land outside the vault through a ``PDF`` symlink. Now the PDF is not
+    written, ``status`` says why, and the daemon goes on."""
+    vault, outside, env = make_vault(tmp_path, ["- [[gravity.srt]]"], pdf=True)
+    daemon = start_daemon(vault, env, log=tmp_path / "daemon.log")
+    try:
+        first = vault / "PDF" / "Study Notes" / "Gravity.pdf"
+        wait_for(first.is_file, timeout=120, what="the first PDF")
+        shutil.move(vault / "PDF", tmp_path / "kept-pdf")
+        (outside / "pdfs").mkdir()
+        os.symlink(outside / "pdfs", vault / "PDF")
+        write_inbox(vault, ["- [[gravity.srt]]", "- [[memory.srt]]"])
+        wait_for(lambda: "✅" in annotations(vault)[1][1], timeout=120, what="second note")
+        notices = wait_for(lambda: [n for n in status_json(vault, env)["notices"]
+                                    if "Memory" in n], timeout=60, what="a notice")
+        assert "PDF is a symlink" in notices[0] and "outside the vault" in notices[0]
+        assert daemon.poll() is None
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=90)
+    assert outside_listing(outside / "pdfs") == []
