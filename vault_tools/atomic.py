@@ -39,17 +39,24 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_temp(path: Path, data: bytes, *, mode: int | None = None) -> Path:
-    """Write ``data`` to a fsynced temp file beside ``path`` and return the temp path."""
+def write_temp(path: Path, data: bytes, *, mode: int | None = None,
+               dir_fd: int | None = None) -> Path:
+    """Write ``data`` to a fsynced temp file beside ``path`` and return the temp path.
+    With ``dir_fd`` (the path gate), ``path`` is a name in that open folder and so is the
+    returned temp name."""
     tmp = temp_path_for(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644 if mode is None else mode)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                 0o644 if mode is None else mode, dir_fd=dir_fd)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
         raise
     return tmp
 

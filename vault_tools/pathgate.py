@@ -29,14 +29,13 @@ import errno
 import os
 import posixpath
 import re
-import secrets
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote
 
-from vault_tools.atomic import TEMP_MARKER
+from vault_tools.atomic import write_temp
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -255,15 +254,9 @@ class PathGate:
                     if real is not None:  # a symlink inside the vault: write its target
                         path = real
                         continue
-                mode = _mode_of(dfd, name)
-                tmp = f".{name}{TEMP_MARKER}-{os.getpid()}-{secrets.token_hex(4)}"
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW,
-                             0o644 if mode is None or create_only else mode, dir_fd=dfd)
+                mode = None if create_only else _mode_of(dfd, name)
+                tmp = str(write_temp(Path(name), data, mode=mode, dir_fd=dfd))
                 try:
-                    with os.fdopen(fd, "wb") as fh:
-                        fh.write(data)
-                        fh.flush()
-                        os.fsync(fh.fileno())
                     if create_only:
                         try:
                             os.link(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,7 @@ def test_a_folder_swapped_for_a_symlink_mid_write_never_escapes(tmp_path: Path) 
             os.symlink(outside, real)
             os.unlink(real)
             os.rename(parked, real)
+            time.sleep(0.0002)  # the real folder stays a moment: some writes get through
 
     thread = threading.Thread(target=swapper)
     thread.start()
@@ -150,10 +152,11 @@ def test_a_folder_swapped_for_a_symlink_mid_write_never_escapes(tmp_path: Path) 
                 gate.write(f"Notes/n{i}.md", "x", create_only=i % 2 == 0,
                            make_parents=False)
                 outcomes["written"] += 1
-            except (PathRefused, FileNotFoundError, NotADirectoryError):
+            except (PathRefused, OSError):  # refused, or the folder absent that instant
                 outcomes["refused"] += 1
     finally:
         stop.set()
         thread.join()
     assert list(outside.iterdir()) == []
-    assert outcomes["written"] > 0
+    assert outcomes["refused"] > 0  # the race really happened
+    assert gate.write("Notes/after.md", "x").parent == vault.resolve() / "Notes"
