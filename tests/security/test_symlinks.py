@@ -182,3 +182,28 @@ def test_pdf_folder_swapped_for_a_symlink_while_running(tmp_path: Path) -> None:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=90)
     assert outside_listing(outside / "pdfs") == []
+
+
+def test_sighup_refuses_a_config_whose_folder_leads_out(tmp_path: Path) -> None:
+    """Config paths are checked on SIGHUP too: the bad file is named, the running config
+    stays, and the daemon keeps working."""
+    vault, outside, env = make_vault(tmp_path, ["- [[gravity.srt]]"])
+    log = tmp_path / "daemon.log"
+    daemon = start_daemon(vault, env, log=log)
+    try:
+        wait_for(lambda: "✅" in annotations(vault)[0][1], timeout=90, what="first note")
+        os.symlink(outside, vault / "Elsewhere")
+        config = vault / ".vaultd" / "config.toml"
+        config.write_text(config.read_text() + '[vault]\nnotes_folder = "Elsewhere"\n')
+        daemon.send_signal(signal.SIGHUP)
+        text = wait_for(lambda: "config not reloaded" in log.read_text() and log.read_text(),
+                        timeout=30, what="the reload refused")
+        assert "vault.notes_folder" in text and "outside the vault" in text
+        write_inbox(vault, ["- [[gravity.srt]]", "- [[memory.srt]]"])
+        wait_for(lambda: "✅" in annotations(vault)[1][1], timeout=90, what="a later line")
+        assert (vault / "Study Notes" / "Memory.md").is_file()
+        assert daemon.poll() is None
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=90)
+    assert outside_listing(outside) == ["secret.srt"]
