@@ -28,8 +28,9 @@ RELATED_LIMIT = 8
 
 
 class VaultKnowledge:
-    def __init__(self, vault: Path, exclude: set[str]) -> None:
+    def __init__(self, vault: Path, exclude: set[str], gate: PathGate | None = None) -> None:
         self.vault = vault
+        self.gate = gate or PathGate(vault)  # every note read goes through it
         self.exclude = exclude  # vault-relative paths that are not knowledge (inbox, graph)
         started = time.monotonic()
         self.index = VaultIndex.build(vault)
@@ -49,11 +50,11 @@ class VaultKnowledge:
         """A note was written or edited: refresh the index, return its graph facts."""
         if rel in self.exclude or is_ignored_path(rel) or not rel.endswith(".md"):
             return None
-        self.index.update_file(self.vault, rel)
+        self.index.update_file(self.vault, rel, self.gate)
         self._relink(rel)
         if text is None:
             try:
-                text = PathGate(self.vault).read_text(rel)
+                text = self.gate.read_text(rel)
             except (OSError, PathRefused):
                 return None
         facts = note_from_markdown(rel, text)

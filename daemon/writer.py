@@ -138,7 +138,7 @@ class VaultWriter(threading.Thread):
         if self.paths.vault.is_dir():
             for path in remove_stale_temps(self.paths.vault):
                 log.info("removed a temp file a crash left behind: %s", self.paths.rel(path))
-            self.knowledge = VaultKnowledge(self.paths.vault, self.exclude)
+            self.knowledge = VaultKnowledge(self.paths.vault, self.exclude, self.paths.gate)
         self.pdf.start_audit()
         inbox_dirty = True
         last_inbox = 0.0

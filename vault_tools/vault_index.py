@@ -249,14 +249,16 @@ class VaultIndex:
                         continue
         return index
 
-    def update_file(self, vault_root: Path, rel_path: str | PurePosixPath) -> IndexEntry | None:
-        """Re-read one note after a create/modify event; drops it if gone or ignored."""
+    def update_file(self, vault_root: Path, rel_path: str | PurePosixPath,
+                    gate: PathGate | None = None) -> IndexEntry | None:
+        """Re-read one note after a create/modify event; drops it if gone or ignored.
+        Read through ``gate`` (default: the vault's gate with symlinks out refused)."""
         rel = _norm(rel_path)
         if is_ignored_path(rel):
             self.remove(rel)
             return None
         try:  # a path from an event: through the path gate
-            return self._load(rel, rel, PathGate(vault_root))
+            return self._load(rel, rel, gate or PathGate(vault_root))
         except (OSError, PathRefused):
             self.remove(rel)
             return None
