@@ -328,6 +328,8 @@ class PathGate:
                     continue
                 except OSError as exc:
                     if not _is_link(fd, name):
+                        if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                            raise  # permission denied and the like: as it is
                         raise NotADirectoryError(
                             exc.errno, exc.strerror, posixpath.join(where, name)) from None
                     hops += 1
