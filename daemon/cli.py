@@ -298,6 +298,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 # -- pdf ---------------------------------------------------------------------------------
 def _find_note(vault: Path, name: str) -> Path | None:
+    # A lookup only: the note found is read through the path gate (cmd_pdf).
     for cand in (Path(name), vault / name, vault / f"{name}.md"):
         if cand.is_file() and cand.suffix == ".md":
             return cand.resolve()

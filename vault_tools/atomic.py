@@ -1,4 +1,5 @@
-"""Crash-safe file writes inside the vault.
+"""Crash-safe file writes (used for the state folder; vault files are written by the path
+gate, :mod:`vault_tools.pathgate`, which builds on :func:`write_temp`).
 
 Every write goes to a hidden temp file in the same folder (so the final rename never
 crosses a filesystem), is fsynced, then renamed into place, then the folder is fsynced.
@@ -144,6 +145,8 @@ def remove_stale_temps(root: Path, skip_dirs: frozenset[str] = frozenset(
     live processes (another writer mid-write) are left alone.
     """
     removed: list[Path] = []
+    # Not through the path gate on purpose: only unlinks our own temp names, found by a
+    # walk that does not follow symlinks (os.walk's default), and never reads anything.
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d not in skip_dirs]
         for name in files:

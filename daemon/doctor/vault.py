@@ -200,7 +200,8 @@ def check_symlinks(c: Context) -> Check:
 
 
 def _probe_write(folder: Path) -> str:
-    """'' when a file can be created in ``folder``, else the reason."""
+    """'' when a file can be created in ``folder``, else the reason. (Not through the
+    path gate: a fresh ``mkstemp`` name in the folder itself, deleted at once.)"""
     try:
         fd, name = tempfile.mkstemp(prefix=".vaultd-doctor-", dir=folder)
         os.close(fd)
