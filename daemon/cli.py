@@ -122,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         daemon.run()
     finally:
         daemon.stop()
-    return EXIT_OK
+    return EXIT_FAILURE if daemon.supervisor.failure else EXIT_OK  # a thread died
 
 
 def cmd_run_batch(args: argparse.Namespace) -> int:

@@ -34,7 +34,6 @@ from typing import Any, TypeVar
 
 import anthropic
 
-from daemon.apikey import load_api_key  # noqa: F401 - re-exported
 from daemon.errors import (
     ConfigError,
     JobError,
@@ -45,6 +44,7 @@ from daemon.errors import (
     RateLimitedError,
     ServiceOverloadedError,
 )
+from daemon.secrets import load_api_key
 from vault_tools.models import Usage
 
 from .pricing import usage_from_api

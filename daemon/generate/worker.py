@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from daemon.errors import EmptyTranscriptError, InvalidSourceError, JobError, PermanentError
 from daemon.generate.base import Backend, JobSpec
+from daemon.secrets import register_config
 from vault_tools.models import SourceMeta, Transcript
 
 log = logging.getLogger("vaultd.worker")
@@ -73,6 +74,7 @@ def get_backend(spec: JobSpec) -> Backend:
 
 def run_job(spec: JobSpec) -> str:
     """Generate one source. Returns ``VideoContent.to_json()``."""
+    register_config(spec.context.config)  # this process's logs scrub the job's secrets
     try:
         transcript, meta = load_source(spec)
         words = sum(len(s.text.split()) for s in transcript.segments)
@@ -97,6 +99,7 @@ def run_playlist(spec: JobSpec) -> str:
     from daemon.sources.youtube import expand_playlist
 
     assert spec.video_id is not None  # the playlist id
+    register_config(spec.context.config)
     try:
         videos = expand_playlist(spec.video_id, spec.context.config,
                                  Path(spec.context.state_dir))
