@@ -99,7 +99,7 @@ def run_in_thread(d: Daemon, timeout: float = 60.0) -> None:
         t.join(5)
         d.stop()
         raise AssertionError(f"the daemon's run loop did not end within {timeout:.0f} s "
-                             f"(failure recorded: {d.supervisor.failure!r})")
+                             f"(failure recorded: {getattr(d, 'supervisor', None)!r})")
 
 
 def lines(vault: Path) -> list[str]:

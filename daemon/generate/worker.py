@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from daemon.errors import EmptyTranscriptError, InvalidSourceError, JobError, PermanentError
 from daemon.generate.base import Backend, JobSpec
-from daemon.secrets import register_config
+from daemon.secrets import register_config, scrub
 from vault_tools.models import SourceMeta, Transcript
 
 log = logging.getLogger("vaultd.worker")
@@ -83,6 +84,9 @@ def run_job(spec: JobSpec) -> str:
                 "the transcript is empty" if words == 0 else
                 f"the transcript has only {words} words, too little to study from")
         content = get_backend(spec).generate(transcript, meta, spec.context)
+        # Model text is outside text: a secret it repeats never reaches a note.
+        content = replace(content, note_markdown=scrub(content.note_markdown),
+                          assessment_markdown=scrub(content.assessment_markdown))
         return content.to_json()
     except JobError:
         raise

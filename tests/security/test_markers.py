@@ -31,9 +31,9 @@ from daemon.generate.base import GenerationContext  # noqa: E402
 from daemon.generate.claude import ClaudeBackend  # noqa: E402
 from tests.test_e2e_stand_ins import study_model  # noqa: E402
 from tests.test_writer import SAMPLES, Harness, make_content  # noqa: E402
-from vault_tools import related  # noqa: E402
+from vault_tools import related, sanitize  # noqa: E402
 from vault_tools.models import SourceMeta, VideoContent  # noqa: E402
-from vault_tools.sanitize import sanitize_markdown, strip_region_markers  # noqa: E402
+from vault_tools.sanitize import sanitize_markdown  # noqa: E402
 from vault_tools.subtitles import parse_subtitles  # noqa: E402
 
 KEY = "sk-ant-test-markers-0123456789abcdef"
@@ -65,16 +65,13 @@ def test_a_marker_inside_a_line_goes_and_the_words_stay() -> None:
 
 def test_an_unbalanced_comment_cannot_hide_what_follows() -> None:
     body = "Visible.\n\nA %% comment that never closes\n\n## Key terms\n\n- ATP\n"
-    out = strip_region_markers(body)
+    out = sanitize.strip_region_markers(body)
     assert out.count("%%") == 0 and "## Key terms" in out
     balanced = "Keep %%this hidden%% here.\n```matlab\n%% a code cell\n```\n"
-    assert strip_region_markers(balanced) == balanced  # paired, and code is not a comment
+    assert sanitize.strip_region_markers(balanced) == balanced  # paired, and code is not a comment
 
 
 # --------------------------------------------------------------------------- the region
-
-
-TAG = related.region_tag(b"k" * 64, "youtube:DDDDDDDDDDD")
 
 
 def opt_out(note: str) -> str:
@@ -86,6 +83,7 @@ def opt_out(note: str) -> str:
 
 
 def test_a_planted_pair_is_never_an_edit_target() -> None:
+    TAG = related.region_tag(b"k" * 64, "youtube:DDDDDDDDDDD")  # noqa: N806
     guessed = related.region_tag(b"guess" * 8, "youtube:DDDDDDDDDDD")
     for planted in (PLANTED, PLANTED.replace("related %%", f"related {guessed} %%")
                     .replace("related-end %%", f"related-end {guessed} %%")):
@@ -96,6 +94,7 @@ def test_a_planted_pair_is_never_an_edit_target() -> None:
 
 
 def test_a_note_from_before_tags_keeps_its_back_links_and_gets_tagged() -> None:
+    TAG = related.region_tag(b"k" * 64, "youtube:DDDDDDDDDDD")  # noqa: N806
     legacy = f"# A\n\nBody.\n\n## Related\n\n{related.START}\n- [[X]]\n{related.END}\n"
     out = related.add_link(legacy, "New", TAG, legacy_base=legacy)
     assert out == related.with_section("# A\n\nBody.", ["X", "New"], TAG)
