@@ -26,6 +26,7 @@ from daemon.runner import (
     open_vault,
     read_status_file,
 )
+from daemon.secrets import scrub
 from daemon.service_install import ServiceInstallError
 from daemon.status import format_status, gather_status
 from vault_tools.inbox import append_lines, edit_inbox, parse_inbox
@@ -372,10 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (ConfigError, VaultMissingError, UsageError, AlreadyRunning,
             ServiceInstallError, DemoFolderError) as exc:
-        print(f"vaultd: {exc}", file=sys.stderr)
+        print(f"vaultd: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except VaultdError as exc:
-        print(f"vaultd: {exc}", file=sys.stderr)
+        print(f"vaultd: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE

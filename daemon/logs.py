@@ -30,10 +30,10 @@ class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         job = getattr(record, "job", "") or current_job.get()
         msg = record.getMessage()
-        if record.exc_info:  # only without the filter (a handler someone else made)
-            msg += "\n" + self.formatException(record.exc_info)
-        elif record.exc_text:  # formatted and scrubbed by ScrubFilter
+        if record.exc_text:  # formatted and scrubbed by ScrubFilter
             msg += "\n" + record.exc_text
+        elif record.exc_info:
+            msg += "\n" + self.formatException(record.exc_info)
         prefix = f"job={job} " if job else ""
         if self.journald:
             return f"<{_PRIORITY.get(record.levelno, 6)}>{record.name}: {prefix}{msg}"

@@ -186,10 +186,9 @@ class ScrubFilter(logging.Filter):
         except Exception:  # noqa: BLE001 - a bad format string still gets logged
             message = f"{record.msg!r} {record.args!r}"
         record.msg, record.args = scrub(message), None
-        if record.exc_info:
-            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        elif record.exc_text:
+        if record.exc_info and not record.exc_text:  # formatters use exc_text when set
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
             record.exc_text = scrub(record.exc_text)
         if record.stack_info:
             record.stack_info = scrub(record.stack_info)
