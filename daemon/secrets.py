@@ -156,23 +156,27 @@ def scrub(text: str, extra: Iterable[str] = ()) -> str:
     every URL password replaced by ``***``. Idempotent."""
     if not text:
         return text
-    secrets = known()
     more = [s for s in extra if s and len(s) >= MIN_SECRET]
-    for secret in sorted(more, key=len, reverse=True) + secrets:
+    return _scrub(text, sorted(more, key=len, reverse=True) + known())
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
         if secret in text:
             text = text.replace(secret, MASK)
     text = _KEY_SHAPE.sub(lambda m: m.group(1) + MASK, text)
     return _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), text)
 
 
-def scrub_data(data: Any) -> Any:
+def scrub_data(data: Any, _secrets: list[str] | None = None) -> Any:
     """A copy of JSON-like ``data`` (dicts, lists, strings) with every string scrubbed."""
+    secrets = known() if _secrets is None else _secrets
     if isinstance(data, str):
-        return scrub(data)
+        return _scrub(data, secrets) if data else data
     if isinstance(data, Mapping):
-        return {k: scrub_data(v) for k, v in data.items()}
+        return {k: scrub_data(v, secrets) for k, v in data.items()}
     if isinstance(data, list | tuple):
-        return [scrub_data(v) for v in data]
+        return [scrub_data(v, secrets) for v in data]
     return data
 
 
