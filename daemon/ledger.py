@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.jobs import ACTIVE_STATES, SCHEMA, STATES, Job, migrate
+from daemon.secrets import scrub
 from vault_tools.models import Usage
 
 __all__ = ["ACTIVE_STATES", "STATES", "Job", "Ledger", "StateConflict", "backoff_delay"]
@@ -298,6 +299,7 @@ class Ledger:
         without Wi-Fi fails nothing. Returns the new state (``ready`` when it will be
         retried, else ``failed``).
         """
+        reason = scrub(reason)  # outside text (an API error) may repeat a secret
         job = self.get(key)
         if job is None:
             raise StateConflict(f"{key}: no such job")
@@ -330,6 +332,7 @@ class Ledger:
         ``generated`` and waits, or after ``max_attempts`` becomes ``failed`` (and
         ``retry`` brings it back to ``generated``, not to a paid regeneration).
         """
+        reason = scrub(reason)
         job = self.get(key)
         if job is None:
             raise StateConflict(f"{key}: no such job")

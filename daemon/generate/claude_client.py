@@ -34,7 +34,6 @@ from typing import Any, TypeVar
 
 import anthropic
 
-from daemon.apikey import load_api_key  # noqa: F401 - re-exported
 from daemon.errors import (
     ConfigError,
     JobError,
@@ -45,6 +44,7 @@ from daemon.errors import (
     RateLimitedError,
     ServiceOverloadedError,
 )
+from daemon.secrets import load_api_key, scrub
 from vault_tools.models import Usage
 
 from .pricing import usage_from_api
@@ -195,7 +195,7 @@ class ReplyCache:
         with contextlib.suppress(OSError):
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = self.folder / f".{key}.{os.getpid()}.tmp"
-            tmp.write_text(text, encoding="utf-8")
+            tmp.write_text(scrub(text), encoding="utf-8")  # a reply may echo a secret
             os.replace(tmp, self.folder / f"{key}.txt")
 
     def drop(self, key: str) -> None:

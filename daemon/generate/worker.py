@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from daemon.errors import EmptyTranscriptError, InvalidSourceError, JobError, PermanentError
 from daemon.generate.base import Backend, JobSpec
+from daemon.secrets import register_config, scrub
 from vault_tools.models import SourceMeta, Transcript
 
 log = logging.getLogger("vaultd.worker")
@@ -73,6 +75,7 @@ def get_backend(spec: JobSpec) -> Backend:
 
 def run_job(spec: JobSpec) -> str:
     """Generate one source. Returns ``VideoContent.to_json()``."""
+    register_config(spec.context.config)  # this process's logs scrub the job's secrets
     try:
         transcript, meta = load_source(spec)
         words = sum(len(s.text.split()) for s in transcript.segments)
@@ -82,6 +85,9 @@ def run_job(spec: JobSpec) -> str:
                 f"the transcript has only {words} word{'' if words == 1 else 's'}, too "
                 "little to study from")
         content = get_backend(spec).generate(transcript, meta, spec.context)
+        # Model text is outside text: a secret it repeats never reaches a note.
+        content = replace(content, note_markdown=scrub(content.note_markdown),
+                          assessment_markdown=scrub(content.assessment_markdown))
         return content.to_json()
     except JobError:
         raise
@@ -98,6 +104,7 @@ def run_playlist(spec: JobSpec) -> str:
     from daemon.sources.youtube import expand_playlist
 
     assert spec.video_id is not None  # the playlist id
+    register_config(spec.context.config)
     try:
         videos = expand_playlist(spec.video_id, spec.context.config,
                                  Path(spec.context.state_dir))
