@@ -15,7 +15,6 @@ writer's side); this module only renders.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import tempfile
 import threading
 import time
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from daemon.logs import setup_logging
+from daemon.warmstart import pool_kwargs
 
 log = logging.getLogger("vaultd.pdf")
 
@@ -77,10 +77,12 @@ class PdfExporter:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            # A fork of the generation pool's fork server (daemon.warmstart); ReportLab
+            # is imported by the worker on its first render, not preloaded for all.
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=setup_logging,
-                initargs=(logging.getLevelName(log.getEffectiveLevel()),))
+                max_workers=1,
+                **pool_kwargs(setup_logging,
+                              (logging.getLevelName(log.getEffectiveLevel()),)))
         return self._pool
 
     def submit(self, key: str | None, notes: list[tuple[str, str, str]], *,
