@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")
 JITTER = 0.5  # each gap between videos is min_interval * (1 + JITTER * U[0, 1))
-BURST_VIDEOS = 3  # videos that may start together before the sustained pace applies
+BURST_VIDEOS = 5  # videos that may start together before the sustained pace applies
 REQUESTS_PER_VIDEO = 3  # watch page, player, captions: room a video needs in the budget
 BUDGET_WINDOW_SECONDS = 3600.0
 BLOCK_MEMORY_SECONDS = 900.0  # a block keeps slowing the pace for this long
