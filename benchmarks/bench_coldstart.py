@@ -156,7 +156,10 @@ def load() -> str:
 
 
 def ledger_rows(state: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(f"file:{state / 'ledger.sqlite3'}?mode=ro", uri=True) as db:
+    ledger = next(state.rglob("ledger.sqlite3"), None)  # the state dir may nest per vault
+    if ledger is None:
+        return []
+    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
         return db.execute(sql).fetchall()
 
 
@@ -249,9 +252,19 @@ def case_cached(tmp: Path, yt: SlowYouTube, code: str | None, first: dict[str, A
     """The videos of case b again: new vault and ledger, the transcript cache kept."""
     import shutil
 
-    state = tmp / "state-d-cached"
-    state.mkdir(parents=True)
-    shutil.copytree(Path(first["state"]) / "transcripts", state / "transcripts")
+    from daemon.paths import state_dir_for
+
+    old = next(Path(first["state"]).rglob("transcripts"))
+    saved = os.environ.get("VAULTD_STATE_DIR")
+    os.environ["VAULTD_STATE_DIR"] = str(tmp / "state-d-cached")
+    try:  # the per-vault folder the daemon will use for the new vault
+        state = state_dir_for(tmp / "vault-d-cached")
+    finally:
+        if saved is None:
+            os.environ.pop("VAULTD_STATE_DIR")
+        else:
+            os.environ["VAULTD_STATE_DIR"] = saved
+    shutil.copytree(old, state / "transcripts")
     lines = [f"- https://www.youtube.com/watch?v={video_id(i, 'cb')}" for i in range(9)]
     hits0 = len(yt.hits)
     r = run_once(tmp, "d-cached", workers=3, seconds=0.2, lines=lines, yt=yt, code=code)
@@ -345,12 +358,22 @@ def case_rss(tmp: Path, yt: SlowYouTube, code: str | None, notes_n: int = 10_000
                 except OSError:
                     continue
                 s = smaps(pid)
-                kind = ("forkserver" if b"forkserver" in cmd else
-                        "resource_tracker" if b"resource_tracker" in cmd else "worker")
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                kind = ("resource_tracker" if b"resource_tracker" in cmd else
+                        "forkserver" if b"forkserver" in cmd and ppid == proc.pid else
+                        "worker")
                 procs.append({"pid": pid, "kind": kind, "rss_kb": s.get("Rss", 0),
                               "pss_kb": s.get("Pss", 0),
                               "uss_kb": s.get("Private_Clean", 0) + s.get("Private_Dirty", 0)})
             out["children"] = procs
+            workers = [p for p in procs if p["kind"] == "worker"]
+            out["workers"] = len(workers)
+            for key in ("rss_kb", "pss_kb", "uss_kb"):
+                out[f"worker_mean_{key}"] = (sum(p[key] for p in workers) // len(workers)
+                                             if workers else 0)
+            out["total_pss_kb"] = smaps(proc.pid).get("Pss", 0) + sum(p["pss_kb"]
+                                                                     for p in procs)
         finally:
             notes.stop.set()
             stop(proc)
