@@ -396,7 +396,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     global VAULTD
-    VAULTD = args.vaultd or VAULTD
+    VAULTD = (args.vaultd or VAULTD).absolute()
     print(machine())
     print(f"daemon: {VAULTD}")
     args.code = None

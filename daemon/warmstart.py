@@ -6,17 +6,21 @@ means a fresh interpreter that imports the ``vaultd`` entry script (all of
 a loaded 2-core machine, ``import anthropic`` alone takes 2–7 s, eight workers doing it
 at once kept the first model call ~10 s away (see benchmarks/README.md, "Cold start").
 
-With ``forkserver`` (Linux and macOS) one server process imports those modules once
-(:data:`GENERATION_PRELOAD`, chosen by backend) and every worker is a copy-on-write fork
-of it: a few milliseconds, and the imported pages are shared between workers. The
-server is started by :func:`start_early` as soon as the dispatcher is built, so its
-imports overlap the daemon's own start-up. Where forkserver is missing (Windows) the
-pools fall back to ``spawn``, which is what they used before.
+With ``forkserver`` (Linux; macOS opts in, see :func:`method`) one server process
+imports those modules once (:data:`GENERATION_PRELOAD`, chosen by backend) and every
+worker is a copy-on-write fork of it: a few milliseconds, and the imported pages are
+shared between workers. The server is started by :func:`start_early` as early as
+possible (:mod:`daemon.entry`, before the CLI is imported; else when the dispatcher is
+built), so its imports overlap the daemon's own start-up. Elsewhere the pools use ``spawn``, as they
+did before.
 
-Process tree: daemon -> forkserver -> workers. The forkserver exits when the daemon
-does (it watches a pipe whose write end only the daemon holds), so a worker's parent
-is the forkserver, not the daemon; a parent-death signal in a worker's initializer
-therefore fires when the forkserver goes, which follows the daemon's death.
+Process tree: daemon -> forkserver -> workers, so a worker's parent is the fork
+server, not the daemon. The fork server exits only once the daemon *and every worker*
+have closed its "alive" pipe (multiprocessing hands each worker a copy of the write
+end), so a parent-death signal (``PR_SET_PDEATHSIG``) or an ``os.getppid()`` watch in a
+worker would wait on the fork server, which waits on the worker. A worker that must
+notice the daemon's death watches :func:`daemon_pid` instead (the pid of the process
+that created its pool, handed over by :func:`pool_kwargs`).
 
 A forkserver is started once per daemon process and keeps the environment it was
 started with; :func:`pool_kwargs` therefore hands each pool's workers the daemon's
@@ -29,6 +33,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from multiprocessing.context import BaseContext
@@ -50,16 +55,20 @@ _started = False
 
 
 def method() -> str:
-    """``forkserver`` where the platform has it, else ``spawn``.
+    """``forkserver`` on Linux, ``spawn`` elsewhere.
 
-    ``VAULTD_START_METHOD=spawn`` forces the old behaviour (for comparisons and for a
-    platform where the forkserver misbehaves).
+    macOS has a fork server too, but a forked process there may crash in system
+    frameworks (proxy lookup, Objective-C runtime) that the parent touched; CPython itself
+    defaults to spawn on macOS, and so does vaultd until it is tested there.
+    ``VAULTD_START_METHOD`` (``spawn`` / ``forkserver``) overrides, for comparisons and
+    for a platform where one of them misbehaves.
     """
     wanted = os.environ.get("VAULTD_START_METHOD", "").strip()
     available = multiprocessing.get_all_start_methods()
     if wanted in ("spawn", "forkserver") and wanted in available:
         return wanted
-    return "forkserver" if "forkserver" in available else "spawn"
+    return "forkserver" if sys.platform.startswith("linux") and "forkserver" in available \
+        else "spawn"
 
 
 def context() -> BaseContext:
@@ -91,9 +100,21 @@ def start_early(backend: str) -> None:
         _started = True
 
 
-def _start_worker(env: dict[str, str], initializer: Callable[..., object] | None,
+_daemon_pid: int | None = None
+
+
+def daemon_pid() -> int:
+    """In a pool worker: the pid of the daemon that created the pool (not the fork
+    server). Elsewhere: the parent's pid."""
+    return _daemon_pid if _daemon_pid is not None else os.getppid()
+
+
+def _start_worker(env: dict[str, str], pid: int, initializer: Callable[..., object] | None,
                   initargs: Sequence[Any]) -> None:
-    """Runs first in every worker: the daemon's environment, then the pool's own init."""
+    """Runs first in every worker: the daemon's environment and pid, then the pool's
+    own initializer."""
+    global _daemon_pid
+    _daemon_pid = pid
     if os.environ != env:
         os.environ.clear()
         os.environ.update(env)
@@ -105,7 +126,7 @@ def pool_kwargs(initializer: Callable[..., object] | None = None,
                 initargs: Sequence[Any] = ()) -> dict[str, Any]:
     """``mp_context`` / ``initializer`` / ``initargs`` for a ``ProcessPoolExecutor``."""
     return {"mp_context": context(), "initializer": _start_worker,
-            "initargs": (dict(os.environ), initializer, tuple(initargs))}
+            "initargs": (dict(os.environ), os.getpid(), initializer, tuple(initargs))}
 
 
 def warm(backend: str) -> int:

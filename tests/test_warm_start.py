@@ -27,6 +27,7 @@ PROBE = textwrap.dedent("""
         return {"pid": os.getpid(), "ppid": os.getppid(),
                 "anthropic_loaded": "anthropic" in sys.modules,
                 "late": os.environ.get("VAULTD_PROBE_LATE"),
+                "daemon_pid": __import__("daemon.warmstart").warmstart.daemon_pid(),
                 "level": __import__("logging").getLogger().level}
 
     if __name__ == "__main__":
@@ -60,8 +61,8 @@ def run_probe(tmp_path: Path, **env: str) -> dict[str, object]:
 def test_workers_are_forks_of_a_preloaded_server(tmp_path: Path) -> None:
     out = run_probe(tmp_path)
     assert out["method"] == "forkserver"
-    # The worker's parent is the fork server, not the daemon ...
-    assert out["ppid"] != out["parent"]
+    # The worker's parent is the fork server, not the daemon (whose pid it is told) ...
+    assert out["ppid"] != out["parent"] and out["daemon_pid"] == out["parent"]
     # ... which imported the anthropic SDK once, before the worker was forked.
     assert out["anthropic_loaded"] is True
     # The environment is the daemon's at pool creation, not the fork server's.
@@ -72,6 +73,23 @@ def test_workers_are_forks_of_a_preloaded_server(tmp_path: Path) -> None:
 def test_spawn_fallback_still_works(tmp_path: Path) -> None:
     out = run_probe(tmp_path, VAULTD_START_METHOD="spawn")
     assert out["method"] == "spawn"
-    assert out["ppid"] == out["parent"]
+    assert out["ppid"] == out["parent"] == out["daemon_pid"]
     assert out["late"] == "set after the fork server started"
     assert out["level"] == 40
+
+
+def test_the_entry_guesses_the_backend_like_the_daemon(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from daemon.entry import _vault_arg, guess_backend
+
+    vault = tmp_path / "v"
+    (vault / ".vaultd").mkdir(parents=True)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    assert guess_backend(vault) == "offline"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    assert guess_backend(vault) == "claude"
+    (vault / ".vaultd" / "config.toml").write_text('[generate]\nbackend = "offline"\n')
+    assert guess_backend(vault) == "offline"
+    assert _vault_arg(["run", "--vault", str(vault), "--once"]) == vault
+    assert _vault_arg(["run", f"--vault={vault}"]) == vault
+    assert _vault_arg(["status"]) is None
