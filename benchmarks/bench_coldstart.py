@@ -52,6 +52,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_pipeline import _wait  # noqa: E402
 from standins import (  # noqa: E402
     KEY,
     MODEL,
@@ -142,15 +143,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def wait(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
 def load() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -193,7 +185,7 @@ def run_once(tmp: Path, name: str, *, workers: int, seconds: float, lines: list[
         before = load()
         proc, t0 = launch(vault, env, tmp / f"{name}.log", "--once")
         try:
-            wait(lambda: len(notes.seen) >= len(lines) or proc.poll() is not None,
+            _wait(lambda: len(notes.seen) >= len(lines) or proc.poll() is not None,
                  900, f"{name}: notes")
             last_note = max(notes.seen.values(), default=math.nan) - t0
             proc.wait(timeout=900)
@@ -292,7 +284,7 @@ def case_paste(tmp: Path, yt: SlowYouTube, code: str | None, seconds: float = 2.
                 with open(inbox, "a", encoding="utf-8") as fh:
                     t = time.monotonic()
                     fh.write(f"- https://www.youtube.com/watch?v={vid}\n")
-                wait(lambda n0=n0: len(notes.seen) > n0, 300, "pasted note")
+                _wait(lambda n0=n0: len(notes.seen) > n0, 300, "pasted note")
                 note_at = max(notes.seen.values())
                 hits = [h for h in yt.hits[h0:] if h.video_id == vid]
                 spans = calls.spans[c0:]
@@ -347,7 +339,7 @@ def case_rss(tmp: Path, yt: SlowYouTube, code: str | None, notes_n: int = 10_000
             with open(inbox, "a", encoding="utf-8") as fh:
                 fh.write("".join(f"- https://www.youtube.com/watch?v={video_id(i, 'rs')}\n"
                                  for i in range(8)))
-            wait(lambda: len(notes.seen) >= n0 + 8, 600, "8 notes")
+            _wait(lambda: len(notes.seen) >= n0 + 8, 600, "8 notes")
             time.sleep(8.0)  # idle
             kids = children_of(proc.pid)
             out["daemon_rss_kb"] = rss_kb(proc.pid)

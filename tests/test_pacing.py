@@ -25,21 +25,9 @@ from daemon.config import Config  # noqa: E402
 from daemon.errors import RateLimitedError  # noqa: E402
 from daemon.sources.http import PacedSession, PacingGate, RequestBudgetExceeded  # noqa: E402
 from daemon.sources.youtube import fetch_youtube  # noqa: E402
+from tests.helpers import FakeClock  # noqa: E402
 
 HOST = "www.youtube.com"
-
-
-class FakeClock:
-    def __init__(self, start: float = 2_000_000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_a_burst_of_videos_then_the_sustained_rate(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ from daemon.sources.http import (
     tor_version,
 )
 from daemon.sources.youtube import fetch_youtube
+from tests.helpers import FakeClock
 
 YT = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
 
@@ -145,19 +146,6 @@ def test_requests_really_go_through_the_configured_proxy(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------- pacing
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_gate_spaces_videos_with_jitter_once_the_burst_is_used(tmp_path):
