@@ -131,8 +131,11 @@ SCHEMA: dict[str, list[Setting]] = {
         Setting("tor_control_password", "", "Tor control port password."),
         Setting("webshare_username", "", "Webshare rotating proxy user (empty: off)."),
         Setting("webshare_password", "", "Webshare rotating proxy password."),
-        Setting("min_request_interval_seconds", 2.0, "Least time between requests to "
-                "YouTube, jittered.", kind=(int, float), check=_at_least(0)),
+        Setting("min_request_interval_seconds", 2.0, "Least time between two videos' "
+                "requests to YouTube once the burst is used, jittered (a video's own "
+                "requests go back to back).", kind=(int, float), check=_at_least(0)),
+        Setting("burst_videos", 5, "Videos that may be fetched one right after another "
+                "before the interval applies (all workers together).", check=_at_least(1)),
         Setting("yt_dlp_fallback", False, "Try yt-dlp for captions when the API fails."),
         Setting("yt_dlp_playlists", True, "Expand playlists with yt-dlp when it is installed "
                 "(pip install 'vaultd[ytdlp]'); else from the playlist page."),

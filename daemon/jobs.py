@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at       REAL NOT NULL,
     updated_at       REAL NOT NULL,
     generated_at     REAL,
-    finished_at      REAL
+    finished_at      REAL,
+    source_requests  INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, next_attempt_at, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_note ON jobs(note_path);

@@ -205,6 +205,20 @@ class Ledger:
                                     f"{row['state'] if row else 'no row'}")
 
     # -- transitions -------------------------------------------------------------
+    def record_source_requests(self, key: str, requests: int) -> None:
+        """How many requests the source (YouTube) answered for this job's last fetch."""
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET source_requests=? WHERE key=?", (requests, key))
+
+    def source_requests(self, limit: int = 100) -> tuple[int, float, int]:
+        """(videos, mean requests per video, of them served from the cache with no
+        request) over the last ``limit`` YouTube jobs that recorded a count."""
+        rows = self._db().execute("SELECT source_requests FROM jobs WHERE kind='youtube' AND"
+                                  " source_requests IS NOT NULL ORDER BY updated_at DESC"
+                                  " LIMIT ?", (limit,)).fetchall()
+        counts = [int(r[0]) for r in rows]
+        return len(counts), (sum(counts) / len(counts) if counts else 0.0), counts.count(0)
+
     def record_usage(self, key: str, usage: Usage) -> None:
         """Spend of an attempt that failed: counted on the job and in today's total."""
         tokens = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens \

@@ -74,6 +74,8 @@ def gather_status(vault: Path) -> dict[str, Any]:
                           "attempts": j.attempts, "at": j.updated_at}
                          for j in ledger.recent_failures(10)],
             "usage_today": ledger.usage_on(),
+            "youtube_requests": dict(zip(("videos", "per_video", "cached"),
+                                         ledger.source_requests(), strict=True)),
             "service": _service_state(paths.vault),
             "usage_total": _usage_total(ledger.all_jobs()),
             "unhandled": _unhandled(paths.inbox),
@@ -144,4 +146,8 @@ def format_status(st: dict[str, Any]) -> str:
         out.append(f"  notice   {n}")
     u = st["usage_today"]
     out.append(f"today:   {u['tokens']:,} tokens, ${u['cost_usd']:.2f}")
+    yr = st.get("youtube_requests") or {}
+    if yr.get("videos"):
+        out.append(f"youtube: {yr['per_video']:.1f} requests per video (last {yr['videos']}"
+                   f" videos, {yr['cached']} from the cache with none)")
     return "\n".join(out)
