@@ -81,8 +81,10 @@ class ConcurrencySlots:
     """At most ``limit`` holders across processes, via flock'd slot files."""
 
     def __init__(self, state_dir: str | os.PathLike[str], limit: int,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.dir = Path(state_dir) / "claude-slots"
+                 sleep: Callable[[float], None] = time.sleep, *,
+                 folder: str = "claude-slots", service: str = "Claude") -> None:
+        self.dir = Path(state_dir) / folder
+        self.service = service
         self.limit = max(int(limit), 1)
         self._sleep = sleep
 
@@ -106,7 +108,7 @@ class ConcurrencySlots:
                 return
             if time.monotonic() >= deadline:
                 raise ServiceOverloadedError(
-                    "all Claude request slots stayed busy; will try again later")
+                    f"all {self.service} request slots stayed busy; will try again later")
             self._sleep(random.uniform(0.05, 0.25))
 
 
@@ -162,6 +164,21 @@ def classify(exc: Exception) -> JobError:
         msg = (getattr(exc, "api_message", None) or "")[:200]
         return PermanentError(f"Claude API refused the request (HTTP {status}) {msg}".strip())
     return MalformedReplyError(f"unreadable reply from the Claude API ({type(exc).__name__})")
+
+
+def wait_or_raise(policy: RetryPolicy, sleep: Callable[[float], None], err: JobError,
+                  attempt: int, what: str) -> None:
+    """Sleep before try ``attempt + 1`` of a transient failure, or raise ``err`` when it
+    is permanent or the policy's attempts are used up (shared by every transport)."""
+    if not err.transient:
+        raise err
+    if attempt >= policy.attempts:
+        log.warning("%s: giving up for now after %d tries: %s", what, attempt, err.reason)
+        raise err
+    wait = policy.delay(attempt - 1, err.retry_after)
+    log.info("%s: %s; retrying in %.2fs (try %d of %d)", what, err.reason, wait,
+             attempt + 1, policy.attempts)
+    sleep(wait)
 
 
 class ReplyCache:
@@ -289,15 +306,7 @@ class ClaudeClient:
             self._wait_or_raise(err, attempt, what)
 
     def _wait_or_raise(self, err: JobError, attempt: int, what: str) -> None:
-        if not err.transient:
-            raise err
-        if attempt >= self.policy.attempts:
-            log.warning("%s: giving up for now after %d tries: %s", what, attempt, err.reason)
-            raise err
-        wait = self.policy.delay(attempt - 1, err.retry_after)
-        log.info("%s: %s; retrying in %.2fs (try %d of %d)", what, err.reason, wait,
-                 attempt + 1, self.policy.attempts)
-        self._sleep(wait)
+        wait_or_raise(self.policy, self._sleep, err, attempt, what)
 
     def _send(self, params: dict[str, Any]) -> Reply:
         model = str(params["model"])
