@@ -51,11 +51,22 @@ def gather_status(vault: Path) -> dict[str, Any]:
                           "attempts": j.attempts, "at": j.updated_at}
                          for j in ledger.recent_failures(10)],
             "usage_today": ledger.usage_on(),
+            "model": _model_of(config, running["backend"] if running else backend),
+            "replies": ledger.repaired_replies(),
             "service": _service_state(paths.vault),
             "usage_total": _usage_total(ledger.all_jobs()),
         }
     finally:
         ledger.close()
+
+
+def _model_of(config: Any, backend: str) -> str | None:
+    """The model the backend uses (None for the offline generator)."""
+    if backend == "claude":
+        return str(config.get("generate", "model"))
+    if backend == "openai":
+        return f"{config.get('openai', 'model')} at {config.get('openai', 'base_url')}"
+    return None
 
 
 def _service_state(vault: Path) -> str:
@@ -83,7 +94,8 @@ def format_status(st: dict[str, Any]) -> str:
                    f" {d['workers']} worker(s), {d['watcher']})")
     else:
         out.append("daemon:  not running")
-    out.append(f"backend: {st['backend']} ({st['backend_reason']})")
+    model = f", model {st['model']}" if st.get("model") else ""
+    out.append(f"backend: {st['backend']}{model} ({st['backend_reason']})")
     out.append(f"service: {st['service']}")
     if st["paused"]:
         out.append(f"paused:  {st['paused']}")
@@ -98,6 +110,10 @@ def format_status(st: dict[str, Any]) -> str:
                    f"{_ago(w['retry_in_seconds'])})")
     for f in st["failures"]:
         out.append(f"  failed   {f['key']}: {f['reason']}")
+    r = st["replies"]
+    if r["salvaged"] or r["continued"]:
+        out.append(f"replies: {r['salvaged']} salvaged off-format, {r['continued']} continued "
+                   "after the output limit (none paid twice)")
     u = st["usage_today"]
     out.append(f"today:   {u['tokens']:,} tokens, ${u['cost_usd']:.2f}")
     return "\n".join(out)
