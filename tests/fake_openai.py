@@ -64,13 +64,15 @@ class FakeOpenAI(LoopbackServer):
 
     def __init__(self, responder: Responder | None = None, *,
                  models: set[str] | None = None, ollama: bool = True,
-                 formats: tuple[str, ...] = ("json_schema", "json_object")) -> None:
+                 formats: tuple[str, ...] = ("json_schema", "json_object"),
+                 refuse_status: int = 400) -> None:
         self.requests: list[Recorded] = []
         self.script: deque[Reply] = deque()
         self.responder: Responder = responder or (lambda body: text("ok"))
         self.models = set(models or {"llama3.1:8b"})
         self.ollama = ollama
         self.formats = formats
+        self.refuse_status = refuse_status  # old llama.cpp servers refuse with 500
         self._lock = threading.Lock()
         LoopbackServer.__init__(self, _make_handler(self))
 
@@ -148,7 +150,8 @@ def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                                    "not_found_error")
             kind = (body.get("response_format") or {}).get("type")
             if kind and kind != "text" and kind not in fake.formats:
-                return self._error(400, f"response_format type {kind} is not supported")
+                return self._error(fake.refuse_status, "response_format type must be one "
+                                   f"of text or json_object, but got: {kind}")
             reply = fake.next_reply(body)
             if reply.status != 200:
                 return self._error(reply.status, f"fake {reply.status}", "server_error",

@@ -129,8 +129,10 @@ def test_plain_call_below_the_stream_threshold_and_configured_price(tmp_path: Pa
     assert c.usage.cost_usd == pytest.approx(expected) and c.usage.cost_usd > 0
 
 
-def test_server_without_json_schema_falls_back_to_json_object(tmp_path: Path) -> None:
-    with FakeOpenAI(respond, formats=("json_object",)) as fake:
+@pytest.mark.parametrize("status", [400, 500])
+def test_server_without_json_schema_falls_back_to_json_object(tmp_path: Path,
+                                                             status: int) -> None:
+    with FakeOpenAI(respond, formats=("json_object",), refuse_status=status) as fake:
         backend, ctx, _ = setup(fake, tmp_path)
         c = backend.generate(make_transcript(600), make_meta(600), ctx)
     kinds = [r.body.get("response_format", {}).get("type") for r in fake.chat_requests()]

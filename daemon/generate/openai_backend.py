@@ -6,7 +6,7 @@ shared :class:`~.model_backend.ModelBackend`:
 
 * structured output through ``response_format``: ``json_schema`` (Ollama ≥ 0.5, llama.cpp
   server, LM Studio, vLLM), else ``json_object``, else the tagged text format. A server
-  that answers HTTP 400/422 about the response format makes this worker step down one
+  that answers HTTP 400/422 (or 500) about the response format makes this worker step down one
   mode and send again (``openai.structured_output`` pins a mode);
 * a reply cut at ``max_tokens`` (``finish_reason == "length"``) is continued by the
   shared ask loop: the partial reply goes back as the assistant's turn;
@@ -97,7 +97,9 @@ def _message(exc: Exception) -> str:
 
 
 def _format_refused(exc: Exception) -> bool:
-    if getattr(exc, "status_code", None) not in (400, 422):
+    # 500 too: older llama.cpp-based servers answer an unknown response_format type with
+    # HTTP 500 "response_format type must be one of text or json_object".
+    if getattr(exc, "status_code", None) not in (400, 422, 500):
         return False
     low = _message(exc).lower()
     return any(w in low for w in ("response_format", "json_schema", "json_object", "schema",
