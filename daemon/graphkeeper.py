@@ -9,8 +9,9 @@ analysis (PageRank, clusters) and renders ``Knowledge Graph.md`` and its canvas.
 The rendered text goes back to the writer, the only code that writes into the vault, as
 a millisecond job. Rendering at 10,000 notes takes seconds, which is why it lives here.
 
-At start the saved graph is loaded; without one (or when it is unreadable) the graph is
-rebuilt from the vault, in this thread.
+At start the saved graph is loaded (notes deleted meanwhile are dropped from it); without
+one (or when it is unreadable) the graph is rebuilt from the vault, in this thread. A note
+deleted while the daemon runs is removed at once (the writer sends ``remove``).
 """
 
 from __future__ import annotations
@@ -129,11 +130,13 @@ class GraphKeeper(threading.Thread):
         except Exception:  # noqa: BLE001 - an unreadable vault must not kill the thread
             log.exception("could not build the knowledge graph; starting empty")
             self.graph, rebuilt = KnowledgeGraph(), True
+        gone = [] if rebuilt else self._drop_deleted()
+        dirty_from_start = bool(gone)
         self._load_clusters()  # an initial assignment only: valid even after a rebuild
         log.info("knowledge graph %s in %.1f s: %d notes", "rebuilt" if rebuilt else "loaded",
                  time.monotonic() - started, len(self.graph.notes()))
         self.ready.set()
-        dirty = rebuilt
+        dirty = rebuilt or dirty_from_start
         first_change = last_change = time.monotonic() if dirty else 0.0
         force = dirty
         while True:
@@ -165,6 +168,17 @@ class GraphKeeper(threading.Thread):
             if not dirty:
                 first_change = now
             dirty, last_change = True, now
+
+    def _drop_deleted(self) -> list[str]:
+        """Notes of the saved graph deleted while the daemon was stopped leave it now (a
+        stat per note), not at the next rebuild."""
+        assert self.graph is not None
+        gone = [n[5:] for n in self.graph.notes() if not (self.vault / n[5:]).is_file()]
+        for path in gone:
+            self.graph.remove_note(path)
+        if gone:
+            log.info("%d note(s) deleted while stopped left the graph", len(gone))
+        return gone
 
     def _apply(self, kind: str, a: object, b: object) -> None:
         assert self.graph is not None

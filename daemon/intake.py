@@ -17,12 +17,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemon.ledger import Job, Ledger
-from vault_tools.inbox import InboxLine, Status, parse_inbox
+from daemon.ledger import NOTE_DELETED, Job, Ledger
+from vault_tools.inbox import InboxLine, Status, parse_inbox, strip_annotation
 from vault_tools.notes import wikilink
 from vault_tools.sources import SUBTITLE_EXTS, SourceRef
+from vault_tools.unhandled import unhandled_links
 
 log = logging.getLogger("vaultd.intake")
+
+MISSING_FILE = "subtitle file not found in the vault"  # a job failed so comes back by itself
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ class InboxSync:
         outside = any(vault != c.resolve() and vault not in c.resolve().parents
                       for c in candidates)
         reason = (f"{target} is outside the vault" if outside
-                  else f"subtitle file not found in the vault: {target}")
+                  else f"{MISSING_FILE}: {target}")
         return Resolved(f"file:{target}", "file", target, reason)
 
     def forget_file_names(self) -> None:
@@ -111,8 +114,19 @@ class InboxSync:
         added = self.ledger.add_many([(r.key, r.kind, r.url, r.error) for r in new])
         for key in added:
             log.info("queued %s", key, extra={"job": key})
+        self._revive_found([r.key for r in new if r.kind == "file" and r.error is None])
         self.last_lines = [line for line, _ in out]
         return out
+
+    def _revive_found(self, keys: list[str]) -> None:
+        """A subtitle file that was missing is there now: its failed job becomes ready
+        (the watcher asks for a pass when such a file appears; the periodic rescan is
+        the backstop)."""
+        jobs = self.ledger.get_many(keys) if keys else {}
+        back = [k for k, j in jobs.items()
+                if j.state == "failed" and (j.last_error or "").startswith(MISSING_FILE)]
+        for key in self.ledger.retry(back) if back else []:
+            log.info("the subtitle file of %s is there now; queued", key, extra={"job": key})
 
     def transform(self, text: str) -> str:
         from vault_tools.inbox import annotate
@@ -128,7 +142,23 @@ class InboxSync:
             if status.render() != line.annotation:
                 statuses[line.index] = status
                 expected[line.index] = line.body
+        follow_channel_lines(text, statuses, expected)
         return annotate(text, statuses, expected) if statuses else text
+
+
+def follow_channel_lines(text: str, statuses: dict[int, Status | None],
+                         expected: dict[int, str]) -> None:
+    """A YouTube channel page pasted in the inbox is no source, but its line says how to
+    follow it (see :mod:`vault_tools.unhandled`)."""
+    found_links = unhandled_links(text, channels_only=True)
+    lines = text.splitlines() if found_links else []
+    for found in found_links:
+        if found.line not in statuses:
+            body, annotation = strip_annotation(lines[found.line].rstrip("\r\n"))
+            status = Status("follow", found.follow)
+            if status.render() != annotation:
+                statuses[found.line] = status
+                expected[found.line] = body
 
 
 def job_status(job: Job | None, children: dict[str, list[Job]]) -> Status:
@@ -143,12 +173,16 @@ def job_status(job: Job | None, children: dict[str, list[Job]]) -> Status:
         if failed:
             return Status("failed", f"{failed} of {len(kids)} videos failed, {done} done "
                                     "(see vaultd status)")
-        return Status("done", f"{done} of {len(kids)} done")
+        return Status("done", f"{done} of {len(kids)} done; for its new videos too, add "
+                              f'"{job.key[9:]}" to subscriptions.playlists in '
+                              ".vaultd/config.toml")
     if job.state == "ready":
         return Status("waiting", job.last_error or "") if job.waiting else Status("queued")
     if job.state in ("running", "generated", "written"):
         return Status("working")
     if job.state == "done":
+        if job.last_error == NOTE_DELETED:
+            return Status("deleted", job.key)
         if job.note_path:
             rel = job.note_path[:-3] if job.note_path.endswith(".md") else job.note_path
             return Status("done", wikilink(rel, rel.rsplit("/", 1)[-1]))
@@ -169,4 +203,7 @@ def line_status(jobs: list[Job | None], children: dict[str, list[Job]]) -> Statu
             return Status("queued")
         return Status("working", f"{len(done)} of {len(statuses)} done")
     failed = [s for s in statuses if s.state == "failed"]
+    if not failed:  # done, and some notes the user deleted
+        gone = [f"note of {s.detail} deleted" for s in statuses if s.state == "deleted"]
+        return Status("done", ", ".join([s.detail for s in done] + gone))
     return Status("failed", f"{failed[0].detail}; {len(done)} of {len(statuses)} done")

@@ -17,6 +17,7 @@ import logging
 import time
 from pathlib import Path, PurePosixPath
 
+from vault_tools.conflicts import is_conflict_copy
 from vault_tools.graph import NoteFacts, note_from_markdown
 from vault_tools.links import Linker
 from vault_tools.vault_index import VaultIndex, is_ignored_path
@@ -48,13 +49,18 @@ class VaultKnowledge:
         """A note was written or edited: refresh the index, return its graph facts."""
         if rel in self.exclude or is_ignored_path(rel) or not rel.endswith(".md"):
             return None
-        self.index.update_file(self.vault, rel)
-        self._relink(rel)
         if text is None:
             try:
                 text = (self.vault / rel).read_text(encoding="utf-8", errors="replace")
             except OSError:
-                return None
+                text = None
+        if text is not None and is_conflict_copy(rel, text):
+            self.note_removed(rel)  # a regeneration's conflict copy: not knowledge
+            return None
+        self.index.update_file(self.vault, rel)
+        self._relink(rel)
+        if text is None:
+            return None
         facts = note_from_markdown(rel, text)
         self.concepts[rel] = {c.casefold() for c in facts.concepts}
         return facts

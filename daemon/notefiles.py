@@ -21,11 +21,13 @@ from pathlib import Path
 from daemon.errors import VaultWriteError
 from daemon.knowledge import VaultKnowledge
 from daemon.paths import VaultPaths
+from vault_tools import conflicts as conflict_copies
 from vault_tools import frontmatter, notes
 from vault_tools import related as related_region
 from vault_tools.atomic import create_atomic, write_atomic
 from vault_tools.filenames import numbered, safe_filename
 from vault_tools.inbox import InboxBusy, edit_inbox
+from vault_tools.merge import Collision
 from vault_tools.models import VideoContent
 from vault_tools.regenerate import regenerate
 from vault_tools.sanitize import sanitize_markdown
@@ -178,21 +180,37 @@ class NoteFiles:
                     create_atomic(path, new)
                     continue
                 current = path.read_text(encoding="utf-8", errors="surrogateescape")
-                merged = regenerate(base, current, new) if base is not None else None
-                if merged is None:
-                    copy = path.with_name(f"{path.stem} (regenerated "
-                                          f"{created[:10]} {now_iso()[11:16].replace(':', '')}).md")
-                    write_atomic(copy, new)
-                    conflicts.append(self.paths.rel(copy))
-                    log.warning("%s was edited where the new version changed too; wrote "
-                                "the new version to %s", self.paths.rel(path), copy.name)
-                elif merged != current:
+                collided: list[Collision] = []
+                if base is None:  # nothing to merge against (a ledger from before
+                    # merge bases were kept): the whole new text is one collided block
+                    merged = None
+                    collided.append(Collision(0, "", [], new.split("\n"), []))
+                else:
+                    merged = regenerate(base, current, new, collided)
+                if merged is not None and merged != current:
                     write_atomic(path, merged.encode("utf-8", "surrogateescape"))
+                if collided:
+                    copy = self._conflict_copy(path, collided)
+                    conflicts.append(self.paths.rel(copy))
+                    log.warning("%s: applied the new version except %d block(s) you had "
+                                "edited too; their new text is in %s", self.paths.rel(path),
+                                len(collided), copy.name)
         except OSError as exc:
             raise VaultWriteError(f"could not write the note: {exc.strerror or exc}") from exc
         return WriteResult(note_rel, assess_rel, created=False, note_text=note_text,
                            assessment_text=assess_text, conflicts=tuple(conflicts),
                            related=composed.related)
+
+    def _conflict_copy(self, path: Path, collided: list[Collision]) -> Path:
+        """Write the collided blocks' new text beside the note (never over a file)."""
+        when = now_iso()
+        copy = path.with_name(conflict_copies.copy_name(path.stem, when))
+        n = 1
+        while copy.exists():
+            n += 1
+            copy = path.with_name(conflict_copies.copy_name(path.stem, when)[:-3] + f" {n}.md")
+        create_atomic(copy, conflict_copies.render_copy(self.paths.rel(path), collided, when))
+        return copy
 
     def add_related_link(self, note_rel: str, target: str) -> bool:
         """Link ``target`` from the Related region of our study note ``note_rel``

@@ -127,6 +127,8 @@ class PdfFiling:
             if r.data is None:
                 log.warning("PDF of %s failed: %s", r.note, "; ".join(r.warnings))
                 continue
+            if not (self.paths.vault / r.note).is_file():
+                continue  # deleted while it rendered: no PDF of a note that is gone
             target = self.paths.vault / r.pdf
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -155,6 +157,21 @@ class PdfFiling:
 
     def forget(self, rel: str) -> None:
         self.refresh.forget(rel)
+
+    def removed(self, rel: str) -> None:
+        """The user deleted a note: its PDF goes too, if we exported it (the record says
+        so; a PDF of the user's own under that name stays)."""
+        self.refresh.forget(rel)
+        if self.ledger.pdf_digest(rel) is None:
+            return
+        pdf = self.paths.vault / pdf_path_for(rel, self._config().get("vault", "pdf_folder"))
+        try:
+            pdf.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not remove %s: %s", self.paths.rel_any(pdf), exc)
+            return
+        self.ledger.pdf_forget(rel)
+        log.info("removed %s (its note was deleted)", self.paths.rel_any(pdf))
 
     def moved(self, old: str, new: str) -> None:
         """The user moved or renamed a note: its PDF moves to the mirrored place (unless

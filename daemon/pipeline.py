@@ -26,6 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 
+from daemon import orphans
 from daemon.config import Config
 from daemon.errors import (
     ConfigError,
@@ -45,6 +46,10 @@ from vault_tools.models import Usage, VideoContent
 log = logging.getLogger("vaultd.dispatcher")
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
+# run --once without a network: at most this many tries, at most this many seconds
+# apart (about 10 s of waiting in all, instead of the daemon's growing backoff)
+ONCE_OFFLINE_ATTEMPTS = 3
+ONCE_OFFLINE_BACKOFF = 5.0
 
 
 def read_subtitle_file(path: Path, rel: str) -> str:
@@ -106,9 +111,11 @@ class Dispatcher(threading.Thread):
     def _new_pool(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")
         # Workers log to the same stderr (journald) in the same format as the daemon.
+        # ... and die with the daemon (daemon.orphans), never outliving a kill -9.
+        init, initargs = orphans.initializer(setup_logging,
+                                             self.config.get("daemon", "log_level"))
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                   initializer=setup_logging,
-                                   initargs=(self.config.get("daemon", "log_level"),))
+                                   initializer=init, initargs=initargs)
 
     def working_on(self) -> list[tuple[str, float]]:
         """(key, seconds in flight) of jobs being generated now."""
@@ -255,7 +262,12 @@ class Dispatcher(threading.Thread):
     def _failed(self, job: Job, exc: JobError) -> None:
         if isinstance(exc.usage, Usage):
             self.ledger.record_usage(job.key, exc.usage)
-        d = self.config.section("daemon")
+        d = dict(self.config.section("daemon"))
+        if self.once and isinstance(exc, OfflineError):  # a one-shot run does not sit out
+            # an outage: a few quick tries, then the job fails and says how to retry
+            d["max_attempts"] = min(d["max_attempts"], ONCE_OFFLINE_ATTEMPTS)
+            for k in ("backoff_base_seconds", "backoff_max_seconds"):
+                d[k] = min(d[k], ONCE_OFFLINE_BACKOFF)
         state = self.ledger.fail(job.key, exc.reason, transient=exc.transient,
                                  max_attempts=d["max_attempts"],
                                  backoff_base=d["backoff_base_seconds"],

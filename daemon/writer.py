@@ -379,16 +379,33 @@ class VaultWriter(threading.Thread):
             self.pdf.moved(rel, new)
             self._learn(new)
         elif kind == "deleted":
-            self.pdf.forget(rel)
-            self.knowledge.note_removed(rel)
-            if self.keeper is not None:
-                self.keeper.remove(rel)
+            self._note_deleted(rel)
         elif kind in ("created", "modified", "closed"):
             if (self.paths.vault / rel).is_file():
                 self._learn(rel)
                 self.pdf.changed(rel)
                 if kind == "created":
                     self._follow_identity(rel)
+                    if self.ledger.note_restored(rel):
+                        self.request_inbox()  # back from the trash: the line links it again
+
+    def _note_deleted(self, rel: str) -> None:
+        """The user deleted a note (or moved it to the trash): follow at once. It leaves
+        the index, the linker and the graph (the graph note and canvas are re-rendered),
+        its PDF goes if it was ours, and if it was a job's study note the inbox line says
+        it was deleted and how to make it again."""
+        if (self.paths.vault / rel).exists():
+            return  # a late event: the note is back already
+        self._learned.pop(rel, None)
+        self.pdf.removed(rel)
+        self.knowledge.note_removed(rel)  # type: ignore[union-attr]
+        if self.keeper is not None:
+            self.keeper.remove(rel)
+        key = self.ledger.note_deleted(rel)
+        if key is not None:
+            log.info("study note %s was deleted; vaultd regenerate %s makes it again",
+                     rel, key, extra={"job": key})
+            self.request_inbox()
 
     def _follow_identity(self, rel: str) -> None:
         """A note of ours appeared under a new path (a move the watcher saw as delete +

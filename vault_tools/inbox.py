@@ -7,6 +7,8 @@ Annotation grammar (always at the end of a source line, after the user's text)::
     <user text with the URL> — 🔁 waiting: <reason>
     <user text with the URL> — ✅ [[Study Notes/Title|Title]]
     <user text with the URL> — ❌ failed: <reason>
+    <user text with the URL> — 🗑 note deleted — vaultd regenerate <key> makes it again
+    <channel page URL> — ➕ a channel, not a video; to follow it, add "UC…" to …
 
 The annotation is recognised by `` — `` followed by one of those marks and runs to the
 end of the line; rendering then re-parsing gives the same line (idempotent). Everything
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import time
 from bisect import bisect_right
 from collections.abc import Callable
@@ -33,10 +36,11 @@ from vault_tools.atomic import _fsync_dir, exchange, write_temp
 from vault_tools.sources import SourceRef, find_sources
 
 SEP = " — "
-MARKS = {"queued": "⏳", "working": "⚙️", "waiting": "🔁", "done": "✅", "failed": "❌"}
+MARKS = {"queued": "⏳", "working": "⚙️", "waiting": "🔁", "done": "✅", "failed": "❌",
+         "deleted": "🗑", "follow": "➕"}
 # Exactly the separator we write (" — "), so a user's trailing blanks (a markdown hard
 # break) stay theirs.
-_ANNOTATION = re.compile(r" —[ \t]+(?:⏳|⚙️|⚙|🔁|✅|❌)(?:[ \t].*)?$")
+_ANNOTATION = re.compile(r" —[ \t]+(?:⏳|⚙️|⚙|🔁|✅|❌|🗑️|🗑|➕)(?:[ \t].*)?$")
 MAX_REASON = 160
 
 
@@ -55,13 +59,27 @@ class Status:
             return f"{SEP}{mark} working" + (f": {self.detail}" if self.detail else "")
         if self.state == "done":
             return f"{SEP}{mark} {self.detail}".rstrip()
+        if self.state == "follow":  # a channel page: detail says how to follow it
+            return f"{SEP}{mark} a channel, not a video; to follow it, {clean_reason(self.detail)}"
+        if self.state == "deleted":  # detail: the job key, for the command that remakes it
+            key = shlex.quote(clean_reason(self.detail))
+            return f"{SEP}{mark} note deleted{SEP}vaultd regenerate {key} makes it again"
         return f"{SEP}{mark} {self.state}: {clean_reason(self.detail)}"
 
 
+_ZWSP = "\u200b"
+
+
 def clean_reason(reason: str) -> str:
-    """One line, no markup that could break the line or the link syntax."""
-    text = re.sub(r"[\r\n\t]+", " ", reason or "unknown error")
-    text = re.sub(r"[\[\]`|<>]", "'", text).replace("%%", "%")
+    """One line, no markup that could break the line or the link syntax.
+
+    Angle brackets stay readable (a subtitle error quotes ``00:00:01,000 --> ...``) but
+    inert: a zero-width space after ``<`` and before ``>`` means no HTML tag or comment
+    can open, and no ``-->`` can close a comment the user's text opened above the line.
+    """
+    text = re.sub(r"[\r\n\t]+", " ", reason or "unknown error").replace(_ZWSP, "")
+    text = re.sub(r"[\[\]`|]", "'", text).replace("%%", "%")
+    text = text.replace("<", "<" + _ZWSP).replace(">", _ZWSP + ">")
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1].rstrip() + "…"
 

@@ -12,7 +12,8 @@ the strings the user typed); 10,000 notes index in well under a second.
 
 Ignored: ``.obsidian/``, ``.trash/``, ``.vaultd/``, ``.git/`` and every other hidden
 folder or file, sync-tool files (``.sync-conflict``, ``conflicted copy``, ``.~``, ``~$``,
-``.icloud``) and the writer's temp files (``*.vaultd-tmp*``). Pure: no threads, no I/O
+``.icloud``), the writer's temp files (``*.vaultd-tmp*``) and regeneration conflict
+copies (:mod:`vault_tools.conflicts`: name pattern and frontmatter marker). Pure: no threads, no I/O
 beyond reading notes.
 """
 
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import yaml
+
+from vault_tools.conflicts import has_copy_name, is_conflict_copy
 
 __all__ = ["IndexEntry", "VaultIndex", "is_ignored_path", "read_head"]
 
@@ -325,8 +328,11 @@ class VaultIndex:
 
     # ------------------------------------------------------------------ internals
 
-    def _load(self, path: str, rel: str) -> IndexEntry:
+    def _load(self, path: str, rel: str) -> IndexEntry | None:
         head = read_head(path)
+        if has_copy_name(rel) and is_conflict_copy(rel, head):
+            self.remove(rel)  # a regeneration's conflict copy is not a note to link to
+            return None
         aliases, video_id = _parse_keys(head) if head else ((), None)
         entry = IndexEntry(rel, _stem(rel), aliases, video_id)
         old = self._entries.pop(rel, None)

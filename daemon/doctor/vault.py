@@ -22,6 +22,7 @@ from daemon.doctor.model import Check, Context
 from daemon.errors import ConfigError
 from daemon.ledger import STATES, Ledger
 from daemon.paths import VaultPaths, state_dir_for
+from vault_tools.unhandled import unhandled_links
 
 INBOX_WARN_BYTES = 5 * 1024 * 1024
 
@@ -48,8 +49,10 @@ def check_config(c: Context) -> Check:
     try:
         c.config = load_config(c.vault, create=False)
     except ConfigError as exc:
+        # A file-wide problem (bad TOML) names the file itself as the setting.
+        what = "the error above" if exc.setting == str(path) else exc.setting
         return Check("config", "fail", str(exc),
-                     f"edit {path} and fix {exc.setting}, or move the file aside to get "
+                     f"edit {path} and fix {what}, or move the file aside to get "
                      "commented defaults back on the next run")
     if not path.exists():
         return Check("config", "ok", f"no {CONFIG_RELPATH} yet: defaults apply "
@@ -88,6 +91,13 @@ def check_inbox(c: Context) -> Check:
     if size > INBOX_WARN_BYTES:
         return Check("inbox", "warn", f"{inbox} is {size / 1e6:.1f} MB; every change "
                      "re-reads all of it", "move finished lines into another note")
+    found = unhandled_links(text)
+    if found:
+        listed = "; ".join(f"line {u.line + 1}: {u.link}: {u.reason}" for u in found[:10])
+        more = f" (and {len(found) - 10} more)" if len(found) > 10 else ""
+        return Check("inbox", "warn", f"{inbox}: {len(found)} link(s) make no note: "
+                     f"{listed}{more}", "follow channels as the reason says; paste the "
+                     "YouTube video URL or a subtitle file instead of other links")
     return Check("inbox", "ok", f"{inbox} is readable text ({len(text.splitlines())} lines)")
 
 
