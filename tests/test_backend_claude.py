@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from daemon.errors import PermanentError
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_anthropic import FakeAnthropic, Reply, raw, text  # noqa: E402
@@ -109,3 +111,22 @@ def test_model_without_structured_outputs_gets_the_text_format(env) -> None:
     assert "output_config" not in notes.body and "output_config" not in assess.body
     assert "<tldr>" in notes.body["messages"][0]["content"]
     assert "Learning rate" in c.note_markdown and c.salvaged == 0
+
+
+def test_a_cut_reply_reused_on_retry_is_still_continued(env) -> None:
+    """The job fails after the cut reply was paid for; its retry reuses that reply from
+    the reply cache and continues it, instead of taking it as complete."""
+    fake, tmp = env
+    full = json.dumps({"reply": JSON_NOTE})
+    fake.queue(Reply(text=full[:120], stop_reason="max_tokens"),
+               *[raw(b'{"type":"error","error":{"type":"invalid_request_error",'
+                     b'"message":"fake 400"}}', status=400)])
+    with pytest.raises(PermanentError):
+        run(tmp)
+    assert len(fake.message_requests()) == 2
+    fake.queue(text(full[120:]))
+    c = run(tmp)
+    retry = fake.message_requests()[2:]
+    assert len(retry) == 2  # the continuation and the assessment; the cut call is reused
+    assert retry[0].body["messages"][-1] == {"role": "assistant", "content": full[:120]}
+    assert "Momentum smooths the steps" in c.note_markdown and c.continued == 1

@@ -225,3 +225,28 @@ def test_long_transcript_is_chunked_to_the_configured_window(tmp_path: Path) -> 
         assert prompt + r.body["max_tokens"] <= window, prompt
     assert "summary of part" not in c.note_markdown  # the digest replaced the transcript
     assert "w0x0" not in reqs[-1].body["messages"][0]["content"]
+
+
+def test_server_that_answers_anew_instead_of_continuing(tmp_path: Path) -> None:
+    """Some servers ignore a final assistant turn and start over: the new whole answer
+    is used, not paid for a third time."""
+    full = json.dumps(NOTE)
+    with FakeOpenAI(respond) as fake:
+        backend, ctx, _ = setup(fake, tmp_path)
+        fake.queue(text(full[:150], finish_reason="length"), text(full))
+        c = backend.generate(make_transcript(600), make_meta(600), ctx)
+    assert len(fake.chat_requests()) == 3
+    assert "Momentum smooths steps" in c.note_markdown and c.continued == 1
+
+
+def test_vault_prompt_override_is_used_by_the_openai_backend(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "notes.md").write_text("Write the study note in $language, for a child.")
+    with FakeOpenAI(respond) as fake:
+        backend, ctx, _ = setup(fake, tmp_path)
+        ctx.prompts_dir = str(prompts)
+        backend.generate(make_transcript(600), make_meta(600), ctx)
+    notes = fake.chat_requests()[0]
+    assert user_of(notes.body).startswith("Write the study note in en, for a child.\n\n"
+                                          "Reply with one JSON object")

@@ -193,7 +193,7 @@ class ReplyCache:
         self.folder = folder
         with contextlib.suppress(OSError):
             now = time.time()
-            for old in folder.glob("*.txt"):
+            for old in [*folder.glob("*.txt"), *folder.glob("*.cut")]:
                 if now - old.stat().st_mtime > self.MAX_AGE:
                     old.unlink(missing_ok=True)
 
@@ -208,15 +208,23 @@ class ReplyCache:
         except (OSError, UnicodeDecodeError):
             return None
 
-    def put(self, key: str, text: str) -> None:
+    def stop_of(self, key: str) -> str:
+        """Why the cached reply ended: a reply cut at max_tokens must be continued when
+        it is reused, exactly as when it first came back."""
+        return "max_tokens" if (self.folder / f"{key}.cut").exists() else "end_turn"
+
+    def put(self, key: str, text: str, stop_reason: str | None = None) -> None:
         with contextlib.suppress(OSError):
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = self.folder / f".{key}.{os.getpid()}.tmp"
             tmp.write_text(text, encoding="utf-8")
+            if stop_reason == "max_tokens":
+                (self.folder / f"{key}.cut").touch()
             os.replace(tmp, self.folder / f"{key}.txt")
 
     def drop(self, key: str) -> None:
         (self.folder / f"{key}.txt").unlink(missing_ok=True)
+        (self.folder / f"{key}.cut").unlink(missing_ok=True)
 
 
 class ClaudeClient:
@@ -259,7 +267,7 @@ class ClaudeClient:
         cached = self.replies.get(cache_key)
         if cached is not None:  # paid for by an earlier attempt of this job: reuse it
             try:
-                parsed = parse(Reply(cached, Usage(), "end_turn"))
+                parsed = parse(Reply(cached, Usage(), self.replies.stop_of(cache_key)))
                 self.paid_keys.append(cache_key)
                 return parsed, Usage()
             except MalformedReplyError:
@@ -280,7 +288,7 @@ class ClaudeClient:
                     if not reply.text.strip():
                         raise MalformedReplyError(f"Claude returned an empty {what}")
                     parsed = parse(reply)
-                    self.replies.put(cache_key, reply.text)
+                    self.replies.put(cache_key, reply.text, reply.stop_reason)
                     self.paid_keys.append(cache_key)
                     return parsed, usage
                 except MalformedReplyError as exc:

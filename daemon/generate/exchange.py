@@ -79,7 +79,7 @@ def ask(transport: Transport, request: Request, read: Callable[[str], Read[T]],
             raise PermanentError(f"{transport.name} declined to write the {what} for this "
                                  "video")
         try:
-            result = read(text)
+            result = _read_joined(read, text, sent.text if rounds else None)
         except MalformedReplyError as exc:
             transport.rejected(request)
             if attempt == 2:
@@ -95,3 +95,18 @@ def ask(transport: Transport, request: Request, read: Callable[[str], Read[T]],
                         what, rounds)
         return result.value
     raise AssertionError("unreachable")
+
+
+def _read_joined(read: Callable[[str], Read[T]], joined: str, last: str | None) -> Read[T]:
+    """Read a continued reply; a server that does not continue a final assistant turn
+    (it answers anew instead) leaves a whole answer in the last piece: read that."""
+    try:
+        return read(joined)
+    except MalformedReplyError:
+        if last is None:
+            raise
+        try:
+            return read(last)
+        except MalformedReplyError:
+            pass
+        raise
