@@ -187,13 +187,14 @@ def _flashcards(raw: str, stamps: Timestamps, related: Sequence[RelatedNote]) ->
 Questions = list[tuple[str, str, list[tuple[str, str]]]]  # (kind, title, [(ask, answer)])
 
 
-def parse_assessment(reply: str, meta: SourceMeta, duration: float,
-                     related: Sequence[RelatedNote]) -> str:
-    """The tagged text format (``<section>``s, ``<flashcards>``) into Markdown."""
+def tagged_assessment(reply: str) -> tuple[Questions, list[str]]:
+    """The questions and flashcard blocks of the tagged text format (``<section>``s,
+    ``<flashcards>``; a block left open by a cut reply still counts)."""
     sections: Questions = [(kind, title, _QUESTION.findall(inner))
                            for kind, title, inner in _SECTION.findall(reply)]
-    cards = [b for b in re.split(r"\n\s*\n", _block(reply, "flashcards") or "") if b.strip()]
-    return build_assessment(sections, cards, meta, duration, related)
+    block = re.search(r"<flashcards>\s*(.*?)\s*(?:</flashcards>|$)", reply, re.S)
+    cards = [b for b in re.split(r"\n\s*\n", block.group(1) if block else "") if b.strip()]
+    return sections, cards
 
 
 def build_assessment(sections: Questions, cards_raw: Sequence[str], meta: SourceMeta,

@@ -30,16 +30,14 @@ from vault_tools.models import SourceMeta
 
 from .base import RelatedNote
 from .content import (
-    _QUESTION,
-    _SECTION,
     KINDS,
     Note,
     Questions,
     build_assessment,
     build_note,
     has_timestamp,
-    parse_assessment,
     parse_note,
+    tagged_assessment,
 )
 from .tasks import ASSESSMENT_SCHEMA, NOTES_SCHEMA
 
@@ -273,6 +271,7 @@ def _salvage_questions(text: str) -> tuple[Questions, list[str]]:
 def read_assessment(text: str, meta: SourceMeta, duration: float,
                     related: Sequence[RelatedNote]) -> Read[str]:
     args = (meta, duration, related)
+    tries: list[tuple[Questions, list[str], str]] = []  # (sections, cards, how), in order
     found = find_json(text)
     if found is not None:
         data, repaired = found
@@ -282,31 +281,20 @@ def read_assessment(text: str, meta: SourceMeta, duration: float,
                                for k in KINDS]
         cards = _cards(_first(data, "flashcards", "cards"))
         exact = not repaired and conforms(data, ASSESSMENT_SCHEMA)
-        try:
-            return Read(build_assessment(sections, cards, *args), "json" if exact else
-                        "salvaged")
-        except MalformedReplyError:
-            try:
-                return Read(build_assessment(sections, cards, *args, complete=False),
-                            "salvaged")
-            except MalformedReplyError:
-                pass
-    try:
-        return Read(parse_assessment(text, *args), "text")
-    except MalformedReplyError:
-        pass
-    tagged: Questions = [(k, t, _QUESTION.findall(inner))
-                         for k, t, inner in _SECTION.findall(text)]
-    cards_block = re.search(r"<flashcards>\s*(.*?)\s*(?:</flashcards>|$)", text, re.S)
-    tagged_cards = re.split(r"\n\s*\n", cards_block.group(1)) if cards_block else []
+        tries += [(sections, cards, "json" if exact else "salvaged"),
+                  (sections, cards, "partial")]
+    tagged, tagged_cards = tagged_assessment(text)
     free, free_cards = _salvage_questions(text)
-    for sections, cards in ((tagged, tagged_cards), (free, free_cards)):
-        if sections:
-            try:
-                return Read(build_assessment(sections, cards, *args, complete=False),
-                            "salvaged")
-            except MalformedReplyError:
-                pass
+    tries += [(tagged, tagged_cards, "text"), (tagged, tagged_cards, "partial"),
+              (free, free_cards, "partial")]
+    for sections, cards, how in tries:
+        if not sections:
+            continue
+        try:
+            value = build_assessment(sections, cards, *args, complete=how != "partial")
+        except MalformedReplyError:
+            continue
+        return Read(value, "salvaged" if how == "partial" else how)
     raise MalformedReplyError("the assessment had no cited questions in any readable form")
 
 
