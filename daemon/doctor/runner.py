@@ -6,8 +6,9 @@ The report order is what people read (and what ``--json`` lists), grouped by top
 
 It also owns the "never raises" promise: an exception escaping a check becomes a
 "fail" verdict naming it, and every secret a check recorded (plus
-``ANTHROPIC_API_KEY``) is replaced by ``***`` in every detail and fix -- a last line of
-defence, as no check is meant to print one. ``exit_code`` is 1 if anything failed.
+``ANTHROPIC_API_KEY`` and ``OPENAI_API_KEY``) is replaced by ``***`` in every detail and
+fix -- a last line of defence, as no check is meant to print one. ``exit_code`` is 1 if
+anything failed.
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ def run_checks(
         vault=Path(os.path.abspath(Path(vault).expanduser())), network=network,
         timeout=timeout, youtube_url=youtube_url, font_dirs=font_dirs,
         anthropic_url=anthropic_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_URL)
-    if os.environ.get("ANTHROPIC_API_KEY", "").strip():
-        ctx.secrets.add(os.environ["ANTHROPIC_API_KEY"].strip())
+    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+        if os.environ.get(var, "").strip():
+            ctx.secrets.add(os.environ[var].strip())
     results: dict[str, Check] = {}
     for name, check in _CHECKS:  # run order: later checks use what earlier ones found
         try:
