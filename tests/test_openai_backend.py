@@ -250,3 +250,13 @@ def test_vault_prompt_override_is_used_by_the_openai_backend(tmp_path: Path) -> 
     notes = fake.chat_requests()[0]
     assert user_of(notes.body).startswith("Write the study note in en, for a child.\n\n"
                                           "Reply with one JSON object")
+
+
+def test_usage_is_estimated_when_the_server_reports_none(tmp_path: Path) -> None:
+    with FakeOpenAI(lambda body: Reply(text=respond(body).text, usage=False)) as fake:
+        backend, ctx, _ = setup(fake, tmp_path)
+        c = backend.generate(make_transcript(600), make_meta(600), ctx)
+    prompt_chars = sum(len(m["content"]) for r in fake.chat_requests()
+                       for m in r.body["messages"])
+    assert c.usage.input_tokens == pytest.approx(prompt_chars / 3.5, rel=0.01)
+    assert c.usage.output_tokens > 0

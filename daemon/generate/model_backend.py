@@ -31,7 +31,7 @@ from .exchange import Tally, Transport, ask
 from .prompts import render_prompt
 from .reader import read_assessment, read_chunk, read_note
 from .source_text import estimate_tokens, plan_chunks, source_block, transcript_lines
-from .tasks import ASSESSMENT, CHUNK, NOTES, Request, build_request
+from .tasks import ASSESSMENT, CHUNK, NOTES, Request, Task, build_request
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +168,8 @@ class ModelBackend:
                                                                               Request]:
         """The notes and assessment requests; identical up to the user turn."""
 
-        def task(t: object) -> Request:
-            return build_request(t, model=self.model, max_tokens=self.max_tokens,  # type: ignore[arg-type]
+        def task(t: Task) -> Request:
+            return build_request(t, model=self.model, max_tokens=self.max_tokens,
                                  system=prep.system, mode=self.mode,
                                  prompts_dir=ctx.prompts_dir, language=ctx.language,
                                  title=prep.meta.title)
