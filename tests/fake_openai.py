@@ -35,6 +35,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     finish_reason: str = "stop"
     usage: bool = True  # report usage (some servers do not)
+    raw_body: bytes | None = None  # sent verbatim (a garbled body)
 
 
 def text(body: str, **kw: Any) -> Reply:
@@ -153,6 +154,8 @@ def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 return self._error(fake.refuse_status, "response_format type must be one "
                                    f"of text or json_object, but got: {kind}")
             reply = fake.next_reply(body)
+            if reply.raw_body is not None:
+                return self._send(reply.status, reply.raw_body)
             if reply.status != 200:
                 return self._error(reply.status, f"fake {reply.status}", "server_error",
                                    headers=reply.headers)

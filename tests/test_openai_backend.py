@@ -260,3 +260,15 @@ def test_usage_is_estimated_when_the_server_reports_none(tmp_path: Path) -> None
                        for m in r.body["messages"])
     assert c.usage.input_tokens == pytest.approx(prompt_chars / 3.5, rel=0.01)
     assert c.usage.output_tokens > 0
+
+
+def test_garbled_body_is_asked_once_more_then_fails(tmp_path: Path) -> None:
+    with FakeOpenAI(respond) as fake:
+        backend, ctx, _ = setup(fake, tmp_path, max_output_tokens=1000)  # plain calls
+        fake.queue(Reply(raw_body=b"not json{"))
+        c = backend.generate(make_transcript(600), make_meta(600), ctx)
+        assert len(fake.chat_requests()) == 3 and "Key concepts" in c.note_markdown
+        fake.queue(Reply(raw_body=b"not json{"), Reply(raw_body=b"<html>"))
+        with pytest.raises(MalformedReplyError):
+            backend.generate(make_transcript(600), make_meta(600), ctx)
+    assert len(fake.chat_requests()) == 5

@@ -130,7 +130,7 @@ class OpenAITransport:
         if MODES.index(request.mode) < MODES.index(self.mode):
             request = request.in_mode(self.mode)
         what = request.task.what
-        attempt = 0
+        attempt = garbled = 0
         while True:
             try:
                 with self.slots.hold():
@@ -148,8 +148,12 @@ class OpenAITransport:
             except ValueError as exc:  # a garbled body or event stream
                 err = MalformedReplyError(f"unreadable reply from the model server "
                                           f"({exc!s:.80})")
-            if isinstance(err, MalformedReplyError):
-                raise err
+            if isinstance(err, MalformedReplyError):  # a garbled body: once more, then fail
+                garbled += 1
+                if garbled > 1:
+                    raise err
+                log.warning("%s: %s; asking once more", what, err.reason)
+                continue
             attempt += 1
             wait_or_raise(self.policy, self._sleep, err, attempt, what)
 
