@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from daemon.errors import PermanentError
-from vault_tools.models import Usage
+from vault_tools.models import SourceMeta, Transcript, Usage, VideoContent
 
 from .base import GenerationContext
 from .claude_client import ClaudeClient, Reply
@@ -119,10 +119,13 @@ class ClaudeBackend(ModelBackend):
             if not price_for(model)[1]:
                 log.warning("no price known for %s; cost estimates use Sonnet prices", model)
 
-    def generate(self, *args: Any, **kw: Any) -> Any:
+    def generate(self, transcript: Transcript, meta: SourceMeta,
+                 ctx: GenerationContext) -> VideoContent:
+        """As the model backend's; replies paid for are kept in the reply cache until the
+        job's generation completes, so a retried job does not buy them again."""
         self.client.billed = Usage()
         self.client.paid_keys = []
-        return super().generate(*args, **kw)
+        return super().generate(transcript, meta, ctx)
 
     def billed(self) -> Usage:
         return self.client.billed

@@ -47,8 +47,7 @@ class Prepared:
     meta: SourceMeta
     duration: float
     system: tuple[str, str]  # system prompt, source block
-    usage: Usage
-    parts: int = 1
+    parts: int = 1  # > 1: the source block holds part summaries (their usage is tallied)
 
 
 class ModelBackend:
@@ -128,7 +127,6 @@ class ModelBackend:
         system_prompt = render_prompt("system", ctx.prompts_dir, language=ctx.language)
         block = source_block(meta, ctx.related_notes, body, duration=duration)
         parts = 1
-        usage_before = self.tally.usage
         if estimate_tokens(block) > self.budget:
             chunks = plan_chunks(lines, meta.chapters, min(self.budget, CHUNK_TOKENS),
                                  duration)
@@ -154,15 +152,7 @@ class ModelBackend:
                                f"{format_timestamp(chunk.end)})\n\n{text.strip()}")
             block = source_block(meta, ctx.related_notes, "\n\n".join(digests), digest=True,
                                  duration=duration)
-        spent = Usage()
-        if parts > 1:
-            now = self.tally.usage
-            spent = Usage(now.input_tokens - usage_before.input_tokens,
-                          now.output_tokens - usage_before.output_tokens,
-                          now.cache_read_tokens - usage_before.cache_read_tokens,
-                          now.cache_write_tokens - usage_before.cache_write_tokens,
-                          round(now.cost_usd - usage_before.cost_usd, 6))
-        return Prepared(meta, duration, (system_prompt, block), spent, parts)
+        return Prepared(meta, duration, (system_prompt, block), parts)
 
     def task_requests(self, prep: Prepared, ctx: GenerationContext) -> tuple[Request,
                                                                               Request]:
