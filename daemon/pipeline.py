@@ -24,7 +24,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
-from pathlib import Path
 
 from daemon import orphans
 from daemon.config import Config
@@ -33,6 +32,7 @@ from daemon.errors import (
     JobError,
     NetworkError,
     OfflineError,
+    PathRefusedError,
     PermanentError,
     SourceNotFoundError,
 )
@@ -42,6 +42,7 @@ from daemon.ledger import Job, Ledger
 from daemon.logs import setup_logging
 from daemon.paths import VaultPaths
 from vault_tools.models import Usage, VideoContent
+from vault_tools.pathgate import PathGate, PathRefused
 
 log = logging.getLogger("vaultd.dispatcher")
 
@@ -52,18 +53,17 @@ ONCE_OFFLINE_ATTEMPTS = 3
 ONCE_OFFLINE_BACKOFF = 5.0
 
 
-def read_subtitle_file(path: Path, rel: str) -> str:
-    """Read a subtitle file for a worker; missing/unreadable/huge is a permanent error."""
+def read_subtitle_file(gate: PathGate, rel: str) -> str:
+    """Read a subtitle file for a worker through the path gate (at the moment of use, so
+    a refused line put back by ``vaultd retry`` is refused again); missing, unreadable,
+    outside the vault, not a regular file (FIFO, device) or over the limit is a
+    permanent error. At most ``MAX_FILE_BYTES`` are read whatever ``st_size`` says."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise PermanentError(f"{rel} is {size // 1_000_000} MB; subtitle files over "
-                                 f"{MAX_FILE_BYTES // 1_000_000} MB are not read")
-        raw = path.read_bytes()
+        raw = gate.read_bytes(rel, MAX_FILE_BYTES)
+    except PathRefused as exc:
+        raise PathRefusedError.from_gate(exc) from None
     except FileNotFoundError:
         raise SourceNotFoundError(f"subtitle file not found in the vault: {rel}") from None
-    except IsADirectoryError:
-        raise SourceNotFoundError(f"{rel} is a folder, not a subtitle file") from None
     except OSError as exc:
         raise SourceNotFoundError(f"cannot read {rel}: {exc.strerror or exc}") from None
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -208,8 +208,7 @@ class Dispatcher(threading.Thread):
         spec = JobSpec(key=job.key, kind=job.kind, backend=self.backend, context=ctx)
         if job.kind == "file":
             rel = job.key.removeprefix("file:")
-            path = self.paths.vault / rel
-            text = read_subtitle_file(path, rel)
+            text = read_subtitle_file(self.paths.gate, rel)
             return replace(spec, file_path=rel, file_text=text)
         if job.kind == "youtube":
             vid = job.key.removeprefix("youtube:")

@@ -31,7 +31,7 @@ from daemon.errors import ConfigError, VaultMissingError
 from daemon.follow import Subscriptions
 from daemon.graphkeeper import GraphKeeper
 from daemon.ledger import Ledger
-from daemon.paths import VaultPaths
+from daemon.paths import VaultPaths, check_vault_paths
 from daemon.pdfs import PdfExporter
 from daemon.pipeline import Dispatcher
 from daemon.vaultlock import AlreadyRunning, VaultLock  # noqa: F401 - cli imports it here
@@ -95,6 +95,7 @@ class Daemon:
     def __init__(self, vault: Path, options: RunOptions | None = None) -> None:
         self.options = options or RunOptions()
         self.config, self.paths = open_vault(vault)
+        check_vault_paths(self.paths)  # the path gate's rule for configured locations
         self.stop_event = threading.Event()
         self.reload_requested = threading.Event()
         self.vault_gone = False
@@ -208,6 +209,7 @@ class Daemon:
             or ("vault folder missing" if self.vault_gone or self.writer.vault_missing
                 else None),
             "watcher": "polling" if self.watcher.polling else "os events",
+            "notices": self.writer.notices.recent(),  # foreign files kept, paths refused
         }
         path = self.paths.state / STATUS_FILE
         tmp = path.with_suffix(".tmp")
@@ -243,6 +245,8 @@ class Daemon:
         sdnotify.reloading()
         try:
             config = load_config(self.paths.vault, create=False)
+            check_vault_paths(VaultPaths.from_config(self.paths.vault, config))
+            self.paths.gate.allow_symlinks_out = config.get("vault", "allow_symlinks_out")
         except ConfigError as exc:
             log.error("config not reloaded, keeping the running one: %s", exc)
         else:

@@ -58,6 +58,7 @@ def gather_status(vault: Path) -> dict[str, Any]:
             "counts": ledger.counts(),
             "working_on": running["working_on"] if running else [],
             "paused": running.get("paused") if running else None,
+            "notices": running.get("notices", []) if running else [],
             "waiting": [{"key": j.key, "reason": j.last_error,
                          "retry_in_seconds": max(0, round(j.next_attempt_at - now)),
                          "attempts": j.attempts} for j in waiting],
@@ -141,6 +142,8 @@ def format_status(st: dict[str, Any]) -> str:
                    "after the output limit (none paid twice)")
     for n in st.get("unhandled", []):
         out.append(f"  no note  line {n['line']}: {n['link']}: {n['reason']}")
+    for n in st.get("notices", []):
+        out.append(f"  notice   {n}")
     u = st["usage_today"]
     out.append(f"today:   {u['tokens']:,} tokens, ${u['cost_usd']:.2f}")
     return "\n".join(out)
