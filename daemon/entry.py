@@ -30,8 +30,8 @@ def _vault_arg(argv: list[str]) -> Path | None:
 
 
 def guess_backend(vault: Path) -> str:
-    from daemon.secrets import load_api_key
     from daemon.config import load_config
+    from daemon.secrets import load_api_key
 
     gen = load_config(vault).section("generate")
     if gen["backend"] != "auto":

@@ -54,6 +54,15 @@ def backoff_delay(attempts: int, base: float, cap: float, rng: random.Random | N
     return step * (0.5 + 0.5 * (rng or random).random())
 
 
+def _repairs(content_json: str) -> tuple[int, int]:
+    """(salvaged, continued) replies recorded in a VideoContent JSON (0s if absent)."""
+    try:
+        data = json.loads(content_json)
+        return int(data.get("salvaged") or 0), int(data.get("continued") or 0)
+    except (ValueError, TypeError, AttributeError):
+        return 0, 0
+
+
 def today() -> str:
     return datetime.now(UTC).date().isoformat()
 
@@ -238,16 +247,20 @@ class Ledger:
                                                                 usage.cost_usd))
 
     def mark_generated(self, key: str, content_json: str, usage: Usage, title: str) -> None:
-        """Persist generated content and its spend in one commit (running → generated)."""
+        """Persist generated content and its spend in one commit (running → generated).
+        The replies the content records as salvaged or continued are counted too."""
         now = time.time()
+        repairs = _repairs(content_json)
         self._move(
             key, ("running",),
             "state='generated', content=?, title=?, input_tokens=input_tokens+?,"
             " output_tokens=output_tokens+?, cache_read_tokens=cache_read_tokens+?,"
             " cache_write_tokens=cache_write_tokens+?, cost_usd=cost_usd+?, generated_at=?,"
-            " last_error=NULL, waiting=0, offline_waits=0",
+            " last_error=NULL, waiting=0, offline_waits=0,"
+            " salvaged_replies=salvaged_replies+?, continued_replies=continued_replies+?",
             (content_json, title, usage.input_tokens, usage.output_tokens,
-             usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now),
+             usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now,
+             *repairs),
         )
         tokens = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens \
             + usage.cache_write_tokens
@@ -514,6 +527,12 @@ class Ledger:
             "SELECT * FROM jobs WHERE state='failed' ORDER BY updated_at DESC LIMIT ?",
             (limit,))
         return [Job.from_row(r) for r in rows]
+
+    def repaired_replies(self) -> dict[str, int]:
+        """How many model replies were salvaged / continued instead of paid for again."""
+        row = self._db().execute("SELECT COALESCE(SUM(salvaged_replies), 0),"
+                                 " COALESCE(SUM(continued_replies), 0) FROM jobs").fetchone()
+        return {"salvaged": int(row[0]), "continued": int(row[1])}
 
     def usage_on(self, day: str | None = None) -> dict[str, Any]:
         row = self._db().execute("SELECT tokens, cost_usd FROM usage_daily WHERE day=?",

@@ -64,6 +64,12 @@ def resolve_backend(config: Config) -> tuple[str, str]:
             raise ConfigError("generate.backend", "is 'claude' but ANTHROPIC_API_KEY is not "
                               "set and generate.api_key_file names no file")
         return "claude", "generate.backend = claude"
+    if choice == "openai":
+        from daemon.secrets import load_openai_key
+
+        load_openai_key(config.section("openai"))  # a bad key file names its setting
+        return "openai", (f"generate.backend = openai: {config.get('openai', 'model')} at "
+                          f"{config.get('openai', 'base_url')}")
     if api_key_available(config):
         source = "ANTHROPIC_API_KEY" if os.environ.get("ANTHROPIC_API_KEY") else \
             "generate.api_key_file"

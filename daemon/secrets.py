@@ -66,7 +66,8 @@ _region_keys: dict[Path, bytes] = {}
 
 
 def load_api_key(gen: Mapping[str, Any]) -> str | None:
-    """The API key from the environment or the key file; None when neither is set.
+    """The Anthropic API key from ``ANTHROPIC_API_KEY`` or ``generate.api_key_file``;
+    None when neither is set.
 
     Raises ConfigError (naming ``generate.api_key_file``) for a missing, empty or
     group/other-readable key file. The message never contains the key. The key found
@@ -75,20 +76,36 @@ def load_api_key(gen: Mapping[str, Any]) -> str | None:
     env = os.environ.get("ANTHROPIC_API_KEY", "").strip()
     if env:
         return env
-    path_s = str(gen.get("api_key_file") or "").strip()
+    return read_key_file(str(gen.get("api_key_file") or ""), "generate.api_key_file")
+
+
+def load_openai_key(section: Mapping[str, Any]) -> str | None:
+    """The OpenAI-compatible server's key: ``OPENAI_API_KEY`` or ``openai.api_key_file``;
+    None when neither is set (local servers need none). Registered with the scrubber."""
+    env = os.environ.get("OPENAI_API_KEY", "").strip()
+    if env:
+        return env
+    return read_key_file(str(section.get("api_key_file") or ""), "openai.api_key_file")
+
+
+def read_key_file(path_s: str, setting: str) -> str | None:
+    """The key in the file ``path_s`` names (None when no file is set), refused unless
+    private. Raises ConfigError naming ``setting`` for a missing, empty or
+    group/other-readable file; the message never contains the key."""
+    path_s = path_s.strip()
     if not path_s:
         return None
     path = Path(path_s).expanduser()
     try:
         st = path.stat()
     except OSError as exc:
-        raise ConfigError("generate.api_key_file", f"cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(setting, f"cannot read {path}: {exc.strerror}") from None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError("generate.api_key_file",
-                          f"{path} is readable by group or others; run: chmod 600 {path}")
+        raise ConfigError(setting, f"{path} is readable by group or others; run: chmod 600 "
+                          f"{path}")
     key = path.read_text(encoding="utf-8").strip()
     if not key:
-        raise ConfigError("generate.api_key_file", f"{path} is empty")
+        raise ConfigError(setting, f"{path} is empty")
     register(key)
     return key
 
@@ -116,7 +133,7 @@ def url_password(url: str) -> str:
 
 def register_config(config: Mapping[str, Mapping[str, Any]] | Any) -> None:
     """Register the secret settings of a config (a :class:`~daemon.config.Config` or
-    its ``to_dict()``): the key file's key, the proxy password, the Tor control and
+    its ``to_dict()``): the key files' keys, the proxy password, the Tor control and
     Webshare passwords. A key file that cannot be read registers nothing (the daemon
     reports that problem elsewhere)."""
     values = config.to_dict() if hasattr(config, "to_dict") else config
@@ -124,10 +141,11 @@ def register_config(config: Mapping[str, Mapping[str, Any]] | Any) -> None:
     register(url_password(str(yt.get("proxy") or "")),
              str(yt.get("tor_control_password") or ""),
              str(yt.get("webshare_password") or ""))
-    try:
-        load_api_key(values.get("generate", {}))
-    except (ConfigError, OSError, UnicodeDecodeError):
-        pass
+    for load, section in ((load_api_key, "generate"), (load_openai_key, "openai")):
+        try:
+            load(values.get(section, {}))
+        except (ConfigError, OSError, UnicodeDecodeError):
+            pass
 
 
 def known() -> list[str]:

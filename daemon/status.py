@@ -76,12 +76,23 @@ def gather_status(vault: Path) -> dict[str, Any]:
             "usage_today": ledger.usage_on(),
             "youtube_requests": dict(zip(("videos", "per_video", "cached"),
                                          ledger.source_requests(), strict=True)),
+            "model": _model_of(config, running["backend"] if running else backend),
+            "replies": ledger.repaired_replies(),
             "service": _service_state(paths.vault),
             "usage_total": _usage_total(ledger.all_jobs()),
             "unhandled": _unhandled(paths.inbox),
         })
     finally:
         ledger.close()
+
+
+def _model_of(config: Any, backend: str) -> str | None:
+    """The model the backend uses (None for the offline generator)."""
+    if backend == "claude":
+        return str(config.get("generate", "model"))
+    if backend == "openai":
+        return f"{config.get('openai', 'model')} at {config.get('openai', 'base_url')}"
+    return None
 
 
 def _unhandled(inbox: Path) -> list[dict[str, Any]]:
@@ -125,7 +136,8 @@ def format_status(st: dict[str, Any]) -> str:
         lf = st["last_failure"]
         at = f" {_ago(time.time() - lf['at'])} ago" if lf.get("at") else ""
         out.append(f"crashed: {lf['reason']}{at}; the service manager restarts it")
-    out.append(f"backend: {st['backend']} ({st['backend_reason']})")
+    model = f", model {st['model']}" if st.get("model") else ""
+    out.append(f"backend: {st['backend']}{model} ({st['backend_reason']})")
     out.append(f"service: {st['service']}")
     if st["paused"]:
         out.append(f"paused:  {st['paused']}")
@@ -140,6 +152,10 @@ def format_status(st: dict[str, Any]) -> str:
                    f"{_ago(w['retry_in_seconds'])})")
     for f in st["failures"]:
         out.append(f"  failed   {f['key']}: {f['reason']}")
+    r = st["replies"]
+    if r["salvaged"] or r["continued"]:
+        out.append(f"replies: {r['salvaged']} salvaged off-format, {r['continued']} continued "
+                   "after the output limit (none paid twice)")
     for n in st.get("unhandled", []):
         out.append(f"  no note  line {n['line']}: {n['link']}: {n['reason']}")
     for n in st.get("notices", []):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from daemon.doctor.model import Check, Context
 from daemon.doctor.network import check_anthropic, check_proxy, check_tor, check_youtube
+from daemon.doctor.openai_endpoint import check_openai
 from daemon.doctor.runtime import (
     check_api_key,
     check_backend,
@@ -45,10 +46,10 @@ _CHECKS: list[tuple[str, Callable[[Context], Check]]] = [
     ("symlinks", check_symlinks),
     ("api-key", check_api_key), ("backend", check_backend), ("proxy", check_proxy),
     ("tor", check_tor), ("youtube", check_youtube), ("anthropic", check_anthropic),
-    ("fonts", check_fonts), ("service", check_service),
+    ("openai", check_openai), ("fonts", check_fonts), ("service", check_service),
 ]
-_ORDER = ["vault", "config", "inbox", "symlinks", "state", "ledger", "daemon", "backend", "api-key",
-          "proxy", "tor", "youtube", "anthropic", "fonts", "service"]
+_ORDER = ["vault", "config", "inbox", "symlinks", "state", "ledger", "daemon", "backend",
+          "api-key", "proxy", "tor", "youtube", "anthropic", "openai", "fonts", "service"]
 
 
 def run_checks(

@@ -68,6 +68,10 @@ def get_backend(spec: JobSpec) -> Backend:
             from daemon.generate.claude import ClaudeBackend
 
             backend = ClaudeBackend(spec.context.config, spec.context.state_dir)
+        elif spec.backend == "openai":
+            from daemon.generate.openai_backend import OpenAIBackend
+
+            backend = OpenAIBackend(spec.context.config, spec.context.state_dir)
         else:
             from daemon.generate.offline import OfflineBackend
 
