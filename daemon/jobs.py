@@ -57,6 +57,10 @@ CREATE TABLE IF NOT EXISTS pdf_exports (
     digest TEXT NOT NULL,
     exported_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT
+);
 CREATE TABLE IF NOT EXISTS usage_daily (
     day TEXT PRIMARY KEY,
     tokens INTEGER NOT NULL DEFAULT 0,

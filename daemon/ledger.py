@@ -15,7 +15,10 @@ State machine (every transition is one UPDATE guarded by the expected old state)
 * Generated content (and its token usage) is committed *before* the writer runs, so a
   crash after generation never pays for generation again: at start ``generated`` and
   ``written`` rows resume at the writer, ``running`` rows go back to ``ready``.
-* WAL with ``synchronous=FULL``; one connection per thread.
+* WAL with ``synchronous=FULL``; one connection per thread. ``reopen()`` makes every
+  thread reconnect on its next call (the file was moved aside or its folder recreated,
+  see :mod:`daemon.ledger_repair`); a connection belongs to its thread, so the old one is
+  closed there, lazily.
 """
 
 from __future__ import annotations
@@ -62,12 +65,26 @@ class Ledger:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._generation = 0
         self._db().executescript(SCHEMA)
         migrate(self._db())
 
     # -- connections -------------------------------------------------------------
+    def reopen(self) -> None:
+        """Every thread opens the file anew on its next call (it was replaced)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._generation += 1
+        self._db().executescript(SCHEMA)
+        migrate(self._db())
+
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
+        if db is not None and getattr(self._local, "generation", 0) != self._generation:
+            try:
+                db.close()
+            except sqlite3.Error:
+                pass
+            db = None
         if db is None:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             db.row_factory = sqlite3.Row
@@ -75,6 +92,7 @@ class Ledger:
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
+            self._local.generation = self._generation
         return db
 
     @contextmanager
@@ -84,9 +102,15 @@ class Ledger:
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLITE_FULL and friends roll back by themselves
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -136,8 +160,12 @@ class Ledger:
 
     # -- claiming ----------------------------------------------------------------
     def claim_next(self, owner: str, *, now: float | None = None,
-                   kinds: Iterable[str] | None = None) -> Job | None:
-        """Atomically move the oldest due ``ready`` job to ``running`` and return it."""
+                   kinds: Iterable[str] | None = None,
+                   exclude: Iterable[str] = ()) -> Job | None:
+        """Atomically move the oldest due ``ready`` job to ``running`` and return it.
+
+        ``exclude``: keys already being generated or holding an unsaved result (a
+        rebuilt ledger may list them ``ready`` again; claiming them would pay twice)."""
         now = time.time() if now is None else now
         kind_filter = ""
         params: list[Any] = [now, owner, now, now]
@@ -145,6 +173,10 @@ class Ledger:
             kinds = list(kinds)
             kind_filter = f" AND kind IN ({','.join('?' * len(kinds))})"
             params.extend(kinds)
+        exclude = list(exclude)
+        if exclude:
+            kind_filter += f" AND key NOT IN ({','.join('?' * len(exclude))})"
+            params.extend(exclude)
         with self._tx() as db:
             row = db.execute(
                 "UPDATE jobs SET state='running', claimed_at=?, claim_owner=?, updated_at=?,"
@@ -204,6 +236,32 @@ class Ledger:
             (content_json, title, usage.input_tokens, usage.output_tokens,
              usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now),
         )
+        self._add_usage_today(usage)
+
+    def save_generated(self, key: str, kind: str, url: str | None, content_json: str,
+                       usage: Usage, title: str) -> bool:
+        """A finished generation whose first commit failed (disk full, ledger rebuilt):
+        commit it now, whatever became of its row (missing, ``ready`` or still
+        ``running``). A row already ``generated`` or beyond is left alone (the note was
+        found in the vault). Returns True when the content was stored."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO jobs (key, kind, url, state, created_at,"
+                       " updated_at) VALUES (?,?,?,'running',?,?)", (key, kind, url, now, now))
+            stored = db.execute(
+                "UPDATE jobs SET state='generated', content=?, title=?,"
+                " input_tokens=input_tokens+?, output_tokens=output_tokens+?,"
+                " cache_read_tokens=cache_read_tokens+?, cache_write_tokens=cache_write_tokens+?,"
+                " cost_usd=cost_usd+?, generated_at=?, last_error=NULL, waiting=0,"
+                " offline_waits=0, updated_at=? WHERE key=? AND state IN ('ready','running')",
+                (content_json, title, usage.input_tokens, usage.output_tokens,
+                 usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now, now,
+                 key)).rowcount == 1
+        if stored:
+            self._add_usage_today(usage)
+        return stored
+
+    def _add_usage_today(self, usage: Usage) -> None:
         tokens = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens \
             + usage.cache_write_tokens
         if tokens or usage.cost_usd:
@@ -214,6 +272,12 @@ class Ledger:
                     " cost_usd=cost_usd+excluded.cost_usd",
                     (today(), tokens, usage.cost_usd),
                 )
+
+    def probe_write(self) -> None:
+        """A small real write (raises what a real one would: disk full, read-only)."""
+        with self._tx() as db:
+            db.execute("INSERT INTO meta(name, value) VALUES ('probe', ?) ON CONFLICT(name)"
+                       " DO UPDATE SET value=excluded.value", (str(time.time()),))
 
     def mark_written(self, key: str, note_path: str, assessment_path: str, *,
                      note_text: str | None = None, assessment_text: str | None = None
@@ -376,14 +440,18 @@ class Ledger:
         self._move(key, ("running",), "state='ready', attempts=MAX(attempts-1,0),"
                    " claimed_at=NULL", ())
 
-    def recover(self) -> int:
+    def recover(self, exclude: Iterable[str] = ()) -> int:
         """At start: jobs a crash left ``running`` go back to ``ready`` — except those
         waiting in a submitted Message Batch (owner ``batch``), which ``--batch``
-        resumes; paid work is never thrown away."""
+        resumes, and ``exclude`` (still being generated: after a ledger fault the
+        running daemon recovers too); paid work is never thrown away."""
+        exclude = list(exclude)
+        skip = f" AND key NOT IN ({','.join('?' * len(exclude))})" if exclude else ""
         with self._tx() as db:
             cur = db.execute("UPDATE jobs SET state='ready', claimed_at=NULL,"
                              " attempts=MAX(attempts-1,0), updated_at=? WHERE state='running'"
-                             " AND COALESCE(claim_owner, '') != 'batch'", (time.time(),))
+                             " AND COALESCE(claim_owner, '') != 'batch'" + skip,
+                             (time.time(), *exclude))
             return cur.rowcount
 
     # A failed job that already has content goes back to the writer, not to a paid

@@ -6,6 +6,12 @@ backpressure. Results are committed to the ledger (``generated``) from the futur
 callback *before* the writer is asked to write, so a crash after generation never
 pays again. Failures are decided by exception type (:mod:`daemon.errors`).
 
+A full disk, a damaged ledger or a vanished state folder under a finished result does
+not lose it: the result is kept in memory (``_unsaved``) and committed again on every
+loop until it goes in; meanwhile nothing new is claimed and the fault is handed to the
+:class:`~daemon.statewatch.StateWatch`, which pauses, repairs or recreates. A finished
+generation is never paid for twice.
+
 A worker that dies (OOM, segfault) breaks the whole pool; the dispatcher rebuilds it
 and the affected jobs are retried as transient failures, never lost.
 
@@ -25,6 +31,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from daemon.config import Config
 from daemon.errors import (
@@ -41,6 +48,9 @@ from daemon.ledger import Job, Ledger
 from daemon.logs import setup_logging
 from daemon.paths import VaultPaths
 from vault_tools.models import Usage, VideoContent
+
+if TYPE_CHECKING:
+    from daemon.statewatch import StateWatch
 
 log = logging.getLogger("vaultd.dispatcher")
 
@@ -90,6 +100,9 @@ class Dispatcher(threading.Thread):
         self._pool: ProcessPoolExecutor | None = None
         self._pool_broken = False
         self.paused_reason: str | None = None
+        self.watch: StateWatch | None = None  # set by the runner
+        # Results that could not be committed yet (key -> retry); see the docstring.
+        self._unsaved: dict[str, Callable[[], None]] = {}
         # Set by the runner: a video that already has a note in the vault is linked,
         # not regenerated (``is_known`` is a cheap read of the writer's index).
         self.is_known: Callable[[str], bool] = lambda _vid: False
@@ -124,8 +137,51 @@ class Dispatcher(threading.Thread):
             self._wake.clear()
             if self._pool_broken:
                 self._rebuild_pool()
-            self._fill()
-            self._wake.wait(timeout=self._idle_timeout())
+            try:
+                if self._save_unsaved():
+                    self._fill()
+                timeout = self._idle_timeout()
+            except Exception as exc:
+                if not self._state_fault(exc):
+                    raise
+                timeout = 1.0
+            self._wake.wait(timeout=timeout)
+
+    def _state_fault(self, exc: BaseException) -> bool:
+        """A ledger/state-folder fault: handed to the watch, the thread lives on."""
+        return self.watch is not None and self.watch.report(exc)
+
+    def _keep(self, key: str, commit: Callable[[], None]) -> None:
+        """Commit a result now, or keep it to commit later (state folder fault)."""
+        try:
+            commit()
+        except Exception as exc:
+            if not self._state_fault(exc):
+                raise
+            with self._lock:
+                self._unsaved[key] = commit
+            log.warning("result of %s kept in memory until the ledger can be written: %s",
+                        key, exc, extra={"job": key})
+
+    def _save_unsaved(self) -> bool:
+        """Retry kept results; True when none is left (claiming may go on)."""
+        with self._lock:
+            pending = list(self._unsaved.items())
+        for key, commit in pending:
+            try:
+                commit()
+            except Exception as exc:
+                if self._state_fault(exc):
+                    raise  # still faulty: run() waits and comes back
+                log.exception("result of %s could not be committed", key)
+            with self._lock:
+                self._unsaved.pop(key, None)
+            log.info("result of %s committed after the fault", key, extra={"job": key})
+        return True
+
+    def unsaved(self) -> list[str]:
+        with self._lock:
+            return list(self._unsaved)
 
     def _idle_timeout(self) -> float:
         due = self.ledger.next_due_at()
@@ -157,7 +213,11 @@ class Dispatcher(threading.Thread):
                 return
             if not self.paths.vault.is_dir():  # unmounted or syncing: wait, fail nothing
                 return
-            job = self.ledger.claim_next(self.owner)
+            if self.watch is not None and (self.watch.paused or self.watch.fatal):
+                return  # state folder full or read-only: nothing new until it is back
+            with self._lock:
+                busy = [job.key for job, _ in self.inflight.values()] + list(self._unsaved)
+            job = self.ledger.claim_next(self.owner, exclude=busy)
             if job is None:
                 return
             self.on_changed()
@@ -218,28 +278,37 @@ class Dispatcher(threading.Thread):
         if entry is None:  # given back by drain() already
             return
         job = entry[0]
+        error: JobError | None = None
         try:
             raw = fut.result()
         except BrokenProcessPool:
             self._pool_broken = True
-            self._failed(job, NetworkError("a worker process died; retrying"))
+            error = NetworkError("a worker process died; retrying")
         except JobError as exc:
-            self._failed(job, exc)
+            error = exc
         except ConfigError as exc:  # e.g. a proxy setting only a worker can check
-            self._failed(job, PermanentError(str(exc)))
+            error = PermanentError(str(exc))
         except Exception as exc:  # noqa: BLE001 - anything else is a bug: fail, keep going
             log.exception("job %s crashed", job.key)
-            self._failed(job, PermanentError(f"internal error: {type(exc).__name__}: {exc}"))
+            error = PermanentError(f"internal error: {type(exc).__name__}: {exc}")
+        if error is not None:
+            failure = error
+            self._keep(job.key, lambda: self._failed(job, failure))
+        elif job.kind == "playlist":
+            self._keep(job.key, lambda: self._expanded(job, raw))
         else:
-            if job.kind == "playlist":
-                self._expanded(job, raw)
-                self._wake.set()
-                return
-            content = VideoContent.from_json(raw)
-            self.ledger.mark_generated(job.key, raw, content.usage, content.meta.title)
-            log.info("generated %s (%s)", job.key, content.model, extra={"job": job.key})
-            self.on_generated(job.key)
+            self._keep(job.key, lambda: self._commit_generated(job, raw))
         self._wake.set()
+
+    def _commit_generated(self, job: Job, raw: str) -> None:
+        content = VideoContent.from_json(raw)
+        if not self.ledger.save_generated(job.key, job.kind, job.url, raw, content.usage,
+                                          content.meta.title):
+            log.info("%s is already in the ledger; result not stored again", job.key,
+                     extra={"job": job.key})
+            return
+        log.info("generated %s (%s)", job.key, content.model, extra={"job": job.key})
+        self.on_generated(job.key)
 
     def _expanded(self, job: Job, raw: str) -> None:
         videos = json.loads(raw)
@@ -295,10 +364,14 @@ class Dispatcher(threading.Thread):
                 log.info("returned %s to the queue", job.key, extra={"job": job.key})
             except Exception:  # noqa: BLE001 - already moved by a late callback
                 pass
-        if self._pool is not None:
-            procs = list(getattr(self._pool, "_processes", {}).values())
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        self.kill_pool()
+
+    def kill_pool(self) -> None:
+        """Stop the pool's processes now (none is left behind as an orphan)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            procs = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
             for p in procs:
                 if p.is_alive():
                     p.terminate()
-            self._pool = None

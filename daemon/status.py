@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from daemon import ledger_repair
 from daemon.errors import ConfigError
 from daemon.ledger import Job, Ledger
 from daemon.runner import open_vault, read_status_file, resolve_backend
@@ -31,6 +32,11 @@ def gather_status(vault: Path) -> dict[str, Any]:
         backend, why = resolve_backend(config)
     except ConfigError as exc:
         backend, why = "none", str(exc)
+    problem = ledger_repair.damage(paths.ledger)
+    repaired = ledger_repair.read_record(paths.state)
+    if problem is not None:
+        # Never a traceback: say what is wrong and what happens next.
+        return _damaged_status(paths.vault, paths.state, running, backend, why, problem)
     ledger = Ledger(paths.ledger)
     try:
         now = time.time()
@@ -53,9 +59,30 @@ def gather_status(vault: Path) -> dict[str, Any]:
             "usage_today": ledger.usage_on(),
             "service": _service_state(paths.vault),
             "usage_total": _usage_total(ledger.all_jobs()),
+            "ledger_problem": None,
+            "ledger_repaired": repaired,
+            "state_note": running.get("state_note") if running else None,
         }
     finally:
         ledger.close()
+
+
+def _damaged_status(vault: Path, state: Path, running: dict[str, Any] | None, backend: str,
+                    why: str, problem: str) -> dict[str, Any]:
+    from daemon.jobs import STATES
+
+    counts = dict.fromkeys((*STATES, "waiting"), 0)
+    return {"vault": str(vault), "state_dir": str(state), "daemon": running,
+            "backend": running["backend"] if running else backend, "backend_reason": why,
+            "counts": counts, "working_on": running["working_on"] if running else [],
+            "paused": running.get("paused") if running else None, "waiting": [],
+            "failures": [], "usage_today": {"tokens": 0, "cost_usd": 0.0},
+            "service": _service_state(vault), "usage_total": _usage_total([]),
+            "ledger_problem": f"damaged ({problem}); vaultd moves it aside and rebuilds it "
+                              "from the inbox and the vault at its next start (or within "
+                              "seconds when it is running)",
+            "ledger_repaired": ledger_repair.read_record(state),
+            "state_note": running.get("state_note") if running else None}
 
 
 def _service_state(vault: Path) -> str:
@@ -87,6 +114,14 @@ def format_status(st: dict[str, Any]) -> str:
     out.append(f"service: {st['service']}")
     if st["paused"]:
         out.append(f"paused:  {st['paused']}")
+    if st.get("ledger_problem"):
+        out.append(f"ledger:  {st['ledger_problem']}")
+    elif st.get("ledger_repaired"):
+        r = st["ledger_repaired"]
+        out.append(f"ledger:  repaired {_ago(time.time() - r.get('at', 0))} ago: "
+                   f"{r.get('message', '')}")
+    if st.get("state_note"):
+        out.append(f"state:   {st['state_note']}")
     c = st["counts"]
     out.append(f"jobs:    {c['done']} done, {c['running'] + c['generated'] + c['written']} "
                f"working, {c['ready'] - c['waiting']} queued, {c['waiting']} waiting, "

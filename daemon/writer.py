@@ -34,6 +34,7 @@ from daemon.notefiles import NoteFiles, WriteResult
 from daemon.paths import VaultPaths
 from daemon.pdffiling import PdfFiling
 from daemon.pdfs import PdfExporter
+from daemon.statewatch import StateWatch, classify, full_reason
 from vault_tools import frontmatter, notes
 from vault_tools import related as related_region
 from vault_tools.atomic import remove_stale_temps, write_atomic
@@ -75,6 +76,8 @@ class VaultWriter(threading.Thread):
         self._learned: dict[str, int] = {}  # note path -> hash of the text last indexed
         self._backlinks: deque[tuple[str, str]] = deque()  # (new note, a note it lists)
         self.on_jobs_added: Callable[[], None] | None = None
+        self.watch: StateWatch | None = None  # state-folder faults (set by the runner)
+        self._stop_seen = False
 
     @property
     def pdfs(self) -> PdfExporter | None:
@@ -138,7 +141,23 @@ class VaultWriter(threading.Thread):
             for path in remove_stale_temps(self.paths.vault):
                 log.info("removed a temp file a crash left behind: %s", self.paths.rel(path))
             self.knowledge = VaultKnowledge(self.paths.vault, self.exclude)
-        self.pdf.start_audit()
+        while True:
+            try:
+                self.pdf.start_audit()
+                self._loop()
+                break
+            except Exception as exc:
+                # Ledger full, damaged or gone: the watch pauses or repairs, and wakes
+                # us (tick + inbox) when it is over; the requests in the ledger stay.
+                if self.watch is None or not self.watch.report(exc):
+                    raise
+                self.idle.set()
+                if self._stop_seen:
+                    break
+                time.sleep(1.0)
+        log.debug("writer stopped")
+
+    def _loop(self) -> None:
         inbox_dirty = True
         last_inbox = 0.0
         stopping = False
@@ -159,7 +178,7 @@ class VaultWriter(threading.Thread):
             started = time.perf_counter()
             for cmd in batch:
                 if cmd is None:
-                    stopping = True
+                    stopping = self._stop_seen = True
                     continue
                 kind, arg = cmd[0], cmd[1]
                 if kind == "inbox":
@@ -201,7 +220,6 @@ class VaultWriter(threading.Thread):
             self.busy_seconds += time.perf_counter() - started
             if self.queue.empty():
                 self.idle.set()
-        log.debug("writer stopped")
 
     # -- inbox -----------------------------------------------------------------------
     def ensure_inbox(self) -> None:
@@ -277,8 +295,11 @@ class VaultWriter(threading.Thread):
                 self.pdf.export_job(key)
             except VaultWriteError as exc:
                 d = self.config.section("daemon")
+                reason = exc.reason
+                if classify(exc.__cause__ or exc) == "full":  # say why, in words
+                    reason = f"{full_reason(self.paths.vault)}: {exc.reason}"
                 state = self.ledger.write_failed(
-                    key, exc.reason, max_attempts=d["max_attempts"],
+                    key, reason, max_attempts=d["max_attempts"],
                     backoff_base=d["backoff_base_seconds"],
                     backoff_max=d["backoff_max_seconds"])
                 self._log_throttled(f"write:{key}", "write failed (%s): %s", state, exc.reason)
