@@ -43,6 +43,12 @@ _RETRY = ("state=CASE WHEN content IS NULL THEN 'ready' ELSE 'generated' END, at
           " write_attempts=0, next_attempt_at=0, waiting=0, last_error=NULL, updated_at=?")
 
 
+# No retry waits longer than this (the backoff cap's ceiling, with room for a budget
+# pause): a due time further ahead was set before the wall clock was stepped back (a
+# manual change, NTP after a wrong RTC) and would freeze the job for that long.
+MAX_WAIT = 6 * 3600.0
+
+
 class StateConflict(RuntimeError):
     """A transition found the row in an unexpected state (a bug, or a reaped claim)."""
 
@@ -161,14 +167,16 @@ class Ledger:
     # -- claiming ----------------------------------------------------------------
     def claim_next(self, owner: str, *, now: float | None = None,
                    kinds: Iterable[str] | None = None,
-                   exclude: Iterable[str] = ()) -> Job | None:
+                   exclude: Iterable[str] = (), horizon: float = MAX_WAIT) -> Job | None:
         """Atomically move the oldest due ``ready`` job to ``running`` and return it.
 
         ``exclude``: keys already being generated or holding an unsaved result (a
-        rebuilt ledger may list them ``ready`` again; claiming them would pay twice)."""
+        rebuilt ledger may list them ``ready`` again; claiming them would pay twice).
+        ``horizon``: no wait is longer (the backoff cap); a due time further away was set
+        before the wall clock stepped back, and is due now (see :func:`_due`)."""
         now = time.time() if now is None else now
         kind_filter = ""
-        params: list[Any] = [now, owner, now, now]
+        params: list[Any] = [now, owner, now, now, now + horizon]
         if kinds is not None:
             kinds = list(kinds)
             kind_filter = f" AND kind IN ({','.join('?' * len(kinds))})"
@@ -181,15 +189,19 @@ class Ledger:
             row = db.execute(
                 "UPDATE jobs SET state='running', claimed_at=?, claim_owner=?, updated_at=?,"
                 " attempts=attempts+1 WHERE key = (SELECT key FROM jobs WHERE state='ready'"
-                f" AND next_attempt_at <= ?{kind_filter} ORDER BY next_attempt_at, created_at"
-                " LIMIT 1) RETURNING *",
+                f" AND (next_attempt_at <= ? OR next_attempt_at > ?){kind_filter}"
+                " ORDER BY next_attempt_at, created_at LIMIT 1) RETURNING *",
                 params,
             ).fetchone()
         return Job.from_row(row) if row else None
 
-    def next_due_at(self) -> float | None:
+    def next_due_at(self, horizon: float = MAX_WAIT) -> float | None:
+        """When the next ready job is due (wall clock); a due time beyond the horizon
+        (the clock stepped back) counts as now."""
+        now = time.time()
         row = self._db().execute(
-            "SELECT MIN(next_attempt_at) FROM jobs WHERE state='ready'").fetchone()
+            "SELECT MIN(CASE WHEN next_attempt_at > ? THEN ? ELSE next_attempt_at END)"
+            " FROM jobs WHERE state='ready'", (now + horizon, now)).fetchone()
         return row[0]
 
     def _move(self, key: str, old: tuple[str, ...], sets: str, params: tuple[Any, ...]
@@ -383,7 +395,8 @@ class Ledger:
         now = time.time() if now is None else now
         rows = self._db().execute(
             "SELECT * FROM jobs WHERE state IN ('generated','written') AND"
-            " (waiting=0 OR next_attempt_at <= ?) ORDER BY generated_at", (now,))
+            " (waiting=0 OR next_attempt_at <= ? OR next_attempt_at > ?) ORDER BY"
+            " generated_at", (now, now + MAX_WAIT))
         return [Job.from_row(r) for r in rows]
 
     def note_moved(self, old: str, new: str) -> int:

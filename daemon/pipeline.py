@@ -44,7 +44,7 @@ from daemon.errors import (
 )
 from daemon.generate.base import GenerationContext, JobSpec
 from daemon.generate.worker import run_job, run_playlist
-from daemon.ledger import Job, Ledger
+from daemon.ledger import MAX_WAIT, Job, Ledger
 from daemon.logs import setup_logging
 from daemon.paths import VaultPaths
 from vault_tools.models import Usage, VideoContent
@@ -184,10 +184,14 @@ class Dispatcher(threading.Thread):
             return list(self._unsaved)
 
     def _idle_timeout(self) -> float:
-        due = self.ledger.next_due_at()
+        due = self.ledger.next_due_at(self._horizon())
         if due is None:
             return 5.0
         return min(5.0, max(0.05, due - time.time()))
+
+    def _horizon(self) -> float:
+        """No retry wait is longer: beyond it, the wall clock was stepped back."""
+        return max(MAX_WAIT, 2.0 * float(self.config.get("daemon", "backoff_max_seconds")))
 
     def _budget_exhausted(self) -> bool:
         budget = self.config.get("generate", "daily_token_budget")
@@ -217,7 +221,7 @@ class Dispatcher(threading.Thread):
                 return  # state folder full or read-only: nothing new until it is back
             with self._lock:
                 busy = [job.key for job, _ in self.inflight.values()] + list(self._unsaved)
-            job = self.ledger.claim_next(self.owner, exclude=busy)
+            job = self.ledger.claim_next(self.owner, exclude=busy, horizon=self._horizon())
             if job is None:
                 return
             self.on_changed()
