@@ -442,8 +442,38 @@ class Ledger:
             db.execute("DELETE FROM pdf_exports WHERE note_path=?", (new,))
             db.execute("UPDATE pdf_exports SET note_path=? WHERE note_path=?", (new, old))
 
+    def pdf_failed(self, note_path: str, reason: str, *, base: float = 30.0,
+                   cap: float = 3600.0) -> None:
+        """A PDF that could not be made or filed: the durable retry queue, with backoff."""
+        with self._tx() as db:
+            row = db.execute("SELECT attempts FROM pdf_failures WHERE note_path=?",
+                             (note_path,)).fetchone()
+            attempts = (row[0] + 1) if row else 1
+            now = time.time()
+            db.execute("INSERT INTO pdf_failures(note_path, reason, attempts, next_attempt_at,"
+                       " failed_at) VALUES (?,?,?,?,?) ON CONFLICT(note_path) DO UPDATE SET"
+                       " reason=excluded.reason, attempts=excluded.attempts,"
+                       " next_attempt_at=excluded.next_attempt_at, failed_at=excluded.failed_at",
+                       (note_path, reason, attempts,
+                        now + backoff_delay(attempts, base, cap), now))
+
+    def pdf_failures(self, *, due: bool = False) -> list[dict[str, Any]]:
+        """PDFs waiting for a retry (``due``: only those whose wait is over)."""
+        sql = "SELECT * FROM pdf_failures"
+        params: tuple[Any, ...] = ()
+        if due:
+            sql += " WHERE next_attempt_at <= ? OR next_attempt_at > ?"
+            params = (time.time(), time.time() + MAX_WAIT)
+        return [dict(r) for r in self._db().execute(sql + " ORDER BY failed_at", params)]
+
+    def pdf_retry_now(self) -> None:
+        """At start: every failed PDF is due (space may have been freed meanwhile)."""
+        with self._tx() as db:
+            db.execute("UPDATE pdf_failures SET next_attempt_at=0")
+
     def record_pdf(self, note_path: str, digest: str) -> None:
         with self._tx() as db:
+            db.execute("DELETE FROM pdf_failures WHERE note_path=?", (note_path,))
             db.execute("INSERT INTO pdf_exports(note_path, digest, exported_at) VALUES (?,?,?)"
                        " ON CONFLICT(note_path) DO UPDATE SET digest=excluded.digest,"
                        " exported_at=excluded.exported_at", (note_path, digest, time.time()))

@@ -59,6 +59,10 @@ def gather_status(vault: Path) -> dict[str, Any]:
             "usage_today": ledger.usage_on(),
             "service": _service_state(paths.vault),
             "usage_total": _usage_total(ledger.all_jobs()),
+            "pdf_failures": [{"note": r["note_path"], "reason": r["reason"],
+                              "attempts": r["attempts"],
+                              "retry_in_seconds": max(0, round(r["next_attempt_at"] - now))}
+                             for r in ledger.pdf_failures()],
             "ledger_problem": None,
             "ledger_repaired": repaired,
             "state_note": running.get("state_note") if running else None,
@@ -76,7 +80,7 @@ def _damaged_status(vault: Path, state: Path, running: dict[str, Any] | None, ba
             "backend": running["backend"] if running else backend, "backend_reason": why,
             "counts": counts, "working_on": running["working_on"] if running else [],
             "paused": running.get("paused") if running else None, "waiting": [],
-            "failures": [], "usage_today": {"tokens": 0, "cost_usd": 0.0},
+            "failures": [], "pdf_failures": [], "usage_today": {"tokens": 0, "cost_usd": 0.0},
             "service": _service_state(vault), "usage_total": _usage_total([]),
             "ledger_problem": f"damaged ({problem}); vaultd moves it aside and rebuilds it "
                               "from the inbox and the vault at its next start (or within "
@@ -133,6 +137,9 @@ def format_status(st: dict[str, Any]) -> str:
                    f"{_ago(w['retry_in_seconds'])})")
     for f in st["failures"]:
         out.append(f"  failed   {f['key']}: {f['reason']}")
+    for p in st.get("pdf_failures", []):
+        out.append(f"  no PDF   {p['note']}: {p['reason']} (try {p['attempts']}, next in "
+                   f"{_ago(p['retry_in_seconds'])})")
     u = st["usage_today"]
     out.append(f"today:   {u['tokens']:,} tokens, ${u['cost_usd']:.2f}")
     return "\n".join(out)
