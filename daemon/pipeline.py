@@ -103,6 +103,7 @@ class Dispatcher(threading.Thread):
         self.watch: StateWatch | None = None  # set by the runner
         # Results that could not be committed yet (key -> retry); see the docstring.
         self._unsaved: dict[str, Callable[[], None]] = {}
+        self._unsaved_results: dict[str, tuple[Job, str]] = {}  # for the spool at stop
         # Set by the runner: a video that already has a note in the vault is linked,
         # not regenerated (``is_known`` is a cheap read of the writer's index).
         self.is_known: Callable[[str], bool] = lambda _vid: False
@@ -176,8 +177,23 @@ class Dispatcher(threading.Thread):
                 log.exception("result of %s could not be committed", key)
             with self._lock:
                 self._unsaved.pop(key, None)
+                self._unsaved_results.pop(key, None)
             log.info("result of %s committed after the fault", key, extra={"job": key})
         return True
+
+    def spool_unsaved(self) -> None:
+        """At stop: results still not in the ledger go to the spool (see
+        :mod:`daemon.spool`), to be committed by the next start."""
+        from daemon import spool
+
+        with self._lock:
+            left = [self._unsaved_results[k] for k in self._unsaved
+                    if k in self._unsaved_results]
+        for job, raw in left:
+            where = spool.save(self.paths.state, job.key, job.kind, job.url, raw)
+            if where is not None:
+                log.warning("result of %s spooled to %s; the next start commits it",
+                            job.key, where, extra={"job": job.key})
 
     def unsaved(self) -> list[str]:
         with self._lock:
@@ -301,7 +317,12 @@ class Dispatcher(threading.Thread):
         elif job.kind == "playlist":
             self._keep(job.key, lambda: self._expanded(job, raw))
         else:
+            with self._lock:
+                self._unsaved_results[job.key] = (job, raw)
             self._keep(job.key, lambda: self._commit_generated(job, raw))
+            with self._lock:
+                if job.key not in self._unsaved:
+                    self._unsaved_results.pop(job.key, None)
         self._wake.set()
 
     def _commit_generated(self, job: Job, raw: str) -> None:

@@ -22,13 +22,14 @@ import fcntl
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daemon import ledger_repair, sdnotify
+from daemon import ledger_repair, sdnotify, spool
 from daemon.apikey import load_api_key
 from daemon.config import Config, load_config
 from daemon.errors import ConfigError, VaultdError, VaultMissingError
@@ -37,7 +38,7 @@ from daemon.graphkeeper import GraphKeeper
 from daemon.paths import VaultPaths
 from daemon.pdfs import PdfExporter
 from daemon.pipeline import Dispatcher
-from daemon.statewatch import StateWatch
+from daemon.statewatch import StateWatch, classify, full_reason
 from daemon.ticker import Ticker
 from daemon.watcher import VaultWatcher
 from daemon.writer import VaultWriter
@@ -146,8 +147,22 @@ class Daemon:
         workers = self.options.workers or self.config.get("daemon", "workers")
         log.info("vault %s, state %s", self.paths.vault, self.paths.state)
         log.info("backend: %s (%s); %d worker(s)", self.backend, why, workers)
-        self.ledger = ledger_repair.open_ledger(self.paths.ledger, self.paths.vault)
+        try:
+            self.ledger = ledger_repair.open_ledger(self.paths.ledger, self.paths.vault)
+        except sqlite3.OperationalError as exc:
+            kind = classify(exc)
+            if kind not in ("full", "readonly", "gone"):
+                raise
+            self.lock.release()
+            why = full_reason(self.paths.state) if kind == "full" else str(exc)
+            raise VaultdError(f"cannot open the ledger {self.paths.ledger}: {why}; free "
+                              "some space (or make the folder writable) and start again"
+                              ) from None
         recovered = self.ledger.recover()
+        try:
+            spool.restore(self.paths.state, self.ledger)
+        except sqlite3.Error as exc:  # still full: the files stay for the next start
+            log.error("spooled results not committed yet: %s", exc)
         if recovered:
             log.info("recovered %d job(s) interrupted by a stop or crash", recovered)
         self.dispatcher = Dispatcher(
@@ -165,7 +180,7 @@ class Daemon:
         self.watch = StateWatch(self.paths.state, self.paths.vault, self.ledger,
                                 relock=self.relock, on_recovered=self._after_state_fault,
                                 clock=lambda: self.clock())
-        self.watch._rehold()
+        self.watch.hold_open()
         self.dispatcher.watch = self.watch
         self.writer.watch = self.watch
         self.writer.sync.pause = lambda: self.watch.paused
@@ -388,6 +403,7 @@ class Daemon:
         self.watcher.stop()
         self.scheduler.shutdown(wait=False)
         self.dispatcher.drain(time.monotonic() + self.options.drain_seconds)
+        self.dispatcher.spool_unsaved()
         # Let the writer finish pending writes, then the keeper render the final graph
         # note (which it hands to the writer), then stop the writer after that.
         self.writer.request_tick()

@@ -146,7 +146,7 @@ class StateWatch:
             if problem is not None:
                 ledger_repair.repair(self.ledger.path, self.vault, problem, self.ledger)
                 self.note = f"ledger repaired at {time.strftime('%H:%M:%S')}: {problem}"
-                self._rehold()
+                self.hold_open()
                 self.on_recovered()
         if self.paused is not None and self.clock() >= self._next_probe:
             self._probe()
@@ -164,10 +164,11 @@ class StateWatch:
         old = self._hold
         ledger_repair.rebuild_lost(self.ledger, old, self.vault, why)
         self.note = f"{why} at {time.strftime('%H:%M:%S')}; recreated and rebuilt"
-        self._rehold()
+        self.hold_open()
         self.on_recovered()
 
-    def _rehold(self) -> None:
+    def hold_open(self) -> None:
+        """Keep a connection to the ledger open (see ``_hold`` in ``__init__``)."""
         if self._hold is not None:
             try:
                 self._hold.close()

@@ -5,6 +5,8 @@ as plain lines for a person. Reads only; works whether or not the daemon runs.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -36,8 +38,17 @@ def gather_status(vault: Path) -> dict[str, Any]:
     repaired = ledger_repair.read_record(paths.state)
     if problem is not None:
         # Never a traceback: say what is wrong and what happens next.
-        return _damaged_status(paths.vault, paths.state, running, backend, why, problem)
-    ledger = Ledger(paths.ledger)
+        return _damaged_status(paths.vault, paths.state, running, backend, why,
+                               f"damaged ({problem}); vaultd moves it aside and rebuilds"
+                               " it from the inbox and the vault at its next start (or"
+                               " within seconds when it is running)")
+    try:
+        ledger = Ledger(paths.ledger)
+    except sqlite3.Error as exc:  # e.g. a read-only or vanished state folder
+        return _damaged_status(paths.vault, paths.state, running, backend, why,
+                               f"cannot be read now: {exc}")
+    if running and _read_only(paths.state):
+        running["paused"] = f"waiting: the state folder {paths.state} is read-only"
     try:
         now = time.time()
         waiting = [j for j in ledger.in_state("ready", "generated") if j.waiting]
@@ -82,11 +93,18 @@ def _damaged_status(vault: Path, state: Path, running: dict[str, Any] | None, ba
             "paused": running.get("paused") if running else None, "waiting": [],
             "failures": [], "pdf_failures": [], "usage_today": {"tokens": 0, "cost_usd": 0.0},
             "service": _service_state(vault), "usage_total": _usage_total([]),
-            "ledger_problem": f"damaged ({problem}); vaultd moves it aside and rebuilds it "
-                              "from the inbox and the vault at its next start (or within "
-                              "seconds when it is running)",
+            "ledger_problem": problem,
             "ledger_repaired": ledger_repair.read_record(state),
             "state_note": running.get("state_note") if running else None}
+
+
+def _read_only(state: Path) -> bool:
+    """The state folder's file system is mounted read-only (the daemon's heartbeat
+    cannot say so then: it cannot be written)."""
+    try:
+        return bool(os.statvfs(state).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _service_state(vault: Path) -> str:

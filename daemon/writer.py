@@ -141,9 +141,12 @@ class VaultWriter(threading.Thread):
             for path in remove_stale_temps(self.paths.vault):
                 log.info("removed a temp file a crash left behind: %s", self.paths.rel(path))
             self.knowledge = VaultKnowledge(self.paths.vault, self.exclude)
+        audit = True
         while True:
             try:
-                self.pdf.start_audit()
+                if audit:
+                    audit = False
+                    self.pdf.start_audit()
                 self._loop()
                 break
             except Exception as exc:

@@ -37,7 +37,7 @@ from tests.faults.common import (
 )
 from tests.faults.test_disk import fill, small_fs  # noqa: F401 - fixture
 from tests.faults.test_state_faults import FAST, _expected
-from tests.helpers import start_daemon, status_json, vaultd_env, wait_for
+from tests.helpers import start_daemon, status_json, vaultd, vaultd_env, wait_for
 
 
 def test_full_ledger_keeps_the_finished_generation(tmp_path: Path,
@@ -139,3 +139,99 @@ def test_state_disk_full_pauses_then_resumes(small_fs: Path, tmp_path: Path) -> 
     assert max(generations_in_log(text).values()) == 1
     assert text.count("disk full") < 10, "the fault is logged on every pass"
     check_all_done(vault, _expected(lines), pdf=False)
+
+
+def test_run_once_with_a_full_state_disk_ends_non_zero(small_fs: Path,  # noqa: F811
+                                                       tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    lines = make_lectures(vault, 2, sentences=40)
+    write_config(vault, {"daemon": dict(FAST), "pdf": {"enabled": False}})
+    (vault / "inbox.md").write_text(USER_TEXT + lines[0] + "\n", encoding="utf-8")
+    env = vaultd_env(small_fs / "state")
+    first = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    filler = small_fs / "filler.bin"
+    try:
+        fill(filler)
+        with open(vault / "inbox.md", "a", encoding="utf-8") as fh:
+            fh.write(lines[1] + "\n")
+        second = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=180)
+        assert second.returncode != 0, second.stderr[-3000:]
+        assert "disk full" in second.stderr and "MB free" in second.stderr, \
+            second.stderr[-3000:]
+        assert "Traceback" not in second.stderr, second.stderr[-3000:]
+    finally:
+        filler.unlink(missing_ok=True)
+    third = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=300)
+    assert third.returncode == 0, third.stderr[-3000:]
+    check_all_done(vault, _expected(lines), pdf=False)
+
+
+def test_read_only_state_folder_is_one_line_not_a_traceback_storm(
+        small_fs: Path, tmp_path: Path) -> None:  # noqa: F811
+    import subprocess
+
+    vault = tmp_path / "vault"
+    lines = make_lectures(vault, 2, sentences=40)
+    write_config(vault, {"daemon": dict(FAST), "pdf": {"enabled": False}})
+    (vault / "inbox.md").write_text(USER_TEXT + lines[0] + "\n", encoding="utf-8")
+    state = small_fs / "state"
+    env = vaultd_env(state)
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(vault, env, log=log)
+    try:
+        wait_for(partial(daemon_ready, proc, state), timeout=120, what="start-up")
+        wait_for(lambda: any(j["state"] == "done" for j in read_jobs(state).values()),
+                 timeout=120, interval=0.3, what="first done")
+        ro = subprocess.run(["mount", "-o", "remount,ro", str(small_fs)],
+                            capture_output=True, text=True)
+        if ro.returncode != 0:
+            pytest.skip(f"cannot remount the state folder read-only: {ro.stderr.strip()}")
+        with open(vault / "inbox.md", "a", encoding="utf-8") as fh:
+            fh.write(lines[1] + "\n")
+        wait_for(partial(_line_says, vault, "read-only"), timeout=120, interval=0.3,
+                 what="the inbox line saying read-only")
+        paused = wait_for(lambda: status_json(vault, env).get("paused") or "", timeout=60,
+                          interval=0.5, what="status paused")
+        assert "read-only" in paused, paused
+        subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
+        wait_for(lambda: len(read_jobs(state)) == 2 and all(
+            j["state"] == "done" for j in read_jobs(state).values()), timeout=120,
+            interval=0.3, what="every source done once writable")
+        assert terminate(proc) == 0, tail(log)
+    finally:
+        kill9(proc)
+    text = tail(log, 10**9)
+    assert "Traceback" not in text, text[-3000:]
+    assert text.count("read-only") <= 3, text[-3000:]
+    check_all_done(vault, _expected(lines), pdf=False)
+
+
+def test_run_once_stops_with_the_reason_when_the_disk_fills_mid_run(
+        small_fs: Path, tmp_path: Path) -> None:  # noqa: F811
+    vault = tmp_path / "vault"
+    lines = make_lectures(vault, 6, sentences=60)
+    write_config(vault, {"daemon": dict(FAST), "pdf": {"enabled": False}})
+    (vault / "inbox.md").write_text(USER_TEXT + "\n".join(lines) + "\n", encoding="utf-8")
+    state = small_fs / "state"
+    env = vaultd_env(state)
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(vault, env, "--once", log=log)
+    filler = small_fs / "filler.bin"
+    try:
+        wait_for(lambda: any(j["state"] == "done" for j in read_jobs(state).values()),
+                 timeout=120, interval=0.05, what="first source done")
+        fill(filler)
+        code = proc.wait(150)  # never hung: the stall limit is 30 s
+        text = tail(log, 10**9)
+        assert code != 0, text[-3000:]
+        assert "cannot finish: disk full" in text, text[-3000:]
+        assert "Traceback" not in text, text[-3000:]
+    finally:
+        filler.unlink(missing_ok=True)
+        kill9(proc)
+    again = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=300)
+    assert again.returncode == 0, again.stderr[:3000]
+    check_all_done(vault, _expected(lines), pdf=False)
+    both = text + again.stderr
+    assert max(generations_in_log(both).values()) == 1, generations_in_log(both)
