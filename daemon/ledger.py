@@ -79,9 +79,14 @@ class Ledger:
     def reopen(self) -> None:
         """Every thread opens the file anew on its next call (it was replaced)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:  # the tables first: a thread reconnecting at once must find them
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+            migrate(db)
+        finally:
+            db.close()
         self._generation += 1
-        self._db().executescript(SCHEMA)
-        migrate(self._db())
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)

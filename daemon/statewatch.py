@@ -49,7 +49,7 @@ def classify(exc: BaseException) -> str | None:
             return "full"
         if "readonly" in text or "read-only" in text:
             return "readonly"
-        if "unable to open" in text or "disk i/o" in text:
+        if "unable to open" in text or "disk i/o" in text or "no such table" in text:
             return "gone"
         if "locked" in text or "busy" in text:
             return None
