@@ -207,6 +207,7 @@ def test_read_only_state_folder_is_one_line_not_a_traceback_storm(
     check_all_done(vault, _expected(lines), pdf=False)
 
 
+@pytest.mark.slow  # waits out the 30 s stall limit of run --once
 def test_run_once_stops_with_the_reason_when_the_disk_fills_mid_run(
         small_fs: Path, tmp_path: Path) -> None:  # noqa: F811
     vault = tmp_path / "vault"
