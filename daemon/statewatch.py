@@ -177,7 +177,7 @@ class StateWatch:
         try:
             self._hold = sqlite3.connect(self.ledger.path, timeout=5,
                                          check_same_thread=False)
-            self._hold.execute("SELECT COUNT(*) FROM jobs").fetchone()
+            self._hold.execute("SELECT COUNT(*) FROM jobs").fetchall()  # no open read
         except sqlite3.Error:
             self._hold = None
 

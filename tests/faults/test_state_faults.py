@@ -7,6 +7,7 @@ is still running or has stopped non-zero with a reason — never hung, never a c
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -86,11 +87,11 @@ def test_damaged_ledger_is_moved_aside_and_rebuilt(tmp_path: Path, how: str) -> 
     _damage(path, how)
 
     doctor = vaultd("doctor", "--vault", str(vault), "--no-network", env=env)
-    assert "ok ledger" not in doctor.stdout.replace("  ", " "), doctor.stdout
-    assert "damaged" in doctor.stdout, doctor.stdout
+    assert not re.search(r"^ok\s+ledger", doctor.stdout, re.M), doctor.stdout
+    assert re.search(r"^fail\s+ledger\s+\S+ is damaged: ", doctor.stdout, re.M), doctor.stdout
     status = vaultd("status", "--vault", str(vault), env=env)
     assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr
-    assert "damaged" in status.stdout, status.stdout
+    assert re.search(r"^ledger:\s+damaged \(", status.stdout, re.M), status.stdout
 
     _add(vault, lines[2:])
     second = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=300)
@@ -106,7 +107,9 @@ def test_damaged_ledger_is_moved_aside_and_rebuilt(tmp_path: Path, how: str) -> 
     # And the next start finds a healthy ledger: no repair loop.
     third = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=300)
     assert third.returncode == 0 and "moved aside" not in third.stderr, third.stderr[-2000:]
-    assert "ledger:" in vaultd("status", "--vault", str(vault), env=env).stdout
+    after = vaultd("status", "--vault", str(vault), env=env).stdout
+    assert re.search(r"^ledger:\s+repaired .* moved aside to ledger\.corrupt-", after, re.M), \
+        after
 
 
 def _state_dir(state: Path) -> Path:
