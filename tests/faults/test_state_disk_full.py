@@ -236,3 +236,29 @@ def test_run_once_stops_with_the_reason_when_the_disk_fills_mid_run(
     check_all_done(vault, _expected(lines), pdf=False)
     both = text + again.stderr
     assert max(generations_in_log(both).values()) == 1, generations_in_log(both)
+
+
+@pytest.mark.slow  # waits out the 30 s stall limit of run --once
+def test_run_once_with_the_vault_disk_full_ends_non_zero(small_fs: Path,  # noqa: F811
+                                                         tmp_path: Path) -> None:
+    from tests.faults.test_disk import prepared_vault
+
+    vault, env, lines = prepared_vault(small_fs, tmp_path)
+    state = Path(env["VAULTD_STATE_DIR"])
+    with open(vault / "inbox.md", "a", encoding="utf-8") as fh:
+        fh.write(lines[2] + "\n")
+    filler = small_fs / "filler.bin"
+    try:
+        fill(filler)
+        done = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=180)
+        assert done.returncode != 0, done.stderr[-3000:]
+        assert "cannot finish: disk full" in done.stderr, done.stderr[-3000:]
+        assert "Traceback" not in done.stderr, done.stderr[-3000:]
+        waiting = [j for j in read_jobs(state).values() if j["state"] == "generated"]
+        assert len(waiting) == 1 and "disk full" in waiting[0]["last_error"], waiting
+    finally:
+        filler.unlink(missing_ok=True)
+    again = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not generations_in_log(again.stderr), "generated again after the disk came back"
+    check_all_done(vault, lines, pdf=False)
