@@ -215,7 +215,7 @@ def test_run_once_stops_with_the_reason_when_the_disk_fills_mid_run(
     write_config(vault, {"daemon": dict(FAST), "pdf": {"enabled": False}})
     (vault / "inbox.md").write_text(USER_TEXT + "\n".join(lines) + "\n", encoding="utf-8")
     state = small_fs / "state"
-    env = vaultd_env(state)
+    env = vaultd_env(state, TMPDIR=str(tmp_path))  # the spool's fallback folder
     log = tmp_path / "daemon.log"
     proc = start_daemon(vault, env, "--once", log=log)
     filler = small_fs / "filler.bin"
@@ -235,6 +235,9 @@ def test_run_once_stops_with_the_reason_when_the_disk_fills_mid_run(
     assert again.returncode == 0, again.stderr[:3000]
     check_all_done(vault, _expected(lines), pdf=False)
     both = text + again.stderr
+    if "spooled to" in text:  # a result was finished but not committed at the stop
+        assert "from the spool (not generated again)" in again.stderr, again.stderr[:3000]
+    assert not list(tmp_path.glob("vaultd-spool-*/*.json")), "spool not emptied"
     assert max(generations_in_log(both).values()) == 1, generations_in_log(both)
 
 
