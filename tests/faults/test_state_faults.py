@@ -223,3 +223,45 @@ def test_two_sigterms_stop_cleanly(tmp_path: Path) -> None:
     wait_for(lambda: not [p for p in children if _alive(int(p))], timeout=10,
              what=f"pool processes {children} gone")
     assert all(j["state"] != "running" for j in read_jobs(state).values())
+
+
+def test_damage_met_at_run_time_is_repaired_in_place(tmp_path: Path) -> None:
+    """A thread meets a real ``DatabaseError`` reading a damaged page: the watch runs
+    ``quick_check``, moves the file aside and rebuilds, and the same Ledger object works
+    again (the other threads reconnect), with the vault's note found as done."""
+    from daemon.ledger import Ledger
+    from daemon.statewatch import StateWatch
+
+    state, vault = tmp_path / "state", tmp_path / "vault"
+    (vault / "Study Notes").mkdir(parents=True)
+    (vault / "Study Notes" / "Gravity.md").write_text(
+        "---\ntype: study-note\ntitle: Gravity\nsource_key: file:Lectures/gravity.srt\n"
+        "assessment: '[[Study Notes/Gravity (Assessment)]]'\n---\n# Gravity\n\nText.\n",
+        encoding="utf-8")
+    ledger = Ledger(state / "ledger.sqlite3")
+    ledger.add_many([(f"youtube:{i:011d}", "youtube", None, None) for i in range(3000)])
+    ledger.add("file:Lectures/gravity.srt", "file", None)
+    ledger.close()
+    _damage(ledger.path, "random-page")
+    recovered: list[bool] = []
+    watch = StateWatch(state, vault, ledger, relock=lambda: None,
+                       on_recovered=lambda: recovered.append(True))
+    met: sqlite3.DatabaseError | None = None
+    reads = [ledger.all_jobs, ledger.counts,  # the table, then the state index
+             lambda: ledger.get_many(f"youtube:{i:011d}" for i in range(3000))]
+    for read in reads:  # what the threads do; one of them meets the damaged page
+        try:
+            read()
+        except sqlite3.DatabaseError as exc:
+            met = exc
+            break
+    assert met is not None, "the damaged page was never read"
+    assert watch.report(met)
+    watch.check()
+    assert recovered == [True]
+    assert list(state.glob("ledger.corrupt-*.sqlite3"))
+    job = ledger.get("file:Lectures/gravity.srt")
+    assert job is not None and job.state == "done" and job.note_path == "Study Notes/Gravity.md"
+    assert len(ledger.all_jobs()) > 2000  # most rows salvaged from both ends
+    assert watch.note and "repaired" in watch.note
+    ledger.close()
