@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -122,13 +121,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     daemon = Daemon(args.vault, RunOptions(workers=args.workers, once=args.once,
                                            sequential=args.sequential))
     setup_logging(daemon.config.get("daemon", "log_level"))
-    signals = {"count": 0}
 
     def on_signal(signum: int, _frame: object) -> None:
-        signals["count"] += 1
-        if signals["count"] > 1:
-            os._exit(EXIT_FAILURE)  # second signal: leave now; ledger and files are safe
-        daemon.stop_event.set()
+        daemon.on_signal(signum)  # a repeat within 2 s is the same stop (see runner)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -139,6 +134,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         daemon.run()
     finally:
         daemon.stop()
+    if daemon.exit_reason:
+        print(f"vaultd: {daemon.exit_reason}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_FAILURE if daemon.supervisor.failure else EXIT_OK  # a thread died
 
 

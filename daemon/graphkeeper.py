@@ -265,6 +265,10 @@ class GraphKeeper(threading.Thread):
             self.saved.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.saved, self.graph.to_json())
             self._save_clusters()
+        except OSError as exc:  # disk full, read-only state folder: a line, no traceback
+            log.error("could not save the graph to %s: %s; the next change retries",
+                      self.saved.parent, exc.strerror or exc)
+            return
         except Exception:  # noqa: BLE001 - keep the daemon alive; next change retries
             log.exception("rendering the graph note failed")
             return

@@ -19,6 +19,7 @@ import logging
 import os
 import posixpath
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,9 @@ class InboxSync:
         self._name_index: dict[str, list[str]] | None = None
         self.last_lines: list[InboxLine] = []
         self._parsed: tuple[str, list[InboxLine]] | None = None
+        # The state folder's fault ("waiting: disk full (N MB free)"), set by the runner:
+        # unfinished lines say it instead of "working".
+        self.pause: Callable[[], str | None] = lambda: None
 
     # -- resolution --------------------------------------------------------------
     def _check(self, rel: str) -> tuple[str | None, str | None]:
@@ -139,6 +143,8 @@ class InboxSync:
             if resolved:
                 out.append((line, resolved))
                 new.extend(resolved)
+        if self.pause():
+            return out  # the ledger cannot take new rows now; the lines say why
         added = self.ledger.add_many([(r.key, r.kind, r.url, r.error) for r in new])
         for key in added:
             log.info("queued %s", key, extra={"job": key})
@@ -165,8 +171,11 @@ class InboxSync:
         children = self.ledger.children_of([k for k in keys if k.startswith("playlist:")])
         statuses: dict[int, Status | None] = {}
         expected: dict[int, str] = {}
+        pause = self.pause()
         for line, resolved in entries:
             status = line_status([jobs.get(r.key) for r in resolved], children)
+            if pause and status.state in ("queued", "working", "waiting"):
+                status = Status("waiting", pause.removeprefix("waiting: "))
             if status.render() != line.annotation:
                 statuses[line.index] = status
                 expected[line.index] = line.body
@@ -206,6 +215,8 @@ def job_status(job: Job | None, children: dict[str, list[Job]]) -> Status:
                               ".vaultd/config.toml")
     if job.state == "ready":
         return Status("waiting", job.last_error or "") if job.waiting else Status("queued")
+    if job.state in ("generated", "written") and job.waiting:
+        return Status("waiting", job.last_error or "")  # e.g. the vault's disk is full
     if job.state in ("running", "generated", "written"):
         return Status("working")
     if job.state == "done":

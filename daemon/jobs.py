@@ -60,6 +60,17 @@ CREATE TABLE IF NOT EXISTS pdf_exports (
     digest TEXT NOT NULL,
     exported_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pdf_failures (
+    note_path TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    failed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT
+);
 CREATE TABLE IF NOT EXISTS usage_daily (
     day TEXT PRIMARY KEY,
     tokens INTEGER NOT NULL DEFAULT 0,

@@ -15,7 +15,10 @@ State machine (every transition is one UPDATE guarded by the expected old state)
 * Generated content (and its token usage) is committed *before* the writer runs, so a
   crash after generation never pays for generation again: at start ``generated`` and
   ``written`` rows resume at the writer, ``running`` rows go back to ``ready``.
-* WAL with ``synchronous=FULL``; one connection per thread.
+* WAL with ``synchronous=FULL``; one connection per thread. ``reopen()`` makes every
+  thread reconnect on its next call (the file was moved aside or its folder recreated,
+  see :mod:`daemon.ledger_repair`); a connection belongs to its thread, so the old one is
+  closed there, lazily.
 """
 
 from __future__ import annotations
@@ -41,6 +44,12 @@ __all__ = ["ACTIVE_STATES", "STATES", "Job", "Ledger", "StateConflict", "backoff
 
 _RETRY = ("state=CASE WHEN content IS NULL THEN 'ready' ELSE 'generated' END, attempts=0,"
           " write_attempts=0, next_attempt_at=0, waiting=0, last_error=NULL, updated_at=?")
+
+
+# No retry waits longer than this (the backoff cap's ceiling, with room for a budget
+# pause): a due time further ahead was set before the wall clock was stepped back (a
+# manual change, NTP after a wrong RTC) and would freeze the job for that long.
+MAX_WAIT = 6 * 3600.0
 
 
 class StateConflict(RuntimeError):
@@ -102,12 +111,31 @@ class Ledger:
         if str(path) != ":memory:":
             make_private(path)
         self._local = threading.local()
+        self._generation = 0
         self._db().executescript(SCHEMA)
         migrate(self._db())
 
     # -- connections -------------------------------------------------------------
+    def reopen(self) -> None:
+        """Every thread opens the file anew on its next call (it was replaced)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:  # the tables first: a thread reconnecting at once must find them
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+            migrate(db)
+        finally:
+            db.close()
+        self._generation += 1
+
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
+        if db is not None and getattr(self._local, "generation", 0) != self._generation:
+            try:
+                db.close()
+            except sqlite3.Error:
+                pass
+            db = None
         if db is None:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             db.row_factory = sqlite3.Row
@@ -115,6 +143,7 @@ class Ledger:
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
+            self._local.generation = self._generation
         return db
 
     @contextmanager
@@ -124,9 +153,15 @@ class Ledger:
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLITE_FULL and friends roll back by themselves
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -176,28 +211,42 @@ class Ledger:
 
     # -- claiming ----------------------------------------------------------------
     def claim_next(self, owner: str, *, now: float | None = None,
-                   kinds: Iterable[str] | None = None) -> Job | None:
-        """Atomically move the oldest due ``ready`` job to ``running`` and return it."""
+                   kinds: Iterable[str] | None = None,
+                   exclude: Iterable[str] = (), horizon: float = MAX_WAIT) -> Job | None:
+        """Atomically move the oldest due ``ready`` job to ``running`` and return it.
+
+        ``exclude``: keys already being generated or holding an unsaved result (a
+        rebuilt ledger may list them ``ready`` again; claiming them would pay twice).
+        ``horizon``: no wait is longer (the backoff cap); a due time further away was set
+        before the wall clock stepped back, and is due now (see :func:`_due`)."""
         now = time.time() if now is None else now
         kind_filter = ""
-        params: list[Any] = [now, owner, now, now]
+        params: list[Any] = [now, owner, now, now, now + horizon]
         if kinds is not None:
             kinds = list(kinds)
             kind_filter = f" AND kind IN ({','.join('?' * len(kinds))})"
             params.extend(kinds)
+        exclude = list(exclude)
+        if exclude:
+            kind_filter += f" AND key NOT IN ({','.join('?' * len(exclude))})"
+            params.extend(exclude)
         with self._tx() as db:
             row = db.execute(
                 "UPDATE jobs SET state='running', claimed_at=?, claim_owner=?, updated_at=?,"
                 " attempts=attempts+1 WHERE key = (SELECT key FROM jobs WHERE state='ready'"
-                f" AND next_attempt_at <= ?{kind_filter} ORDER BY next_attempt_at, created_at"
-                " LIMIT 1) RETURNING *",
+                f" AND (next_attempt_at <= ? OR next_attempt_at > ?){kind_filter}"
+                " ORDER BY next_attempt_at, created_at LIMIT 1) RETURNING *",
                 params,
             ).fetchone()
         return Job.from_row(row) if row else None
 
-    def next_due_at(self) -> float | None:
+    def next_due_at(self, horizon: float = MAX_WAIT) -> float | None:
+        """When the next ready job is due (wall clock); a due time beyond the horizon
+        (the clock stepped back) counts as now."""
+        now = time.time()
         row = self._db().execute(
-            "SELECT MIN(next_attempt_at) FROM jobs WHERE state='ready'").fetchone()
+            "SELECT MIN(CASE WHEN next_attempt_at > ? THEN ? ELSE next_attempt_at END)"
+            " FROM jobs WHERE state='ready'", (now + horizon, now)).fetchone()
         return row[0]
 
     def _move(self, key: str, old: tuple[str, ...], sets: str, params: tuple[Any, ...]
@@ -262,6 +311,32 @@ class Ledger:
              usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now,
              *repairs),
         )
+        self._add_usage_today(usage)
+
+    def save_generated(self, key: str, kind: str, url: str | None, content_json: str,
+                       usage: Usage, title: str) -> bool:
+        """A finished generation whose first commit failed (disk full, ledger rebuilt):
+        commit it now, whatever became of its row (missing, ``ready`` or still
+        ``running``). A row already ``generated`` or beyond is left alone (the note was
+        found in the vault). Returns True when the content was stored."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO jobs (key, kind, url, state, created_at,"
+                       " updated_at) VALUES (?,?,?,'running',?,?)", (key, kind, url, now, now))
+            stored = db.execute(
+                "UPDATE jobs SET state='generated', content=?, title=?,"
+                " input_tokens=input_tokens+?, output_tokens=output_tokens+?,"
+                " cache_read_tokens=cache_read_tokens+?, cache_write_tokens=cache_write_tokens+?,"
+                " cost_usd=cost_usd+?, generated_at=?, last_error=NULL, waiting=0,"
+                " offline_waits=0, updated_at=? WHERE key=? AND state IN ('ready','running')",
+                (content_json, title, usage.input_tokens, usage.output_tokens,
+                 usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now, now,
+                 key)).rowcount == 1
+        if stored:
+            self._add_usage_today(usage)
+        return stored
+
+    def _add_usage_today(self, usage: Usage) -> None:
         tokens = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens \
             + usage.cache_write_tokens
         if tokens or usage.cost_usd:
@@ -272,6 +347,12 @@ class Ledger:
                     " cost_usd=cost_usd+excluded.cost_usd",
                     (today(), tokens, usage.cost_usd),
                 )
+
+    def probe_write(self) -> None:
+        """A small real write (raises what a real one would: disk full, read-only)."""
+        with self._tx() as db:
+            db.execute("INSERT INTO meta(name, value) VALUES ('probe', ?) ON CONFLICT(name)"
+                       " DO UPDATE SET value=excluded.value", (str(time.time()),))
 
     def mark_written(self, key: str, note_path: str, assessment_path: str, *,
                      note_text: str | None = None, assessment_text: str | None = None
@@ -379,7 +460,8 @@ class Ledger:
         now = time.time() if now is None else now
         rows = self._db().execute(
             "SELECT * FROM jobs WHERE state IN ('generated','written') AND"
-            " (waiting=0 OR next_attempt_at <= ?) ORDER BY generated_at", (now,))
+            " (waiting=0 OR next_attempt_at <= ? OR next_attempt_at > ?) ORDER BY"
+            " generated_at", (now, now + MAX_WAIT))
         return [Job.from_row(r) for r in rows]
 
     def note_moved(self, old: str, new: str) -> int:
@@ -444,9 +526,38 @@ class Ledger:
         with self._tx() as db:
             return db.execute("UPDATE jobs SET last_error=NULL WHERE note_path=? AND"
                               " last_error=?", (note_path, NOTE_DELETED)).rowcount > 0
+    def pdf_failed(self, note_path: str, reason: str, *, base: float = 30.0,
+                   cap: float = 3600.0) -> None:
+        """A PDF that could not be made or filed: the durable retry queue, with backoff."""
+        with self._tx() as db:
+            row = db.execute("SELECT attempts FROM pdf_failures WHERE note_path=?",
+                             (note_path,)).fetchone()
+            attempts = (row[0] + 1) if row else 1
+            now = time.time()
+            db.execute("INSERT INTO pdf_failures(note_path, reason, attempts, next_attempt_at,"
+                       " failed_at) VALUES (?,?,?,?,?) ON CONFLICT(note_path) DO UPDATE SET"
+                       " reason=excluded.reason, attempts=excluded.attempts,"
+                       " next_attempt_at=excluded.next_attempt_at, failed_at=excluded.failed_at",
+                       (note_path, reason, attempts,
+                        now + backoff_delay(attempts, base, cap), now))
+
+    def pdf_failures(self, *, due: bool = False) -> list[dict[str, Any]]:
+        """PDFs waiting for a retry (``due``: only those whose wait is over)."""
+        sql = "SELECT * FROM pdf_failures"
+        params: tuple[Any, ...] = ()
+        if due:
+            sql += " WHERE next_attempt_at <= ? OR next_attempt_at > ?"
+            params = (time.time(), time.time() + MAX_WAIT)
+        return [dict(r) for r in self._db().execute(sql + " ORDER BY failed_at", params)]
+
+    def pdf_retry_now(self) -> None:
+        """At start: every failed PDF is due (space may have been freed meanwhile)."""
+        with self._tx() as db:
+            db.execute("UPDATE pdf_failures SET next_attempt_at=0")
 
     def record_pdf(self, note_path: str, digest: str) -> None:
         with self._tx() as db:
+            db.execute("DELETE FROM pdf_failures WHERE note_path=?", (note_path,))
             db.execute("INSERT INTO pdf_exports(note_path, digest, exported_at) VALUES (?,?,?)"
                        " ON CONFLICT(note_path) DO UPDATE SET digest=excluded.digest,"
                        " exported_at=excluded.exported_at", (note_path, digest, time.time()))
@@ -456,14 +567,18 @@ class Ledger:
         self._move(key, ("running",), "state='ready', attempts=MAX(attempts-1,0),"
                    " claimed_at=NULL", ())
 
-    def recover(self) -> int:
+    def recover(self, exclude: Iterable[str] = ()) -> int:
         """At start: jobs a crash left ``running`` go back to ``ready`` — except those
         waiting in a submitted Message Batch (owner ``batch``), which ``--batch``
-        resumes; paid work is never thrown away."""
+        resumes, and ``exclude`` (still being generated: after a ledger fault the
+        running daemon recovers too); paid work is never thrown away."""
+        exclude = list(exclude)
+        skip = f" AND key NOT IN ({','.join('?' * len(exclude))})" if exclude else ""
         with self._tx() as db:
             cur = db.execute("UPDATE jobs SET state='ready', claimed_at=NULL,"
                              " attempts=MAX(attempts-1,0), updated_at=? WHERE state='running'"
-                             " AND COALESCE(claim_owner, '') != 'batch'", (time.time(),))
+                             " AND COALESCE(claim_owner, '') != 'batch'" + skip,
+                             (time.time(), *exclude))
             return cur.rowcount
 
     # A failed job that already has content goes back to the writer, not to a paid

@@ -20,6 +20,9 @@ PDFs are read and written through the path gate (a ``PDF`` folder that is a syml
 of the vault is refused, said once in the log and ``status``). A PDF is replaced only when
 it is ours (its Creator is vaultd, or the ledger has filed one for that note); a user's own
 PDF at the target path stays and ours is written beside it as ``<name> (vaultd).pdf``.
+A PDF that fails (render error, disk full, a stop during ``--once``) goes to the ledger's
+durable ``pdf_failures`` queue with its reason and is retried with backoff from the idle
+pass (all of them at once after a start); ``vaultd status`` lists them.
 """
 
 from __future__ import annotations
@@ -112,6 +115,7 @@ class PdfFiling:
         # run --once: nobody is typing, and the process is about to exit, so changed
         # notes are re-exported at once instead of after the quiet pause.
         self.no_wait = False
+        self._next_retry = 0.0
 
     # -- settings ------------------------------------------------------------------------
     def _enabled(self) -> bool:
@@ -157,7 +161,9 @@ class PdfFiling:
         """Put rendered PDFs in place, remember their digests, finish the job if any."""
         for r in results:
             if r.data is None:
-                log.warning("PDF of %s failed: %s", r.note, "; ".join(r.warnings))
+                reason = "; ".join(r.warnings) or "the PDF worker stopped"
+                log.warning("PDF of %s failed: %s", r.note, reason)
+                self.ledger.pdf_failed(r.note, reason)
                 continue
             if not self.paths.gate.is_file(r.note):
                 continue  # deleted while it rendered: no PDF of a note that is gone
@@ -168,6 +174,8 @@ class PdfFiling:
                 continue
             except OSError as exc:
                 log.error("could not write %s: %s", r.pdf, exc)
+                self.ledger.pdf_failed(r.note, f"could not write {r.pdf}: "
+                                       f"{exc.strerror or exc}")
                 continue
             self.ledger.record_pdf(r.note, r.digest)
             for w in r.warnings:
@@ -232,6 +240,8 @@ class PdfFiling:
         """Compare every exported note with its PDF's digest over the next idle passes."""
         if self._refresh_after():
             self._audit = iter(self.ledger.pdf_exports())
+        self.ledger.pdf_retry_now()
+        self._next_retry = 0.0
 
     def next_look(self) -> float | None:
         """How soon the writer should make an idle pass; None: nothing pending."""
@@ -242,11 +252,21 @@ class PdfFiling:
     def busy(self) -> bool:
         """Any audit, re-export or render still to come (``run --once`` waits for it)."""
         return self._audit is not None or bool(self.refresh) or \
-            bool(self.exporter is not None and self.exporter.pending)
+            bool(self.exporter is not None and self.exporter.pending) or \
+            (self._enabled() and bool(self.ledger.pdf_failures(due=True)))
+
+    def _retry_failed(self) -> None:
+        """Failed PDFs whose wait is over are due for export again (checked every 5 s)."""
+        if not self._enabled() or time.monotonic() < self._next_retry:
+            return
+        self._next_retry = time.monotonic() + 5.0
+        for row in self.ledger.pdf_failures(due=True):
+            self.refresh.mark(row["note_path"], time.monotonic() - self.refresh.quiet)
 
     def idle_pass(self) -> None:
         """The writer has nothing else to do: audit one batch, start due re-exports."""
         self._audit_batch()
+        self._retry_failed()
         if not self.refresh or self.exporter is None or self.exporter.pending:
             return
         theme = self._config().get("pdf", "theme")

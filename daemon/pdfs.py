@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -119,9 +119,11 @@ class PdfExporter:
             try:
                 results = f.result()
             except Exception as exc:  # noqa: BLE001 - a dead PDF worker: rebuild, report
-                log.error("PDF worker failed: %s", exc)
+                reason = (str(exc) or type(exc).__name__) if not isinstance(
+                    exc, CancelledError) else "not rendered: vaultd stopped first"
+                log.error("PDF worker failed: %s", reason)
                 self._pool = None
-                results = [PdfResult(n, p, None, d, [str(exc)]) for n, _t, p, d in items]
+                results = [PdfResult(n, p, None, d, [reason]) for n, _t, p, d in items]
             # Hand the results over first: ``pending == 0`` then means every result is
             # already with the writer, which the writer relies on to compare digests.
             self.on_done(key, results)

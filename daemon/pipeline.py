@@ -6,6 +6,12 @@ backpressure. Results are committed to the ledger (``generated``) from the futur
 callback *before* the writer is asked to write, so a crash after generation never
 pays again. Failures are decided by exception type (:mod:`daemon.errors`).
 
+A full disk, a damaged ledger or a vanished state folder under a finished result does
+not lose it: the result is kept in memory (``_unsaved``) and committed again on every
+loop until it goes in; meanwhile nothing new is claimed and the fault is handed to the
+:class:`~daemon.statewatch.StateWatch`, which pauses, repairs or recreates. A finished
+generation is never paid for twice.
+
 A worker that dies (OOM, segfault) breaks the whole pool; the dispatcher rebuilds it
 and the affected jobs are retried as transient failures, never lost.
 
@@ -23,6 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from daemon import orphans
 from daemon.config import Config
@@ -37,12 +44,15 @@ from daemon.errors import (
 )
 from daemon.generate.base import GenerationContext, JobSpec
 from daemon.generate.worker import run_job, run_playlist, split_result
-from daemon.ledger import Job, Ledger
+from daemon.ledger import MAX_WAIT, Job, Ledger
 from daemon.logs import setup_logging
 from daemon.paths import VaultPaths
 from daemon.warmstart import pool_kwargs, start_early, warm
 from vault_tools.models import Usage, VideoContent
 from vault_tools.pathgate import PathGate, PathRefused
+
+if TYPE_CHECKING:
+    from daemon.statewatch import StateWatch
 
 log = logging.getLogger("vaultd.dispatcher")
 
@@ -95,6 +105,10 @@ class Dispatcher(threading.Thread):
         self._pool: ProcessPoolExecutor | None = None
         self._pool_broken = False
         self.paused_reason: str | None = None
+        self.watch: StateWatch | None = None  # set by the runner
+        # Results that could not be committed yet (key -> retry); see the docstring.
+        self._unsaved: dict[str, Callable[[], None]] = {}
+        self._unsaved_results: dict[str, tuple[Job, str]] = {}  # for the spool at stop
         # Set by the runner: a video that already has a note in the vault is linked,
         # not regenerated (``is_known`` is a cheap read of the writer's index).
         self.is_known: Callable[[str], bool] = lambda _vid: False
@@ -135,14 +149,77 @@ class Dispatcher(threading.Thread):
             self._wake.clear()
             if self._pool_broken:
                 self._rebuild_pool()
-            self._fill()
-            self._wake.wait(timeout=self._idle_timeout())
+            try:
+                if self._save_unsaved():
+                    self._fill()
+                timeout = self._idle_timeout()
+            except Exception as exc:
+                if not self._state_fault(exc):
+                    raise
+                timeout = 1.0
+            self._wake.wait(timeout=timeout)
+
+    def _state_fault(self, exc: BaseException) -> bool:
+        """A ledger/state-folder fault: handed to the watch, the thread lives on."""
+        return self.watch is not None and self.watch.report(exc)
+
+    def _keep(self, key: str, commit: Callable[[], None]) -> None:
+        """Commit a result now, or keep it to commit later (state folder fault)."""
+        try:
+            commit()
+        except Exception as exc:
+            if not self._state_fault(exc):
+                raise
+            with self._lock:
+                self._unsaved[key] = commit
+            log.warning("result of %s kept in memory until the ledger can be written: %s",
+                        key, exc, extra={"job": key})
+
+    def _save_unsaved(self) -> bool:
+        """Retry kept results; True when none is left (claiming may go on)."""
+        with self._lock:
+            pending = list(self._unsaved.items())
+        for key, commit in pending:
+            try:
+                commit()
+            except Exception as exc:
+                if self._state_fault(exc):
+                    raise  # still faulty: run() waits and comes back
+                log.exception("result of %s could not be committed", key)
+            with self._lock:
+                self._unsaved.pop(key, None)
+                self._unsaved_results.pop(key, None)
+            log.info("result of %s committed after the fault", key, extra={"job": key})
+        return True
+
+    def spool_unsaved(self) -> None:
+        """At stop: results still not in the ledger go to the spool (see
+        :mod:`daemon.spool`), to be committed by the next start."""
+        from daemon import spool
+
+        with self._lock:
+            left = [self._unsaved_results[k] for k in self._unsaved
+                    if k in self._unsaved_results]
+        for job, raw in left:
+            raw, _requests = split_result(raw)  # the spool keeps the content alone
+            where = spool.save(self.paths.state, job.key, job.kind, job.url, raw)
+            if where is not None:
+                log.warning("result of %s spooled to %s; the next start commits it",
+                            job.key, where, extra={"job": job.key})
+
+    def unsaved(self) -> list[str]:
+        with self._lock:
+            return list(self._unsaved)
 
     def _idle_timeout(self) -> float:
-        due = self.ledger.next_due_at()
+        due = self.ledger.next_due_at(self._horizon())
         if due is None:
             return 5.0
         return min(5.0, max(0.05, due - time.time()))
+
+    def _horizon(self) -> float:
+        """No retry wait is longer: beyond it, the wall clock was stepped back."""
+        return max(MAX_WAIT, 2.0 * float(self.config.get("daemon", "backoff_max_seconds")))
 
     def _budget_exhausted(self) -> bool:
         budget = self.config.get("generate", "daily_token_budget")
@@ -168,7 +245,11 @@ class Dispatcher(threading.Thread):
                 return
             if not self.paths.vault.is_dir():  # unmounted or syncing: wait, fail nothing
                 return
-            job = self.ledger.claim_next(self.owner)
+            if self.watch is not None and (self.watch.paused or self.watch.fatal):
+                return  # state folder full or read-only: nothing new until it is back
+            with self._lock:
+                busy = [job.key for job, _ in self.inflight.values()] + list(self._unsaved)
+            job = self.ledger.claim_next(self.owner, exclude=busy, horizon=self._horizon())
             if job is None:
                 return
             self.on_changed()
@@ -228,31 +309,45 @@ class Dispatcher(threading.Thread):
         if entry is None:  # given back by drain() already
             return
         job = entry[0]
+        error: JobError | None = None
         try:
             raw = fut.result()
         except BrokenProcessPool:
             self._pool_broken = True
-            self._failed(job, NetworkError("a worker process died; retrying"))
+            error = NetworkError("a worker process died; retrying")
         except JobError as exc:
-            self._failed(job, exc)
+            error = exc
         except ConfigError as exc:  # e.g. a proxy setting only a worker can check
-            self._failed(job, PermanentError(str(exc)))
+            error = PermanentError(str(exc))
         except Exception as exc:  # noqa: BLE001 - anything else is a bug: fail, keep going
             log.exception("job %s crashed", job.key)
-            self._failed(job, PermanentError(f"internal error: {type(exc).__name__}: {exc}"))
+            error = PermanentError(f"internal error: {type(exc).__name__}: {exc}")
+        if error is not None:
+            failure = error
+            self._keep(job.key, lambda: self._failed(job, failure))
+        elif job.kind == "playlist":
+            self._keep(job.key, lambda: self._expanded(job, raw))
         else:
-            if job.kind == "playlist":
-                self._expanded(job, raw)
-                self._wake.set()
-                return
-            raw, requests = split_result(raw)
-            content = VideoContent.from_json(raw)
-            self.ledger.mark_generated(job.key, raw, content.usage, content.meta.title)
-            if requests is not None:
-                self.ledger.record_source_requests(job.key, requests)
-            log.info("generated %s (%s)", job.key, content.model, extra={"job": job.key})
-            self.on_generated(job.key)
+            with self._lock:
+                self._unsaved_results[job.key] = (job, raw)
+            self._keep(job.key, lambda: self._commit_generated(job, raw))
+            with self._lock:
+                if job.key not in self._unsaved:
+                    self._unsaved_results.pop(job.key, None)
         self._wake.set()
+
+    def _commit_generated(self, job: Job, raw: str) -> None:
+        raw, requests = split_result(raw)  # a YouTube job's request count rides along
+        content = VideoContent.from_json(raw)
+        if not self.ledger.save_generated(job.key, job.kind, job.url, raw, content.usage,
+                                          content.meta.title):
+            log.info("%s is already in the ledger; result not stored again", job.key,
+                     extra={"job": job.key})
+            return
+        if requests is not None:
+            self.ledger.record_source_requests(job.key, requests)
+        log.info("generated %s (%s)", job.key, content.model, extra={"job": job.key})
+        self.on_generated(job.key)
 
     def _expanded(self, job: Job, raw: str) -> None:
         videos = json.loads(raw)
@@ -313,10 +408,14 @@ class Dispatcher(threading.Thread):
                 log.info("returned %s to the queue", job.key, extra={"job": job.key})
             except Exception:  # noqa: BLE001 - already moved by a late callback
                 pass
-        if self._pool is not None:
-            procs = list(getattr(self._pool, "_processes", {}).values())
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        self.kill_pool()
+
+    def kill_pool(self) -> None:
+        """Stop the pool's processes now (none is left behind as an orphan)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            procs = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
             for p in procs:
                 if p.is_alive():
                     p.terminate()
-            self._pool = None

@@ -12,6 +12,12 @@ One daemon per vault, however it was started: :class:`daemon.vaultlock.VaultLock
 Supervised: every core thread is adopted or watched by a :class:`Supervisor`; when one
 dies the run loop ends, ``daemon.json`` says why, the watchdog ping stops and the process
 exits non-zero (see :mod:`daemon.supervisor`). ``daemon.json`` passes the scrubber.
+
+Faults of the machine (see docs/faults.md): the ledger is checked and, when damaged,
+rebuilt before anything starts (:mod:`daemon.ledger_repair`); the state folder is
+watched from :meth:`Daemon.run` (:mod:`daemon.statewatch`: full disk = pause, vanished
+folder = recreate + re-lock + rebuild, cannot = stop non-zero); periodic work runs on
+the monotonic clock (:mod:`daemon.ticker`), so clock steps neither freeze nor burst it.
 """
 
 from __future__ import annotations
@@ -19,26 +25,25 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
-
-from daemon import sdnotify
+from daemon import ledger_repair, sdnotify, spool
 from daemon.config import Config, load_config
-from daemon.errors import ConfigError, VaultMissingError
+from daemon.errors import ConfigError, VaultdError, VaultMissingError
 from daemon.follow import Subscriptions
 from daemon.graphkeeper import GraphKeeper
-from daemon.ledger import Ledger
 from daemon.paths import VaultPaths, check_vault_paths
 from daemon.pdfs import PdfExporter
 from daemon.pipeline import Dispatcher
 from daemon.secrets import load_api_key, register_config, scrub_data
+from daemon.statewatch import StateWatch, classify, full_reason
 from daemon.supervisor import Supervisor
+from daemon.ticker import Ticker
 from daemon.vaultlock import AlreadyRunning, VaultLock  # noqa: F401 - cli imports it here
 from daemon.watcher import VaultWatcher
 from daemon.writer import VaultWriter
@@ -46,6 +51,7 @@ from daemon.writer import VaultWriter
 log = logging.getLogger("vaultd")
 
 STATUS_FILE = "daemon.json"
+STATUS_SIZE = 4096
 
 
 def api_key_available(config: Config) -> bool:
@@ -93,6 +99,9 @@ class RunOptions:
     sequential: bool = False
     backend: str | None = None  # force a backend (demo uses "offline")
     drain_seconds: float = 60.0
+    # run --once: how long a pause that only space can end (disk full) may last before
+    # the run ends non-zero with the reason, instead of hanging.
+    once_stall_seconds: float = 30.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -108,6 +117,11 @@ class Daemon:
         self.started_at = time.time()
         self.supervisor = Supervisor(self.paths.state, on_failure=self._on_thread_death)
         self._status_lock = threading.Lock()
+        self.clock = time.monotonic  # every interval and deadline (injectable for tests)
+        self.exit_reason: str | None = None  # set when the daemon must stop non-zero
+        self.signals = 0
+        self._first_signal = 0.0
+        self._last_status_error = -1e9
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -120,8 +134,22 @@ class Daemon:
         workers = self.options.workers or self.config.get("daemon", "workers")
         log.info("vault %s, state %s", self.paths.vault, self.paths.state)
         log.info("backend: %s (%s); %d worker(s)", self.backend, why, workers)
-        self.ledger = Ledger(self.paths.ledger)
+        try:
+            self.ledger = ledger_repair.open_ledger(self.paths.ledger, self.paths.vault)
+        except sqlite3.OperationalError as exc:
+            kind = classify(exc)
+            if kind not in ("full", "readonly", "gone"):
+                raise
+            self.lock.release()
+            why = full_reason(self.paths.state) if kind == "full" else str(exc)
+            raise VaultdError(f"cannot open the ledger {self.paths.ledger}: {why}; free "
+                              "some space (or make the folder writable) and start again"
+                              ) from None
         recovered = self.ledger.recover()
+        try:
+            spool.restore(self.paths.state, self.ledger)
+        except sqlite3.Error as exc:  # still full: the files stay for the next start
+            log.error("spooled results not committed yet: %s", exc)
         if recovered:
             log.info("recovered %d job(s) interrupted by a stop or crash", recovered)
         self.dispatcher = Dispatcher(
@@ -136,6 +164,13 @@ class Daemon:
                                   sorted(self.writer.exclude),
                                   self.writer.request_graph_note)
         self.writer.keeper = self.keeper
+        self.watch = StateWatch(self.paths.state, self.paths.vault, self.ledger,
+                                relock=self.relock, on_recovered=self._after_state_fault,
+                                clock=lambda: self.clock())
+        self.watch.hold_open()
+        self.dispatcher.watch = self.watch
+        self.writer.watch = self.watch
+        self.writer.sync.pause = lambda: self.watch.paused
         self.pdfs = PdfExporter(self.paths.vault, self.config.get("vault", "pdf_folder"),
                                 self.config.get("pdf", "theme"), self.writer.request_pdf_done)
         self.writer.pdfs = self.pdfs
@@ -158,25 +193,17 @@ class Daemon:
                                     on_note=self.writer.note_event)
         self.watcher.start()
         sup.watch("watcher", self.watcher.healthy, self.watcher.threads)
-        self.scheduler = BackgroundScheduler(job_defaults={"coalesce": True,
-                                                           "max_instances": 1})
-        self.scheduler.add_job(self.writer.request_inbox, "interval",
-                               seconds=d["rescan_seconds"], id="rescan-inbox",
-                               replace_existing=True)
-        self.scheduler.add_job(self.writer.request_tick, "interval", seconds=10,
-                               id="resume-writes", replace_existing=True)
-        self.scheduler.add_job(self.dispatcher.wake, "interval", seconds=5,
-                               id="retry-due", replace_existing=True)
-        self.scheduler.add_job(self.write_status, "interval", seconds=2,
-                               id="status-file", replace_existing=True)
-        self.scheduler.add_job(self.check_vault, "interval", seconds=2, id="vault-check",
-                               replace_existing=True)
-        self.scheduler.add_job(self.keeper.rebuild, "interval", hours=24,
-                               id="graph-rebuild", replace_existing=True)
+        self.scheduler = Ticker(clock=lambda: self.clock())
+        self.scheduler.add_job(self.writer.request_inbox, d["rescan_seconds"],
+                               id="rescan-inbox")
+        self.scheduler.add_job(self.writer.request_tick, 10, id="resume-writes")
+        self.scheduler.add_job(self.dispatcher.wake, 5, id="retry-due")
+        self.scheduler.add_job(self.write_status, 2, id="status-file")
+        self.scheduler.add_job(self.check_vault, 2, id="vault-check")
+        self.scheduler.add_job(self.keeper.rebuild, 24 * 3600, id="graph-rebuild")
         self._schedule_subscriptions()
         self.scheduler.start()
-        loop = self.scheduler._thread  # type: ignore[attr-defined]  # APScheduler's loop
-        sup.watch("scheduler", loop.is_alive, lambda: [loop])
+        sup.watch("scheduler", self.scheduler.is_alive, lambda: [self.scheduler])
         self.dispatcher.start()
         self.write_status()
         sdnotify.ready()
@@ -191,8 +218,7 @@ class Daemon:
         # Fetching paces itself (seconds per feed): it runs on the scheduler's thread;
         # the inbox edit happens on the writer.
         self.scheduler.add_job(lambda: self.writer.request_follow(self.subscriptions.fetch_all()),
-                               "interval", minutes=sub["poll_minutes"], id="poll-subscriptions",
-                               replace_existing=True, next_run_time=datetime.now())
+                               sub["poll_minutes"] * 60, id="poll-subscriptions", first_in=0)
 
     def check_vault(self) -> None:
         """The vault folder can vanish (unmounted drive, sync client): pause while it is
@@ -212,6 +238,35 @@ class Daemon:
             self.writer.request_inbox()
             self.dispatcher.wake()
 
+    def relock(self) -> None:
+        """Take the single-daemon lock again (its file vanished with the state folder).
+        Whatever lock object the daemon holds: release, then acquire."""
+        self.lock.release()
+        self.lock.acquire()
+
+    def _after_state_fault(self) -> None:
+        """The state folder is usable again (space back, ledger rebuilt, folder
+        recreated): jobs no thread holds go back to the queue, everyone wakes up."""
+        busy = [k for k, _ in self.dispatcher.working_on()] + self.dispatcher.unsaved()
+        self.ledger.recover(exclude=busy)
+        self.writer.request_tick()
+        self.writer.request_inbox()
+        self.dispatcher.wake()
+        self.write_status()
+
+    def on_signal(self, signum: int) -> None:
+        """SIGTERM/SIGINT: stop cleanly. A repeat within 2 s is the same request
+        (systemd and shells may send two); a later one means "now": the pool's
+        processes are killed and the process exits non-zero."""
+        self.signals += 1
+        now = time.monotonic()
+        if self.signals == 1:
+            self._first_signal = now
+        elif now - self._first_signal > 2.0:
+            self.dispatcher.kill_pool()
+            os._exit(1)  # ledger and files are safe: every write is atomic
+        self.stop_event.set()
+
     def write_status(self) -> None:
         """Heartbeat file read by ``vaultd status`` (another process).
 
@@ -227,17 +282,38 @@ class Daemon:
             "workers": self.dispatcher.workers,
             "working_on": [{"key": k, "seconds": round(s, 1)}
                            for k, s in self.dispatcher.working_on()],
-            "paused": self.dispatcher.paused_reason
+            "paused": self.watch.paused or self.dispatcher.paused_reason
             or ("vault folder missing" if self.vault_gone or self.writer.vault_missing
                 else None),
+            "state_note": self.watch.note,
+            "unsaved": self.dispatcher.unsaved(),
             "watcher": "polling" if self.watcher.polling else "os events",
             "notices": self.writer.notices.recent(),  # foreign files kept, paths refused
             "failure": self.supervisor.failure,
         }
         path = self.paths.state / STATUS_FILE
-        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")  # heartbeat job or a death
-        tmp.write_text(json.dumps(scrub_data(data)), encoding="utf-8")
-        os.replace(tmp, path)
+        # Padded to a fixed size: on a full disk the file is overwritten in place
+        # (no new block needed), so status still sees the heartbeat and the reason.
+        text = json.dumps(scrub_data(data)).ljust(STATUS_SIZE)
+        tmp = path.with_suffix(".tmp")
+        try:
+            try:
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, path)
+            except OSError:
+                tmp.unlink(missing_ok=True)
+                with open(path, "r+", encoding="utf-8") as fh:
+                    if len(text) > os.fstat(fh.fileno()).st_size:
+                        raise
+                    fh.write(text)
+                raise
+        except OSError as exc:
+            # Full or read-only state folder: one line a minute, not a traceback each
+            # 2 s; the watch pauses the work. The watchdog ping still goes out.
+            self.watch.report(exc)
+            if self.clock() - self._last_status_error >= 60:
+                self._last_status_error = self.clock()
+                log.error("cannot write the status file %s: %s", path, exc)
         if self.supervisor.failure is None:  # a daemon with a dead thread is not well
             sdnotify.watchdog_ping()
 
@@ -254,15 +330,57 @@ class Daemon:
         """--once: inbox read, nothing left to do (every job done or failed)."""
         if self.writer.inbox_scans < 1 or not self.writer.idle.is_set():
             return False
-        counts = self.ledger.counts()
+        if self.watch.paused or self.dispatcher.unsaved():
+            return False
+        try:
+            counts = self.ledger.counts()
+        except Exception as exc:  # noqa: BLE001 - a ledger fault is reported, not raised
+            if not self.watch.report(exc):
+                raise
+            return False
         active = counts["ready"] + counts["running"] + counts["generated"] + counts["written"]
         return active == 0 and not self.dispatcher.working_on() and not self.writer.pdf.busy()
 
+    def _stalled(self) -> str | None:
+        """--once: why the run cannot finish now (a full disk only space can end)."""
+        if self.watch.paused:
+            return self.watch.paused.removeprefix("waiting: ")
+        try:
+            jobs = self.ledger.in_state("ready", "generated", "written", "running")
+        except Exception as exc:  # noqa: BLE001 - a ledger fault is reported, not raised
+            if not self.watch.report(exc):
+                raise
+            return None
+        blocked = [j for j in jobs if j.waiting and j.state in ("generated", "written")
+                   and (j.last_error or "").startswith("disk full")]
+        if jobs and len(blocked) == len(jobs) and not self.dispatcher.working_on():
+            return f"{blocked[0].last_error}; {len(blocked)} source(s) wait for space"
+        return None
+
     def run(self) -> None:
         """Block until stopped (signal) or, with --once, until the work is done."""
+        next_check = 0.0
+        stalled_since: float | None = None
         while not self.stop_event.is_set():
             if self.supervisor.check():
                 break
+            if self.clock() >= next_check:
+                next_check = self.clock() + 2.0
+                self.watch.check()
+                if self.watch.fatal:
+                    self.exit_reason = self.watch.fatal
+                    break
+                if self.options.once:
+                    stall = self._stalled()
+                    if stall is None:
+                        stalled_since = None
+                    elif stalled_since is None:
+                        stalled_since = self.clock()
+                    elif self.clock() - stalled_since >= self.options.once_stall_seconds:
+                        self.exit_reason = (f"cannot finish: {stall}; the work is kept, "
+                                            "run again when space is freed")
+                        log.error("%s", self.exit_reason)
+                        break
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self.reload()
@@ -303,6 +421,7 @@ class Daemon:
         self.watcher.stop()
         self.scheduler.shutdown(wait=False)
         self.dispatcher.drain(time.monotonic() + self.options.drain_seconds)
+        self.dispatcher.spool_unsaved()
         # Let the writer finish pending writes, then the keeper render the final graph
         # note (which it hands to the writer), then stop the writer after that.
         self.writer.request_tick()
@@ -315,7 +434,11 @@ class Daemon:
         self.writer.stop()
         self.writer.join(timeout=30)
         self.ledger.close()
-        (self.paths.state / STATUS_FILE).unlink(missing_ok=True)
+        self.watch.close()
+        try:
+            (self.paths.state / STATUS_FILE).unlink(missing_ok=True)
+        except OSError:
+            pass
         if self.supervisor.failure is None:  # else last-failure.json tells status why
             self.supervisor.clear_record()
         self.lock.release()

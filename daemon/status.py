@@ -8,10 +8,13 @@ one scrubber (:mod:`daemon.secrets`) before it is returned: reasons come from ou
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
+from daemon import ledger_repair
 from daemon.config import Config, load_config
 from daemon.errors import ConfigError
 from daemon.ledger import Job, Ledger
@@ -49,8 +52,22 @@ def gather_status(vault: Path) -> dict[str, Any]:
         backend, why = resolve_backend(config)
     except ConfigError as exc:
         backend, why = "none", str(exc)
-    # A vault never run has no ledger yet: read an empty one rather than create it.
-    ledger = Ledger(paths.ledger if paths.ledger.exists() else Path(":memory:"))
+    problem = ledger_repair.damage(paths.ledger)
+    repaired = ledger_repair.read_record(paths.state)
+    if problem is not None:
+        # Never a traceback: say what is wrong and what happens next.
+        return _damaged_status(paths.vault, paths.state, running, backend, why,
+                               f"damaged ({problem}); vaultd moves it aside and rebuilds"
+                               " it from the inbox and the vault at its next start (or"
+                               " within seconds when it is running)")
+    try:
+        # A vault never run has no ledger yet: read an empty one rather than create it.
+        ledger = Ledger(paths.ledger if paths.ledger.exists() else Path(":memory:"))
+    except sqlite3.Error as exc:  # e.g. a read-only or vanished state folder
+        return _damaged_status(paths.vault, paths.state, running, backend, why,
+                               f"cannot be read now: {exc}")
+    if running and _read_only(paths.state):
+        running["paused"] = f"waiting: the state folder {paths.state} is read-only"
     try:
         now = time.time()
         waiting = [j for j in ledger.in_state("ready", "generated") if j.waiting]
@@ -81,6 +98,13 @@ def gather_status(vault: Path) -> dict[str, Any]:
             "service": _service_state(paths.vault),
             "usage_total": _usage_total(ledger.all_jobs()),
             "unhandled": _unhandled(paths.inbox),
+            "pdf_failures": [{"note": r["note_path"], "reason": r["reason"],
+                              "attempts": r["attempts"],
+                              "retry_in_seconds": max(0, round(r["next_attempt_at"] - now))}
+                             for r in ledger.pdf_failures()],
+            "ledger_problem": None,
+            "ledger_repaired": repaired,
+            "state_note": running.get("state_note") if running else None,
         })
     finally:
         ledger.close()
@@ -103,6 +127,34 @@ def _unhandled(inbox: Path) -> list[dict[str, Any]]:
         return []
     return [{"line": u.line + 1, "link": u.link, "reason": u.reason, "follow": u.follow}
             for u in unhandled_links(text)]
+def _damaged_status(vault: Path, state: Path, running: dict[str, Any] | None, backend: str,
+                    why: str, problem: str) -> dict[str, Any]:
+    from daemon.jobs import STATES
+
+    counts = dict.fromkeys((*STATES, "waiting"), 0)
+    return {"vault": str(vault), "state_dir": str(state), "daemon": running,
+            "backend": running["backend"] if running else backend, "backend_reason": why,
+            "counts": counts, "working_on": running["working_on"] if running else [],
+            "paused": running.get("paused") if running else None, "waiting": [],
+            "failures": [], "pdf_failures": [], "usage_today": {"tokens": 0, "cost_usd": 0.0},
+            "service": _service_state(vault), "usage_total": _usage_total([]),
+            "ledger_problem": problem,
+            "ledger_repaired": ledger_repair.read_record(state),
+            "state_note": running.get("state_note") if running else None,
+            "notices": running.get("notices", []) if running else [],
+            "replies": {"salvaged": 0, "continued": 0},
+            "youtube_requests": {"videos": 0, "per_video": 0.0, "cached": 0},
+            "model": None, "unhandled": [], "thread_failure": (running or {}).get("failure"),
+            "last_failure": read_last_failure(state)}
+
+
+def _read_only(state: Path) -> bool:
+    """The state folder's file system is mounted read-only (the daemon's heartbeat
+    cannot say so then: it cannot be written)."""
+    try:
+        return bool(os.statvfs(state).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _service_state(vault: Path) -> str:
@@ -141,6 +193,14 @@ def format_status(st: dict[str, Any]) -> str:
     out.append(f"service: {st['service']}")
     if st["paused"]:
         out.append(f"paused:  {st['paused']}")
+    if st.get("ledger_problem"):
+        out.append(f"ledger:  {st['ledger_problem']}")
+    elif st.get("ledger_repaired"):
+        r = st["ledger_repaired"]
+        out.append(f"ledger:  repaired {_ago(time.time() - r.get('at', 0))} ago: "
+                   f"{r.get('message', '')}")
+    if st.get("state_note"):
+        out.append(f"state:   {st['state_note']}")
     c = st["counts"]
     out.append(f"jobs:    {c['done']} done, {c['running'] + c['generated'] + c['written']} "
                f"working, {c['ready'] - c['waiting']} queued, {c['waiting']} waiting, "
@@ -160,6 +220,9 @@ def format_status(st: dict[str, Any]) -> str:
         out.append(f"  no note  line {n['line']}: {n['link']}: {n['reason']}")
     for n in st.get("notices", []):
         out.append(f"  notice   {n}")
+    for p in st.get("pdf_failures", []):
+        out.append(f"  no PDF   {p['note']}: {p['reason']} (try {p['attempts']}, next in "
+                   f"{_ago(p['retry_in_seconds'])})")
     u = st["usage_today"]
     out.append(f"today:   {u['tokens']:,} tokens, ${u['cost_usd']:.2f}")
     yr = st.get("youtube_requests") or {}

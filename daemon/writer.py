@@ -41,6 +41,7 @@ from daemon.paths import VaultPaths
 from daemon.pdffiling import PdfFiling
 from daemon.pdfs import PdfExporter
 from daemon.secrets import region_tag
+from daemon.statewatch import StateWatch, classify, full_reason
 from vault_tools import frontmatter, notes
 from vault_tools import related as related_region
 from vault_tools.atomic import remove_stale_temps
@@ -84,6 +85,8 @@ class VaultWriter(threading.Thread):
         self._learned: dict[str, int] = {}  # note path -> hash of the text last indexed
         self._backlinks: deque[tuple[str, str]] = deque()  # (new note, a note it lists)
         self.on_jobs_added: Callable[[], None] | None = None
+        self.watch: StateWatch | None = None  # state-folder faults (set by the runner)
+        self._stop_seen = False
 
     @property
     def pdfs(self) -> PdfExporter | None:
@@ -147,7 +150,26 @@ class VaultWriter(threading.Thread):
             for path in remove_stale_temps(self.paths.vault):
                 log.info("removed a temp file a crash left behind: %s", self.paths.rel(path))
             self.knowledge = VaultKnowledge(self.paths.vault, self.exclude, self.paths.gate)
-        self.pdf.start_audit()
+        audit = True
+        while True:
+            try:
+                if audit:
+                    audit = False
+                    self.pdf.start_audit()
+                self._loop()
+                break
+            except Exception as exc:
+                # Ledger full, damaged or gone: the watch pauses or repairs, and wakes
+                # us (tick + inbox) when it is over; the requests in the ledger stay.
+                if self.watch is None or not self.watch.report(exc):
+                    raise
+                self.idle.set()
+                if self._stop_seen:
+                    break
+                time.sleep(1.0)
+        log.debug("writer stopped")
+
+    def _loop(self) -> None:
         inbox_dirty = True
         last_inbox = 0.0
         stopping = False
@@ -168,7 +190,7 @@ class VaultWriter(threading.Thread):
             started = time.perf_counter()
             for cmd in batch:
                 if cmd is None:
-                    stopping = True
+                    stopping = self._stop_seen = True
                     continue
                 if cmd[0] == "barrier":
                     barriers.append(cmd[1])  # set below, once the work it waits for is done
@@ -194,7 +216,6 @@ class VaultWriter(threading.Thread):
             self.busy_seconds += time.perf_counter() - started
             if self.queue.empty():
                 self.idle.set()
-        log.debug("writer stopped")
 
     def _handle(self, cmd: tuple[str, ...]) -> bool:
         """Carry out one command; True when the inbox needs a refresh."""
@@ -229,7 +250,11 @@ class VaultWriter(threading.Thread):
 
     def _command_failed(self, cmd: tuple[str, ...], exc: Exception) -> None:
         """An unexpected error in one command: log it once (with the traceback) and,
-        when the command was for a job, fail that job with the error as its reason."""
+        when the command was for a job, fail that job with the error as its reason.
+        A fault of the state folder (ledger full, damaged or gone) is not the job's: the
+        state watch pauses or repairs, and the work resumes from the ledger after it."""
+        if self.watch is not None and self.watch.report(exc):
+            return
         kind = cmd[0]
         key = cmd[1] if kind in ("write", "known") and isinstance(cmd[1], str) else None
         reason = f"internal error while writing: {type(exc).__name__}: {exc}"
@@ -334,8 +359,11 @@ class VaultWriter(threading.Thread):
                 self.pdf.export_job(key)
             except VaultWriteError as exc:
                 d = self.config.section("daemon")
+                reason = exc.reason
+                if classify(exc.__cause__ or exc) == "full":  # say why, in words
+                    reason = f"{full_reason(self.paths.vault)}: {exc.reason}"
                 state = self.ledger.write_failed(
-                    key, exc.reason, max_attempts=d["max_attempts"],
+                    key, reason, max_attempts=d["max_attempts"],
                     backoff_base=d["backoff_base_seconds"],
                     backoff_max=d["backoff_max_seconds"])
                 self._log_throttled(f"write:{key}", "write failed (%s): %s", state, exc.reason)

@@ -170,8 +170,8 @@ def _kill_watcher(d: Daemon) -> None:
 def _kill_scheduler(d: Daemon) -> None:
     def broken() -> float:
         raise RuntimeError("scheduler broke")
-    d.scheduler._process_jobs = broken  # type: ignore[method-assign]
-    d.scheduler.wakeup()
+    d.scheduler.run_due = broken  # type: ignore[method-assign]
+    d.scheduler._changed.set()  # wakes the ticker's wait; its next pass breaks
 
 
 KILLS: dict[str, Callable[[Daemon], None]] = {

@@ -18,6 +18,7 @@ import shlex
 import tempfile
 from pathlib import Path
 
+from daemon import ledger_repair
 from daemon.config import CONFIG_RELPATH, Config, load_config
 from daemon.doctor.model import Check, Context
 from daemon.errors import ConfigError
@@ -140,6 +141,11 @@ def check_ledger(c: Context) -> Check:
     path = c.paths.ledger
     if not path.exists():
         return Check("ledger", "ok", f"no ledger yet at {path} (created on the first run)")
+    problem = ledger_repair.damage(path)
+    if problem is not None:
+        return Check("ledger", "fail", f"{path} is damaged: {problem}",
+                     "vaultd moves it aside and rebuilds it from the inbox and the vault at"
+                     " its next start (a running daemon does it within seconds)")
     try:
         ledger = Ledger(path)
         try:

@@ -115,6 +115,10 @@ def read_jobs(state: Path) -> dict[str, dict[str, Any]]:
             "SELECT key, state, attempts, write_attempts, waiting, last_error, generated_at,"
             " note_path, assessment_path, input_tokens, output_tokens, cache_read_tokens,"
             " cache_write_tokens, cost_usd, length(content) AS content_len FROM jobs").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):  # a ledger the daemon is (re)creating right now
+            return {}
+        raise
     finally:
         db.close()
     return {r["key"]: dict(r) for r in rows}
