@@ -25,6 +25,7 @@ Default settings are the plugin's ``DEFAULT_SETTINGS`` (settings.ts).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 SINGLE_BASIC, SINGLE_REVERSED, MULTI_BASIC, MULTI_REVERSED, CLOZE = range(5)
@@ -59,9 +60,9 @@ def _escape(text: str) -> str:
     return re.sub(r"[.*+?^${}()|[\]\\]", lambda m: "\\" + m.group(0), text)
 
 
-def _process(bracket: str, replace: object) -> str:
+def _process(bracket: str, replace: Callable[[str], str]) -> str:
     inner = bracket[1:-1].replace("\\[", "[").replace("\\]", "]")
-    return replace(_escape(inner))  # type: ignore[operator]
+    return replace(_escape(inner))
 
 
 class ClozePattern:
@@ -291,16 +292,25 @@ def format_schedule(question: ParsedQuestion, entries: list[str], same_line: boo
     return f"{text}{' ' if on_same_line else chr(10)}{comment}"
 
 
-def review_all(note: str, same_line: bool, entry: object,
-               options: Options | None = None) -> str:
+def review_all(note: str, same_line: bool | Callable[[str], bool],
+               entry: Callable[[str, int], str], options: Options | None = None) -> str:
     """The note after the plugin reviewed every card once: each question rewritten by
-    formatForNote with ``entry(question_text, sub_card_index)`` as its schedule."""
+    formatForNote with ``entry(question_text, sub_card_index)`` as its schedule, the
+    comment on the same line when ``same_line`` (or ``same_line(question_text)``)."""
     o = options or Options()
     lines = re.split(r"\r\n|\r|\n", note)
     content = blank_frontmatter(note)
     for q in reversed(parse(content, o)):
         question = actual_question(q.text)
         n = card_count(q.card_type, question, o)
-        entries = [entry(question, k) for k in range(n)]  # type: ignore[operator]
-        lines[q.first:q.last + 1] = format_schedule(q, entries, same_line).split("\n")
+        entries = [entry(question, k) for k in range(n)]
+        same = same_line(question) if callable(same_line) else same_line
+        lines[q.first:q.last + 1] = format_schedule(q, entries, same).split("\n")
     return "\n".join(lines)
+
+
+def retired_inner(note: str) -> str:
+    """The text inside the "Retired cards" code block ('' when there is none)."""
+    m = re.search(r"^## Retired cards\n(?:(?!```).*\n)*?(`{3,})[^\n]*\n(.*?)^\1\s*$", note,
+                  re.M | re.S)
+    return m.group(2) if m else ""

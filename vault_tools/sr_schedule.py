@@ -38,6 +38,7 @@ from vault_tools.sr_settings import SrSettings
 
 FUZZY_THRESHOLD = 0.8
 FUZZY_MARGIN = 0.05
+DUMMY_DUE = "2000-01-01"
 RETIRED_HEADING = "## Retired cards"
 RETIRED_INTRO = ("These cards are no longer in the regenerated assessment. vaultd keeps them "
                  "here with their review history (the Spaced Repetition plugin does not "
@@ -179,6 +180,13 @@ def question_of(kind: str, lines: list[str], settings: SrSettings) -> str:
     return _normalise("\n".join(body))
 
 
+def _has_history(comment: str) -> bool:
+    """False for a comment of only "new card" entries (the plugin's 2000-01-01 dummy
+    date): nothing was earned, nothing to retire."""
+    entries = [e for e in comment[len("<!--SR:"):-len("-->")].split("!") if e.strip()]
+    return any(not e.strip().startswith(DUMMY_DUE) for e in entries)
+
+
 def _family(kind: str) -> str:
     return "cloze" if kind == CLOZE else "qa"
 
@@ -226,12 +234,8 @@ def _cut_retired(lines: list[str]) -> tuple[list[str], list[str]]:
         while end < len(lines) and lines[end].strip() != fence:
             end += 1
         inner = lines[n + 1:end]
-        lo = start
-        while lo > 0 and not lines[lo - 1].strip():
-            lo -= 1
+        lo = start - 1 if start > 0 and not lines[start - 1].strip() else start
         rest = lines[:lo] + lines[end + 1:]
-        if lo < start and end + 1 >= len(lines):
-            rest.append("")  # keep the body's final newline
         return rest, inner
     return lines, []
 
@@ -334,12 +338,13 @@ class SrSchedule:
         self.restored = sum(1 for s in self.retired if s in used)
         self.kept = len(used) - self.restored
         gone = [s for s in self.retired if s not in used]
-        fresh = [s for s in self.live if s not in used]
+        fresh = [s for s in self.live if s not in used and _has_history(s.comment)]
         self.newly_retired = len(fresh)
         if not gone and not fresh:
             return "\n".join(lines)
-        trailing = bool(lines) and lines[-1] == ""
-        while lines and not lines[-1].strip():
-            lines.pop()
-        lines += ["", *_retired_section(gone + fresh)]
-        return "\n".join(lines) + ("\n" if trailing else "")
+        section = ["", *_retired_section(gone + fresh)]
+        if lines and lines[-1] == "":  # before the final newline
+            lines[-1:] = [*section, ""]
+        else:
+            lines += section
+        return "\n".join(lines)
