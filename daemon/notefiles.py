@@ -29,6 +29,7 @@ from vault_tools.inbox import InboxBusy, edit_inbox
 from vault_tools.models import VideoContent
 from vault_tools.regenerate import regenerate
 from vault_tools.sanitize import sanitize_markdown
+from vault_tools.sr_settings import SrSettings
 
 log = logging.getLogger("vaultd.writer")
 
@@ -111,7 +112,8 @@ class NoteFiles:
         assessment = notes.compose_note(a_fm, sanitize_markdown(content.assessment_markdown))
         n_fm = notes.note_frontmatter(
             content, created=created,
-            assessment_link=notes.wikilink(rel_assess, assess_path.stem))
+            assessment_link=notes.wikilink(rel_assess, assess_path.stem),
+            sr=SrSettings.load(self.paths.vault))
         body = sanitize_markdown(content.note_markdown)
         kb = self.knowledge()
         found: list[tuple[str, str]] = []
@@ -178,7 +180,8 @@ class NoteFiles:
                     create_atomic(path, new)
                     continue
                 current = path.read_text(encoding="utf-8", errors="surrogateescape")
-                merged = regenerate(base, current, new) if base is not None else None
+                merged = (regenerate(base, current, new, SrSettings.load(self.paths.vault))
+                          if base is not None else None)
                 if merged is None:
                     copy = path.with_name(f"{path.stem} (regenerated "
                                           f"{created[:10]} {now_iso()[11:16].replace(':', '')}).md")
