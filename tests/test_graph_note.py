@@ -236,7 +236,8 @@ def demo_like() -> KnowledgeGraph:
     linking each other, and one note of the user's per topic."""
     kg = KnowledgeGraph()
     topics = {"Photosynthesis": ["chlorophyll", "calvin cycle", "light reactions"],
-              "Spaced repetition": ["forgetting curve", "retrieval practice", "interval"],
+              "Spaced repetition": ["forgetting curve", "retrieval practice",
+                                    "spaced repetition"],
               "TCP": ["congestion window", "slow start", "packet loss"]}
     for title, concepts in topics.items():
         deck = title.lower().replace(" ", "-")
@@ -261,6 +262,7 @@ def test_clusters_are_named_from_their_notes_concepts_never_vaultd_tags() -> Non
     concepts = {c for n in kg.notes() for c in kg.G.successors(n) if c.startswith("concept:")}
     labels = {kg.G.nodes[c]["label"] for c in concepts}
     assert set(headings) <= labels, headings
+    assert "spaced repetition" in headings  # the concept its notes name, not "forgetting…"
     terms = [t for line in re.findall(r"^Key terms: (.*)$", section, re.M)
              for t in line.split(", ")]
     assert terms and not {"assessment", "video-notes"} & {*terms, *headings}

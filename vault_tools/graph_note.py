@@ -32,6 +32,7 @@ SEED = 42
 # Edge weights for analysis: links and shared concepts bind topics, tags only loosely.
 WEIGHTS = {"link": 1.0, "concept": 1.0, "tag": 0.3}
 SUGGEST_MAX_CONCEPT_NOTES = 50  # concepts shared by more notes are too broad to suggest
+LABEL_CANDIDATES = 24  # a cluster's best-ranked terms considered for its name
 LIMITS = {"hubs": 10, "clusters": 12, "cluster_notes": 15, "recent": 10, "orphans": 25,
           "suggestions": 15, "mermaid_clusters": 5, "mermaid_notes": 8, "mermaid_edges": 80}
 
@@ -162,11 +163,31 @@ def analyze(graph: KnowledgeGraph, *, seed: int = SEED,
         notes = [n for n in ranked if n.startswith("note:")]
         if notes:
             terms = [n for n in ranked if not n.startswith("note:")]
-            clusters.append(Cluster(0, notes, terms))
+            clusters.append(Cluster(0, notes, _by_reach(graph, notes, terms)))
     clusters.sort(key=lambda c: (-len(c.notes), c.notes[0]))
     for i, c in enumerate(clusters, 1):
         c.index = i
     return GraphAnalysis(pr, clusters)
+
+
+def _by_reach(graph: KnowledgeGraph, notes: list[str], terms: list[str]) -> list[str]:
+    """Terms ordered by how many of the cluster's notes hold them or name them in their
+    title (the topic the cluster is about), then by PageRank (the order given). Only the
+    :data:`LABEL_CANDIDATES` best-ranked are weighed, so a large cluster stays cheap."""
+    G = graph.G
+    titles = [str(G.nodes[n].get("title", "")).casefold() for n in notes]
+    members = set(notes)
+
+    def reach(term: str) -> int:
+        label = str(G.nodes[term].get("label", "")).casefold()
+        held = sum(1 for u in G.predecessors(term) if u in members)
+        named = sum(1 for t in titles if label and re.search(
+            rf"(?<!\w){re.escape(label)}(?!\w)", t))
+        return held + named
+
+    head = terms[:LABEL_CANDIDATES]  # the rest keep their PageRank order after them
+    rank = {t: i for i, t in enumerate(head)}
+    return sorted(head, key=lambda t: (-reach(t), rank[t])) + terms[LABEL_CANDIDATES:]
 
 
 def links_in(G: nx.DiGraph, node: str) -> int:
