@@ -221,3 +221,15 @@ def test_settings_come_from_the_plugins_data_json() -> None:
     assert "SR:" not in stripped and len(sched.live) == 1 and len(bold) == 2
     opts = srplugin.Options(cloze_patterns=list(bold))
     assert srplugin.schedule_map(sched.put(stripped), opts) == srplugin.schedule_map(body, opts)
+
+
+def test_a_users_own_retired_cards_heading_is_their_text() -> None:
+    mine = "## Retired cards\n\nMy list of cards I stopped using:\n\n```\nold::card\n```\n"
+    card = Card("single", "what stays in this deck".split(), ["yes"])
+    base = assessment([card])
+    current = srplugin.review_all(base, False, lambda q, k: "2027-06-01,5,250") + "\n" + mine
+    merged = regenerate(base, current, assessment([Card("single", card.question, ["yes!"])]))
+    assert merged is not None and merged.count("## Retired cards") == 1
+    assert merged.endswith(mine)
+    assert srplugin.schedule_map(merged) == {("what stays in this deck::yes!", 0):
+                                             "2027-06-01,5,250"}

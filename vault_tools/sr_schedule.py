@@ -218,25 +218,32 @@ def _retired_section(entries: list[Scheduled]) -> list[str]:
     return [RETIRED_HEADING, "", RETIRED_INTRO, "", f"{fence}text", *inner, fence]
 
 
-def _cut_retired(lines: list[str]) -> tuple[list[str], list[str]]:
-    """(body without the retired section, the lines inside its code block)."""
-    starts = [n for n, ln in enumerate(lines) if ln.strip() == RETIRED_HEADING]
-    for start in reversed(starts):
+def _cut_retired(lines: list[str], settings: SrSettings) -> tuple[list[str], list[str]]:
+    """(body without the retired section, the lines inside its code block).
+
+    Only a section vaultd wrote counts: the heading, then its intro sentence, then a code
+    block holding at least one scheduled card. Anything else under such a heading is the
+    user's text and stays where it is."""
+    for start in reversed([n for n, ln in enumerate(lines) if ln.strip() == RETIRED_HEADING]):
         n = start + 1
-        while n < len(lines) and not lines[n].startswith("```"):
-            if lines[n].startswith("#"):
-                break
+        while n < len(lines) and not lines[n].strip():
             n += 1
-        if n >= len(lines) or not lines[n].startswith("```"):
+        if n >= len(lines) or lines[n].strip() != RETIRED_INTRO:
             continue
-        fence = re.match(r"`+", lines[n]).group(0)  # type: ignore[union-attr]
+        n += 1
+        while n < len(lines) and not lines[n].strip():
+            n += 1
+        fence = re.match(r"`{3,}", lines[n]) if n < len(lines) else None
+        if fence is None:
+            continue
         end = n + 1
-        while end < len(lines) and lines[end].strip() != fence:
+        while end < len(lines) and lines[end].strip() != fence.group(0):
             end += 1
         inner = lines[n + 1:end]
+        if not any(_SR.search(ln) for ln in inner) or not find_cards(inner, settings):
+            continue
         lo = start - 1 if start > 0 and not lines[start - 1].strip() else start
-        rest = lines[:lo] + lines[end + 1:]
-        return rest, inner
+        return lines[:lo] + lines[end + 1:], inner
     return lines, []
 
 
@@ -272,7 +279,7 @@ class SrSchedule:
     def take(cls, body: str, settings: SrSettings | None = None) -> tuple[str, SrSchedule]:
         """The body without its cards' SR comments and retired section, and the schedules."""
         sched = cls(settings)
-        lines, inner = _cut_retired(body.split("\n"))
+        lines, inner = _cut_retired(body.split("\n"), sched.settings)
         sched.retired = [s for _, s in sched._scheduled(inner)]
         found = sched._scheduled(lines)
         sched.live = [s for _, s in found]
@@ -301,8 +308,15 @@ class SrSchedule:
                     break
         left = [s for pool in pools for s in pool]
         open_new = [i for i in range(len(new)) if i not in chosen]
-        scores = {(i, k): SequenceMatcher(None, new[i][1], s.question).ratio()
-                  for i in open_new for k, s in enumerate(left) if s.family == new[i][0]}
+        scores: dict[tuple[int, int], float] = {}
+        for i in open_new:
+            for k, old in enumerate(left):
+                if old.family != new[i][0]:
+                    continue
+                sm = SequenceMatcher(None, new[i][1], old.question, autojunk=False)
+                if sm.real_quick_ratio() >= FUZZY_THRESHOLD - FUZZY_MARGIN and \
+                        sm.quick_ratio() >= FUZZY_THRESHOLD - FUZZY_MARGIN:
+                    scores[(i, k)] = sm.ratio()  # (cheap upper bounds first)
         for (i, k), score in sorted(scores.items(), key=lambda item: -item[1]):
             if score < FUZZY_THRESHOLD or i in chosen or left[k] in chosen.values():
                 continue
