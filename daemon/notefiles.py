@@ -109,11 +109,12 @@ class NoteFiles:
             assess_path.stem
         a_fm = notes.assessment_frontmatter(
             content, created=created, notes_link=notes.wikilink(rel_note, note_path.stem))
-        assessment = notes.compose_note(a_fm, sanitize_markdown(content.assessment_markdown))
+        sr = SrSettings.load(self.paths.vault)
+        assessment = notes.compose_note(
+            a_fm, sr.deck_body(sanitize_markdown(content.assessment_markdown)))
         n_fm = notes.note_frontmatter(
             content, created=created,
-            assessment_link=notes.wikilink(rel_assess, assess_path.stem),
-            sr=SrSettings.load(self.paths.vault))
+            assessment_link=notes.wikilink(rel_assess, assess_path.stem), sr=sr)
         body = sanitize_markdown(content.note_markdown)
         kb = self.knowledge()
         found: list[tuple[str, str]] = []

@@ -76,3 +76,13 @@ def test_word_pairs_never_span_a_function_word() -> None:
         words = tag.split("-")
         assert not {"plus", "minus", "divided"} & set(words), content.tags
     assert not [t for t in content.key_terms if re.search(r"\b(?:plus|divided)\b", t)]
+
+
+def test_the_assessment_deck_line_uses_the_vaults_flashcard_tag() -> None:
+    body = "## Flashcards\n\n#flashcards/binary-search\n\nQ::A\n"
+    assert SrSettings().deck_body(body) == body
+    cards = SrSettings.from_data_json('{"settings": {"flashcardTags": ["#cards", "#x"]}}')
+    moved = cards.deck_body(body)
+    assert "\n#cards/binary-search\n" in moved and "#flashcards" not in moved
+    both = SrSettings.from_data_json('{"settings": {"flashcardTags": ["#x", "#flashcards"]}}')
+    assert both.deck_body(body) == body

@@ -20,6 +20,7 @@ A missing, unreadable or malformed file means the defaults: the plugin behaves t
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +91,17 @@ class SrSettings:
             return cls.from_data_json((vault / DATA_JSON).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError):
             return cls()
+
+    def deck_body(self, body: str) -> str:
+        """An assessment body whose ``#flashcards/<deck>`` line uses this vault's first
+        flashcard tag when the plugin is set to other tags than ``#flashcards``, so the
+        assessment stays a card source (the plugin matches a tag or one nested under it,
+        case-sensitively)."""
+        tags = [t for t in self.flashcard_tags if t.startswith("#") and len(t) > 1]
+        if not tags or "#flashcards" in tags:
+            return body
+        return re.sub(r"^#flashcards/(?=\S)", lambda m: f"{tags[0]}/", body, count=1,
+                      flags=re.M)
 
     def plugin_tags(self) -> frozenset[str]:
         """Every tag the plugin reacts to, lowercased, without '#'. A tag nested under
