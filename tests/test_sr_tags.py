@@ -86,3 +86,15 @@ def test_the_assessment_deck_line_uses_the_vaults_flashcard_tag() -> None:
     assert "\n#cards/binary-search\n" in moved and "#flashcards" not in moved
     both = SrSettings.from_data_json('{"settings": {"flashcardTags": ["#x", "#flashcards"]}}')
     assert both.deck_body(body) == body
+
+
+def test_plugin_settings_are_read_from_the_vault_only(tmp_path: Path) -> None:
+    vault, outside = tmp_path / "vault", tmp_path / "elsewhere.json"
+    outside.write_text('{"settings": {"tagsToReview": ["#outside"]}}')
+    (vault / DATA_JSON).parent.mkdir(parents=True)
+    assert SrSettings.load(vault) == SrSettings()  # no file: the plugin's defaults
+    (vault / DATA_JSON).symlink_to(outside)
+    assert SrSettings.load(vault) == SrSettings()
+    (vault / DATA_JSON).unlink()
+    (vault / DATA_JSON).write_text('{"settings": {"tagsToReview": ["#later"]}}')
+    assert SrSettings.load(vault).review_tags == ("#later",)

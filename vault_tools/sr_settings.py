@@ -86,10 +86,14 @@ class SrSettings:
 
     @classmethod
     def load(cls, vault: Path) -> SrSettings:
-        """The vault's plugin settings; the defaults when the plugin has none there."""
+        """The vault's plugin settings; the defaults when the plugin has none there (or
+        the file leads out of the vault through a symlink: only the vault's own counts)."""
+        path = vault / DATA_JSON
         try:
-            return cls.from_data_json((vault / DATA_JSON).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
+            if not path.resolve().is_relative_to(vault.resolve()):
+                return cls()
+            return cls.from_data_json(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, RuntimeError):
             return cls()
 
     def deck_body(self, body: str) -> str:
