@@ -292,21 +292,41 @@ def format_schedule(question: ParsedQuestion, entries: list[str], same_line: boo
     return f"{text}{' ' if on_same_line else chr(10)}{comment}"
 
 
+def find_and_replace(source: str, search: str, replacement: str) -> str | None:
+    """MultiLineTextFinder.findAndReplace (strings.ts): the first literal occurrence, else
+    the first run of lines equal once trimmed; None when the text is not there."""
+    if search in source:
+        return source.replace(search, replacement, 1)
+    src, want = re.split(r"\r\n|\r|\n", source), re.split(r"\r\n|\r|\n", search)
+    k = 0
+    for n, line in enumerate(src):
+        if line.strip() == want[k].strip():
+            if k == len(want) - 1:
+                start = n - k
+                src[start:start + len(want)] = replacement.split("\n")
+                return "\n".join(src)
+            k += 1
+        else:
+            k = 0
+    return None
+
+
 def review_all(note: str, same_line: bool | Callable[[str], bool],
                entry: Callable[[str, int], str], options: Options | None = None) -> str:
-    """The note after the plugin reviewed every card once: each question rewritten by
-    formatForNote with ``entry(question_text, sub_card_index)`` as its schedule, the
-    comment on the same line when ``same_line`` (or ``same_line(question_text)``)."""
+    """The note after the plugin reviewed every card once: each question written back
+    as the plugin does (updateQuestionWithinNoteText: formatForNote's text put in place
+    of the question's original text) with ``entry(question_text, sub_card_index)`` as its
+    schedule, the comment on the same line when ``same_line`` (or
+    ``same_line(question_text)``)."""
     o = options or Options()
-    lines = re.split(r"\r\n|\r|\n", note)
-    content = blank_frontmatter(note)
-    for q in reversed(parse(content, o)):
+    text = note
+    for q in parse(blank_frontmatter(note), o):
         question = actual_question(q.text)
         n = card_count(q.card_type, question, o)
         entries = [entry(question, k) for k in range(n)]
         same = same_line(question) if callable(same_line) else same_line
-        lines[q.first:q.last + 1] = format_schedule(q, entries, same).split("\n")
-    return "\n".join(lines)
+        text = find_and_replace(text, q.text, format_schedule(q, entries, same)) or text
+    return text
 
 
 def retired_inner(note: str) -> str:

@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests import srplugin
@@ -233,3 +233,33 @@ def test_a_users_own_retired_cards_heading_is_their_text() -> None:
     assert merged.endswith(mine)
     assert srplugin.schedule_map(merged) == {("what stays in this deck::yes!", 0):
                                              "2027-06-01,5,250"}
+
+
+LINE = st.one_of(
+    st.sampled_from(["", "", "", "?", "??", "## Heading", "> [!answer]- Answer", "```", "~~~",
+                     "<!-- a comment -->", "`code :: span` here", "> quoted::callout card",
+                     "#flashcards/deck", "text with ==a cloze== in it", "==one== and ==two==",
+                     "plain words here", "more plain words"]),
+    st.builds(lambda a, b: f"{a}::{b}", st.sampled_from(WORDS), st.sampled_from(WORDS)),
+    st.builds(lambda a, b: f"{a} {b}:::{a}", st.sampled_from(WORDS), st.sampled_from(WORDS)),
+    st.builds(lambda a, b: f"{a} {b} words", st.sampled_from(WORDS), st.sampled_from(WORDS)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(LINE, min_size=1, max_size=30), data=st.data())
+def test_cards_are_found_as_the_plugin_finds_them(lines: list[str], data: st.DataObject
+                                                  ) -> None:
+    """Any text the plugin has scheduled: taking the schedules out and putting them back
+    gives every card, as the plugin reads it, the schedule it had."""
+    questions = [q.text for q in srplugin.parse("\n".join(lines))]
+    assume(len(set(questions)) == len(questions))  # the plugin mixes up identical cards
+    rng = data.draw(st.randoms(use_true_random=False))
+    body = srplugin.review_all("\n".join(lines), lambda q: rng.random() < 0.5,
+                               lambda q, k: f"2027-0{1 + k % 9}-1{rng.randrange(10)},3,250")
+    stripped, sched = SrSchedule.take(body)
+    assert "<!--SR:" not in "\n".join(
+        ln for q in srplugin.parse(stripped) for ln in q.text.split("\n"))
+    out = sched.put(stripped)
+    assert srplugin.schedule_map(out) == srplugin.schedule_map(body)
+    assert sorted(srplugin.schedule_map(srplugin.retired_inner(out)).values()) == []

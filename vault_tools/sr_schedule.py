@@ -104,7 +104,7 @@ def find_cards(lines: list[str], settings: SrSettings) -> list[Span]:
     cards: list[Span] = []
     kind: str | None = None
     text = ""
-    first = 0
+    first = last = 0
     i = 0
     while i < len(lines):
         line, trimmed = lines[i], lines[i].strip()
@@ -118,12 +118,15 @@ def find_cards(lines: list[str], settings: SrSettings) -> list[Span]:
         if (empty and not settings.end_marker) or (empty and kind is None) or (
                 settings.end_marker and trimmed == settings.end_marker):
             if kind:
-                cards.append(Span(kind, first, i - 1))
+                cards.append(Span(kind, first, last))
                 kind = None
             text, first = "", i + 1
             i += 1
             continue
+        if not text:  # the card's text starts here (parser.ts keeps a stale line
+            first = i  # number after a single-line card; the text is what counts)
         text = f"{text}\n{line.rstrip()}" if text else line.rstrip()
+        last = i  # the last line in the card's text (not a skipped comment line)
         for marker, marker_kind in inline:
             if _marker_outside_code(line, marker):
                 kind = marker_kind
@@ -138,7 +141,7 @@ def find_cards(lines: list[str], settings: SrSettings) -> list[Span]:
                     if "<!--SR:" in lines[j]:
                         break
             cards.append(Span(kind, first, i))
-            kind, text = None, ""
+            kind, text, last = None, "", i
         elif trimmed == settings.multi_line:
             if len(text) > 1:
                 kind = MULTI
@@ -151,11 +154,12 @@ def find_cards(lines: list[str], settings: SrSettings) -> list[Span]:
                 i += 1
             text += "\n" + close
             i += 1
+            last = min(i, len(lines) - 1)
         elif kind is None and any(r.search(line) for r in clozes):
             kind = CLOZE
         i += 1
     if kind and text:
-        cards.append(Span(kind, first, len(lines) - 1))
+        cards.append(Span(kind, first, last))
     return cards
 
 
@@ -200,6 +204,7 @@ class Scheduled:
     comment: str
     same_line: bool
     lines: list[str] = field(default_factory=list)
+    whole: str = ""  # the whole card, normalised: the same text is the same card
 
 
 # -- the retired section -------------------------------------------------------------------
@@ -272,7 +277,7 @@ class SrSchedule:
             same_line = bool(_SR.sub("", card[where]).strip())
             found.append((span, Scheduled(
                 _family(span.kind), question_of(span.kind, card, self.settings), comment,
-                same_line, list(card))))
+                same_line, list(card), _normalise("\n".join(card)))))
         return found
 
     @classmethod
@@ -294,18 +299,23 @@ class SrSchedule:
                     drop.add(n)
         return "\n".join(ln for n, ln in enumerate(lines) if n not in drop), sched
 
-    def _match(self, new: list[tuple[str, str]]) -> dict[int, Scheduled]:
-        """{index of a new card: the old card whose schedule it gets}."""
+    def _match(self, new: list[tuple[str, str, str]]) -> dict[int, Scheduled]:
+        """{index of a new card: the old card whose schedule it gets}: the same whole
+        text first (even where the plugin reads the card as another kind), then the same
+        question, then an unambiguous close question."""
         pools = [list(self.live), list(self.retired)]
         chosen: dict[int, Scheduled] = {}
-        for idx, (family, question) in enumerate(new):
-            for pool in pools:
-                hit = next((s for s in pool if (s.family, s.question) == (family, question)),
-                           None)
-                if hit is not None:
-                    pool.remove(hit)
-                    chosen[idx] = hit
-                    break
+        for same in (lambda s, n: s.whole == n[2],
+                     lambda s, n: (s.family, s.question) == n[:2]):
+            for idx, card in enumerate(new):
+                if idx in chosen:
+                    continue
+                for pool in pools:
+                    hit = next((s for s in pool if same(s, card)), None)
+                    if hit is not None:
+                        pool.remove(hit)
+                        chosen[idx] = hit
+                        break
         left = [s for pool in pools for s in pool]
         open_new = [i for i in range(len(new)) if i not in chosen]
         scores: dict[tuple[int, int], float] = {}
@@ -334,8 +344,8 @@ class SrSchedule:
             return body
         lines = body.split("\n")
         spans = find_cards(lines, self.settings)
-        new = [(_family(s.kind), question_of(s.kind, lines[s.first:s.last + 1], self.settings))
-                for s in spans]
+        new = [(_family(s.kind), question_of(s.kind, lines[s.first:s.last + 1], self.settings),
+                _normalise("\n".join(lines[s.first:s.last + 1]))) for s in spans]
         chosen = self._match(new)
         for idx in sorted(chosen, reverse=True):
             span, old = spans[idx], chosen[idx]
