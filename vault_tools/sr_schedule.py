@@ -14,7 +14,8 @@ comment on its card when vaultd regenerates an assessment:
   lines before ``?``, the whole text of a cloze), normalised (case, spaces, Unicode
   form), and the layout the comment had (same line or next line);
 * :meth:`SrSchedule.put` finds the cards of the merged new text and gives each the
-  comment of the old card with the same identity; a card reworded a little gets the
+  comment of the old card with the same whole text, else the same identity (in the
+  layout that card had); a card reworded a little gets the
   comment of the old card whose question is most similar (difflib ratio at least
   :data:`FUZZY_THRESHOLD`) only when that choice is unambiguous (no other old card comes
   within :data:`FUZZY_MARGIN`, and the two are each other's best match), so a schedule
