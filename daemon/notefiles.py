@@ -38,6 +38,7 @@ from vault_tools.models import VideoContent
 from vault_tools.pathgate import PathRefused
 from vault_tools.regenerate import regenerate
 from vault_tools.sanitize import sanitize_markdown
+from vault_tools.sr_settings import SrSettings
 
 log = logging.getLogger("vaultd.writer")
 
@@ -143,10 +144,12 @@ class NoteFiles:
             assess_path.stem
         a_fm = notes.assessment_frontmatter(
             content, created=created, notes_link=notes.wikilink(rel_note, note_path.stem))
-        assessment = notes.compose_note(a_fm, sanitize_markdown(content.assessment_markdown))
+        sr = SrSettings.load(self.paths.vault, self.paths.gate)
+        assessment = notes.compose_note(
+            a_fm, sr.deck_body(sanitize_markdown(content.assessment_markdown)))
         n_fm = notes.note_frontmatter(
             content, created=created,
-            assessment_link=notes.wikilink(rel_assess, assess_path.stem))
+            assessment_link=notes.wikilink(rel_assess, assess_path.stem), sr=sr)
         body = sanitize_markdown(content.note_markdown)
         kb = self.knowledge()
         found: list[tuple[str, str]] = []
@@ -202,6 +205,7 @@ class NoteFiles:
             assess_rel = self.paths.rel_any(assess_path) or assess_rel
         created = now_iso()
         gate = self.paths.gate
+        sr_settings = SrSettings.load(self.paths.vault, gate)
         try:
             data, _ = frontmatter.split(gate.read_text(note_path))
             created = str((data or {}).get("created") or created)
@@ -223,7 +227,7 @@ class NoteFiles:
                     merged = None
                     collided.append(Collision(0, "", [], new.split("\n"), []))
                 else:
-                    merged = regenerate(base, current, new, collided)
+                    merged = regenerate(base, current, new, collided, sr_settings)
                 if merged is not None and merged != current:
                     gate.write(path, merged.encode("utf-8", "surrogateescape"))
                 if collided:

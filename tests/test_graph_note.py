@@ -228,3 +228,55 @@ def test_warm_started_clustering_keeps_topics_and_covers_every_note() -> None:
     topic1 = [f"note:Study Notes/{k:03d}.md" for k in range(1, 32, 4)]
     assert len({home[n] for n in topic1}) == 1
     assert home["note:Study Notes/new.md"] == home[topic1[0]]
+
+
+def demo_like() -> KnowledgeGraph:
+    """Three topics as vaultd writes them: a study note (vaultd's 'video-notes' tag plus
+    topic tags and concepts) and its assessment ('assessment' tag, a flashcards deck tag)
+    linking each other, and one note of the user's per topic."""
+    kg = KnowledgeGraph()
+    topics = {"Photosynthesis": ["chlorophyll", "calvin cycle", "light reactions"],
+              "Spaced repetition": ["forgetting curve", "retrieval practice",
+                                    "spaced repetition"],
+              "TCP": ["congestion window", "slow start", "packet loss"]}
+    for title, concepts in topics.items():
+        deck = title.lower().replace(" ", "-")
+        kg.update_note(f"Study Notes/{title}.md", title=title,
+                       tags=["video-notes", concepts[0].replace(" ", "-")],
+                       links=[f"{title} (Assessment)", f"Mine {title}", f"Mine {title}"],
+                       concepts=concepts, created="2025-05-01", kind="study-note")
+        kg.update_note(f"Study Notes/{title} (Assessment).md", title=f"{title} — Assessment",
+                       tags=["assessment", f"flashcards/{deck}"], links=[title],
+                       concepts=[], created="2025-05-01", kind="assessment")
+        kg.update_note(f"My notes/Mine {title}.md", title=f"Mine {title}", tags=[],
+                       links=[], concepts=concepts[:1], created=None, kind="user")
+    return kg
+
+
+def test_clusters_are_named_from_their_notes_concepts_never_vaultd_tags() -> None:
+    kg = demo_like()
+    note = render_graph_note(kg, now=NOW)
+    section = note.split("## Topic clusters")[1].split("## Recent")[0]
+    headings = re.findall(r"^### \d+\. (.*) \(\d+ notes\)$", section, re.M)
+    assert len(headings) == 3
+    concepts = {c for n in kg.notes() for c in kg.G.successors(n) if c.startswith("concept:")}
+    labels = {kg.G.nodes[c]["label"] for c in concepts}
+    assert set(headings) <= labels, headings
+    assert "spaced repetition" in headings  # the concept its notes name, not "forgetting…"
+    terms = [t for line in re.findall(r"^Key terms: (.*)$", section, re.M)
+             for t in line.split(", ")]
+    assert terms and not {"assessment", "video-notes"} & {*terms, *headings}
+    assert not [t for t in terms if t.startswith("flashcards")]
+    for c in analyze(kg).clusters:
+        assert c.label(kg) in labels
+
+
+def test_hub_degrees_count_distinct_linked_notes() -> None:
+    kg = demo_like()
+    note = render_graph_note(kg, now=NOW)
+    hubs = note.split("## Hubs")[1].split("##")[0]
+    # The study note links its assessment and (twice) one note of the user's; it is
+    # linked from its assessment. Its tags and concepts are not links.
+    assert "[[Study Notes/TCP|TCP]] · 1 in, 2 out" in hubs
+    assert "[[Study Notes/TCP (Assessment)|TCP — Assessment]] · 1 in, 1 out" in hubs
+    assert "[[My notes/Mine TCP|Mine TCP]] · 1 in, 0 out" in hubs

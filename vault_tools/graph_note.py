@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from urllib.parse import quote
 
+import networkx as nx
 import numpy as np
 import scipy as sp
 
@@ -31,8 +32,25 @@ SEED = 42
 # Edge weights for analysis: links and shared concepts bind topics, tags only loosely.
 WEIGHTS = {"link": 1.0, "concept": 1.0, "tag": 0.3}
 SUGGEST_MAX_CONCEPT_NOTES = 50  # concepts shared by more notes are too broad to suggest
+LABEL_CANDIDATES = 24  # a cluster's best-ranked terms considered for its name
 LIMITS = {"hubs": 10, "clusters": 12, "cluster_notes": 15, "recent": 10, "orphans": 25,
           "suggestions": 15, "mermaid_clusters": 5, "mermaid_notes": 8, "mermaid_edges": 80}
+
+
+# Tags that say who made a note or which tool reads it, not what it is about: the ones
+# vaultd puts on its own notes, and the Spaced Repetition plugin's deck tags.
+OWN_TAGS = frozenset({"assessment", "video-notes", "knowledge-graph"})
+PLUGIN_TAG_ROOTS = ("flashcards", "review")
+
+
+def is_topic(node: str) -> bool:
+    """A concept, or a tag that names a topic (not vaultd's or the plugin's)."""
+    if node.startswith("concept:"):
+        return True
+    if not node.startswith("tag:"):
+        return False
+    tag = node[4:]
+    return tag not in OWN_TAGS and tag.split("/", 1)[0] not in PLUGIN_TAG_ROOTS
 
 
 @dataclass
@@ -43,9 +61,15 @@ class Cluster:
     notes: list[str]
     terms: list[str] = field(default_factory=list)  # concept/tag node ids, best first
 
+    def topics(self) -> list[str]:
+        """The terms that name the cluster: its notes' concepts first, then topic tags."""
+        concepts = [t for t in self.terms if t.startswith("concept:")]
+        return concepts + [t for t in self.terms if is_topic(t) and t not in concepts]
+
     def label(self, graph: KnowledgeGraph) -> str:
-        if self.terms:
-            return str(graph.G.nodes[self.terms[0]]["label"])
+        topics = self.topics()
+        if topics:
+            return str(graph.G.nodes[topics[0]]["label"])
         return str(graph.G.nodes[self.notes[0]]["title"])
 
 
@@ -69,7 +93,8 @@ class _Arrays:
 def _arrays(graph: KnowledgeGraph) -> _Arrays:
     """Sorted, so the arrays (and every float sum over them) do not depend on the order
     the graph was built in: an incremental graph and a rebuild analyse the same."""
-    nodes = sorted(n for n, t in graph.G.nodes(data="type") if t != "missing")
+    nodes = sorted(n for n, t in graph.G.nodes(data="type") if t != "missing"
+                   and (not n.startswith("tag:") or is_topic(n)))
     index = {n: i for i, n in enumerate(nodes)}
     edges = [(u, v, k) for u, v, k in graph.G.edges(data="kind") if v in index]
     src = np.fromiter((index[u] for u, _, _ in edges), dtype=np.int64, count=len(edges))
@@ -138,11 +163,43 @@ def analyze(graph: KnowledgeGraph, *, seed: int = SEED,
         notes = [n for n in ranked if n.startswith("note:")]
         if notes:
             terms = [n for n in ranked if not n.startswith("note:")]
-            clusters.append(Cluster(0, notes, terms))
+            clusters.append(Cluster(0, notes, _by_reach(graph, notes, terms)))
     clusters.sort(key=lambda c: (-len(c.notes), c.notes[0]))
     for i, c in enumerate(clusters, 1):
         c.index = i
     return GraphAnalysis(pr, clusters)
+
+
+def _by_reach(graph: KnowledgeGraph, notes: list[str], terms: list[str]) -> list[str]:
+    """Terms ordered by how many of the cluster's notes hold them or name them in their
+    title (the topic the cluster is about), then by PageRank (the order given). Only the
+    :data:`LABEL_CANDIDATES` best-ranked are weighed, so a large cluster stays cheap."""
+    G = graph.G
+    titles = [str(G.nodes[n].get("title", "")).casefold() for n in notes]
+    members = set(notes)
+
+    def reach(term: str) -> int:
+        label = str(G.nodes[term].get("label", "")).casefold()
+        held = sum(1 for u in G.predecessors(term) if u in members)
+        named = sum(1 for t in titles if label and re.search(
+            rf"(?<!\w){re.escape(label)}(?!\w)", t))
+        return held + named
+
+    head = terms[:LABEL_CANDIDATES]  # the rest keep their PageRank order after them
+    rank = {t: i for i, t in enumerate(head)}
+    return sorted(head, key=lambda t: (-reach(t), rank[t])) + terms[LABEL_CANDIDATES:]
+
+
+def links_in(G: nx.DiGraph, node: str) -> int:
+    """How many distinct notes link to ``node`` (tags and concepts are not links)."""
+    return sum(1 for u in G.predecessors(node)
+               if u.startswith("note:") and G.edges[u, node].get("kind") == "link")
+
+
+def links_out(G: nx.DiGraph, node: str) -> int:
+    """How many distinct notes ``node`` links to (unresolved links name no note)."""
+    return sum(1 for v in G.successors(node)
+               if v.startswith("note:") and G.edges[node, v].get("kind") == "link")
 
 
 def suggested_links(graph: KnowledgeGraph, limit: int) -> list[tuple[str, str, list[str]]]:
@@ -274,14 +331,14 @@ def render_graph_note(
     ]
     hubs = sorted(notes, key=lambda n: (-round(pr.get(n, 0.0), 12), n))[: LIMITS["hubs"]]
     out += [
-        f"{i}. {note_link(graph, n)} · {G.in_degree(n)} in, {G.out_degree(n)} out"
+        f"{i}. {note_link(graph, n)} · {links_in(G, n)} in, {links_out(G, n)} out"
         for i, n in enumerate(hubs, 1)
     ] or ["_No notes yet._"]
     out += ["", "## Topic clusters", ""]
     for c in analysis.clusters[: LIMITS["clusters"]]:
         out.append(f"### {c.index}. {md_text(c.label(graph))} ({len(c.notes)} notes)")
-        if c.terms:
-            terms = ", ".join(md_text(G.nodes[t]["label"], 40) for t in c.terms[:6])
+        if c.topics():
+            terms = ", ".join(md_text(G.nodes[t]["label"], 40) for t in c.topics()[:6])
             out.append(f"Key terms: {terms}")
         out.append("")
         shown = c.notes[: LIMITS["cluster_notes"]]

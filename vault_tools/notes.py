@@ -7,6 +7,10 @@ The frontmatter contract (Dataview users query these keys) lives here and only h
   tokens {in, out, cached}, source_key
 * assessment: ``type: assessment``, source, video_id, notes ("[[...]]"), source_key
 
+Study-note ``tags`` never include a tag of the Spaced Repetition plugin (see
+:func:`topic_tags`); an assessment stays a flashcard source through the
+``#flashcards/<deck>`` line in its body, as the plugin reads it.
+
 ``source_key`` (the ledger key) is how the daemon recognises its own notes by identity,
 not by path.
 """
@@ -18,6 +22,7 @@ from typing import Any
 
 from vault_tools import frontmatter
 from vault_tools.models import VideoContent
+from vault_tools.sr_settings import SrSettings
 
 
 def wikilink(rel_path_no_ext: str, label: str | None = None) -> str:
@@ -40,8 +45,18 @@ def _source(content: VideoContent) -> str:
     return plain_text(meta.url or (meta.file_path or meta.key))
 
 
-def note_frontmatter(content: VideoContent, *, created: str, assessment_link: str
-                     ) -> dict[str, Any]:
+def topic_tags(tags: list[str], sr: SrSettings | None = None) -> list[str]:
+    """Generated tags a study note may carry: plain text, each once, and never a tag
+    the Spaced Repetition plugin reacts to (its flashcard tags would make the note a card
+    deck, its review tags put it in the note-review queue). ``sr`` holds the vault's
+    plugin settings; the plugin's defaults when None."""
+    sr = sr or SrSettings()
+    kept = (plain_text(t) for t in tags)
+    return list(dict.fromkeys(t for t in kept if t and not sr.is_plugin_tag(t)))
+
+
+def note_frontmatter(content: VideoContent, *, created: str, assessment_link: str,
+                     sr: SrSettings | None = None) -> dict[str, Any]:
     meta, usage = content.meta, content.usage
     return {
         "type": "study-note",
@@ -52,7 +67,7 @@ def note_frontmatter(content: VideoContent, *, created: str, assessment_link: st
         "duration": int(round(meta.duration)) if meta.duration is not None else None,
         "published": meta.published,
         "created": created,
-        "tags": [plain_text(t) for t in content.tags],
+        "tags": topic_tags(content.tags, sr),
         "aliases": [plain_text(a) for a in content.aliases],
         "assessment": assessment_link,
         "model": content.model,

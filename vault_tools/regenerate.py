@@ -7,7 +7,9 @@ line (:mod:`vault_tools.merge`): our changes land where the user did not touch, 
 user's edits stay. Frontmatter is merged key by key: ours updated, the user's keys and
 their order kept. Spaced-repetition scheduling comments (``<!--SR:...-->``) that the
 plugin added to flashcards are set aside before merging and put back on the card with
-the same question, so a card's review history survives a reworded answer.
+the same identity, in the layout the user's plugin writes (:mod:`vault_tools.sr_schedule`),
+so a card's review history survives a reworded answer; a card that is gone keeps its
+history in a "Retired cards" block.
 
 When both sides changed the same lines, the caller's ``collisions`` list gets those
 blocks (the user's text stays in the note; :mod:`vault_tools.conflicts` writes the new
@@ -16,87 +18,36 @@ text of only those blocks to a conflict copy); without a list the merge is refus
 
 from __future__ import annotations
 
-import re
-
 from vault_tools import frontmatter
 from vault_tools.merge import Collision, merge3_blocks
-
-_SR = re.compile(r"\s*<!--SR:[^>]*-->")
-
-
-def _card_key(line: str) -> str | None:
-    """The question of a flashcard line (``Q::A`` / ``Q:::A``), casefolded."""
-    if "::" in line:
-        return line.split("::", 1)[0].strip().casefold()
-    return None
-
-
-def take_sr_comments(body: str) -> tuple[str, dict[str, str]]:
-    """Body without SR comments, and {card question or previous line: comment}."""
-    comments: dict[str, str] = {}
-    out: list[str] = []
-    lines = body.split("\n")
-    for i, line in enumerate(lines):
-        found = _SR.findall(line)
-        if not found:
-            out.append(line)
-            continue
-        stripped = _SR.sub("", line)
-        comment = "".join(found).strip()
-        if stripped.strip():  # comment at the end of a card line
-            key = _card_key(stripped) or stripped.strip().casefold()
-            comments[key] = comment
-            out.append(stripped)
-        else:  # comment on its own line after a multi-line card: key it by the question
-            j = len(out) - 1
-            while j >= 0 and out[j].strip() not in ("?", "??") and j > len(out) - 12:
-                j -= 1
-            question = out[j - 1] if j >= 1 else (lines[i - 1] if i else "")
-            comments["\n" + question.strip().casefold()] = comment
-    return "\n".join(out), comments
-
-
-def put_sr_comments(body: str, comments: dict[str, str]) -> str:
-    if not comments:
-        return body
-    out: list[str] = []
-    lines = body.split("\n")
-    pending: str | None = None
-    for i, line in enumerate(lines):
-        key = _card_key(line)
-        if key is not None and key in comments:
-            line = f"{line} {comments[key]}"
-        out.append(line)
-        if line.strip() in ("?", "??") and i >= 1:
-            pending = comments.get("\n" + lines[i - 1].strip().casefold())
-        elif pending and (not line.strip() or i == len(lines) - 1):
-            if not line.strip():
-                out.insert(len(out) - 1, pending)
-            else:
-                out.append(pending)
-            pending = None
-    return "\n".join(out)
+from vault_tools.sr_schedule import SrSchedule
+from vault_tools.sr_settings import SrSettings
 
 
 def regenerate(base_text: str, current_text: str, new_text: str,
-               collisions: list[Collision] | None = None) -> str | None:
+               collisions: list[Collision] | None = None,
+               sr_settings: SrSettings | None = None) -> str | None:
     """Merged note text, or None when the user's edits and ours collide. With a
     ``collisions`` list, never None: every change that does not collide is applied, the
-    user's text wins each collided block and those blocks are appended to the list."""
+    user's text wins each collided block and those blocks are appended to the list.
+
+    ``sr_settings`` is the vault's Spaced Repetition plugin card syntax (the plugin's
+    defaults when None), so each scheduling comment stays on its own card."""
     base_fm, base_body = frontmatter.split(base_text)
     cur_fm, cur_body = frontmatter.split(current_text)
     new_fm, new_body = frontmatter.split(new_text)
     if new_fm is None:
         raise ValueError("generated text has no frontmatter")
-    cur_body, comments = take_sr_comments(cur_body)
-    base_body = take_sr_comments(base_body)[0]
+    cur_body, schedules = SrSchedule.take(cur_body, sr_settings)
+    base_body = SrSchedule.take(base_body, sr_settings)[0]
+    new_body = SrSchedule.take(new_body, sr_settings)[0]
     merged, found = merge3_blocks(base_body.split("\n"), new_body.split("\n"),
                                   cur_body.split("\n"))
     if found and collisions is None:
         return None
     if collisions is not None:
         collisions.extend(found)
-    body = put_sr_comments("\n".join(merged), comments)
+    body = schedules.put("\n".join(merged))
     return frontmatter.compose(merge_frontmatter(base_fm, cur_fm, new_fm), body)
 
 

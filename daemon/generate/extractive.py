@@ -70,6 +70,12 @@ il lo gli della di che non per con è sono uma um os as não com para mais
 _GENERIC = frozenset("""time times day days hour hours month months person people place
 problem question answer case way student students class lecture""".split())
 
+# Words that join other words (arithmetic, comparison, logic): "low plus high divided by
+# two" holds no phrase "low plus" or "plus high". Never a key term, never part of a pair.
+FUNCTION_WORDS = frozenset("""plus minus times divided multiplied equals equal equalling
+squared cubed per versus via amongst whereas thus hence therefore furthermore moreover
+unlike besides beyond across despite except""".split())
+
 _OPENERS = frozenset({"so", "now", "and", "but", "well", "okay", "the", "a", "an", "this"})
 _END = re.compile(r"[.!?…。！？]+[\"'”’)\]]*$")
 _ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "prof.", "e.g.", "i.e.", "vs.", "st.", "etc.,",
@@ -405,6 +411,7 @@ def _term_candidates(sentences: Sequence[Sentence], common: set[str]
                 words[0] = words[0].lower()  # sentence-initial capitals are not names
             keys = [stem(w.lower()) for w in words]
             good = [len(w) > 2 and w.lower() not in STOPWORDS and k not in common
+                    and w.lower() not in FUNCTION_WORDS
                     for w, k in zip(words, keys, strict=True)]
             run: list[str] = []  # capitalised names of three or more words
             for word in [*words, ""]:
