@@ -179,27 +179,35 @@ class NoteFiles:
                 if not path.exists():
                     create_atomic(path, new)
                     continue
-                current = path.read_text(encoding="utf-8", errors="surrogateescape")
-                collided: list[Collision] = []
-                if base is None:  # nothing to merge against (a ledger from before
-                    # merge bases were kept): the whole new text is one collided block
-                    merged = None
-                    collided.append(Collision(0, "", [], new.split("\n"), []))
-                else:
-                    merged = regenerate(base, current, new, collided)
-                if merged is not None and merged != current:
-                    write_atomic(path, merged.encode("utf-8", "surrogateescape"))
-                if collided:
-                    copy = self._conflict_copy(path, collided)
-                    conflicts.append(self.paths.rel(copy))
-                    log.warning("%s: applied the new version except %d block(s) you had "
-                                "edited too; their new text is in %s", self.paths.rel(path),
-                                len(collided), copy.name)
+                copy = self.merge_file(path, new, base)
+                if copy is not None:
+                    conflicts.append(copy)
         except OSError as exc:
             raise VaultWriteError(f"could not write the note: {exc.strerror or exc}") from exc
         return WriteResult(note_rel, assess_rel, created=False, note_text=note_text,
                            assessment_text=assess_text, conflicts=tuple(conflicts),
                            related=composed.related)
+
+    def merge_file(self, path: Path, new: str, base: str | None) -> str | None:
+        """Merge ``new`` into the existing file ``path`` against ``base`` (the text we
+        last wrote there); blocks the user changed too keep the user's text and their
+        new text goes to a conflict copy, whose vault path is returned. Raises OSError."""
+        current = path.read_text(encoding="utf-8", errors="surrogateescape")
+        collided: list[Collision] = []
+        if base is None:  # nothing to merge against (a ledger from before
+            # merge bases were kept): the whole new text is one collided block
+            merged = None
+            collided.append(Collision(0, "", [], new.split("\n"), []))
+        else:
+            merged = regenerate(base, current, new, collided)
+        if merged is not None and merged != current:
+            write_atomic(path, merged.encode("utf-8", "surrogateescape"))
+        if not collided:
+            return None
+        copy = self._conflict_copy(path, collided)
+        log.warning("%s: applied the new version except %d block(s) you had edited too; "
+                    "their new text is in %s", self.paths.rel(path), len(collided), copy.name)
+        return self.paths.rel(copy)
 
     def _conflict_copy(self, path: Path, collided: list[Collision]) -> Path:
         """Write the collided blocks' new text beside the note (never over a file)."""

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ from daemon.ledger import Ledger
 from daemon.paths import VaultPaths
 from daemon.pdfs import PdfExporter
 from daemon.pipeline import Dispatcher
+from daemon.review import plan_review, review_path
+from daemon.topickeeper import TopicKeeper
 from daemon.vaultlock import AlreadyRunning, VaultLock  # noqa: F401 - cli imports it here
 from daemon.watcher import VaultWatcher
 from daemon.writer import VaultWriter
@@ -121,6 +123,14 @@ class Daemon:
                                   sorted(self.writer.exclude),
                                   self.writer.request_graph_note)
         self.writer.keeper = self.keeper
+        topics = self.config.section("topics")
+        self.topic_keeper: TopicKeeper | None = None
+        if topics["enabled"]:
+            self.topic_keeper = TopicKeeper(self.paths.vault, self.writer.maintained,
+                                            self.writer.request_topics,
+                                            debounce=topics["debounce_seconds"])
+            self.keeper.on_clusters = self.topic_keeper.submit
+        self.keeper.extra_lines = self.study_plan_lines
         self.pdfs = PdfExporter(self.paths.vault, self.config.get("vault", "pdf_folder"),
                                 self.config.get("pdf", "theme"), self.writer.request_pdf_done)
         self.writer.pdfs = self.pdfs
@@ -129,6 +139,8 @@ class Daemon:
         self.dispatcher.is_known = self.writer.is_known_video
         self.dispatcher.on_known = self.writer.request_link_existing
         self.keeper.start()
+        if self.topic_keeper is not None:
+            self.topic_keeper.start()
         self.writer.start()
         self.writer.request_tick()  # resume generated-but-unwritten jobs
         self.writer.request_inbox()
@@ -153,6 +165,12 @@ class Daemon:
                                replace_existing=True)
         self.scheduler.add_job(self.keeper.rebuild, "interval", hours=24,
                                id="graph-rebuild", replace_existing=True)
+        if self.config.get("review", "enabled"):
+            # Monday morning, and once now: the note of the week exists from the start.
+            self.scheduler.add_job(self.write_review, "cron", day_of_week="mon", hour=6,
+                                   id="weekly-review", replace_existing=True)
+            self.scheduler.add_job(self.write_review, "date", id="review-at-start",
+                                   replace_existing=True)
         self._schedule_subscriptions()
         self.scheduler.start()
         self.dispatcher.start()
@@ -171,6 +189,28 @@ class Daemon:
         self.scheduler.add_job(lambda: self.writer.request_follow(self.subscriptions.fetch_all()),
                                "interval", minutes=sub["poll_minutes"], id="poll-subscriptions",
                                replace_existing=True, next_run_time=datetime.now())
+
+    def write_review(self) -> None:
+        """Plan this ISO week's review note (reads the vault, off the writer) and hand
+        it to the writer. Runs on the scheduler's thread."""
+        try:
+            rel, text = plan_review(self.paths.vault, self.writer.maintained,
+                                    self.config.get("review", "folder"), date.today())
+        except Exception:  # noqa: BLE001 - next week's run tries again
+            log.exception("planning the weekly review failed")
+            return
+        self.writer.request_review(rel, text)
+
+    def study_plan_lines(self) -> list[str]:
+        """The graph note's links to this week's review and the topic notes."""
+        lines = []
+        if self.config.get("review", "enabled"):
+            rel = review_path(self.config.get("review", "folder"), date.today())
+            lines.append(f"- This week's review: [[{rel[:-3]}]]")
+        for path, name, _members in sorted(self.writer.maintained.live_topics())[:20]:
+            label = name.translate(str.maketrans("[]|#^", "()/  "))
+            lines.append(f"- Topic: [[{path[:-3]}|{label}]]")
+        return lines
 
     def check_vault(self) -> None:
         """The vault folder can vanish (unmounted drive, sync client): pause while it is
@@ -262,6 +302,11 @@ class Daemon:
         self.writer.wait_idle(timeout=30)
         self.keeper.stop()
         self.keeper.join(timeout=60)
+        if self.topic_keeper is not None:  # flushes a pending refresh to the writer
+            self.topic_keeper.stop()
+            self.topic_keeper.join(timeout=60)
+        if self.options.once and self.config.get("review", "enabled"):
+            self.write_review()  # with the topic notes just written
         self.pdfs.shutdown(timeout=15.0)
         self.writer.request_inbox()
         self.writer.stop()

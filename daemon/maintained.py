@@ -1,0 +1,174 @@
+"""Notes vaultd maintains after writing them: topic notes and weekly review notes.
+
+Owns the registry ``<state>/maintained.json`` and the one way these notes are written.
+The registry holds each topic (id, name, note path, member study notes) and, per file
+vaultd wrote, the exact text it last wrote there (the merge base) and whether the user
+deleted it. Writing follows the study notes' rules (:meth:`NoteFiles.merge_file`):
+
+* no file and never written: created (``create_atomic``: never over a file);
+* ours (we wrote it before and it is still there): the new text is merged with the
+  user's edits against the base; blocks both changed keep the user's text and the new
+  text goes to a conflict copy;
+* written before but gone: the user deleted it; it is not recreated unless ``restore``;
+* a file we did not write under the wanted name is never touched: a new topic takes
+  the next free name (``Name (2).md``); a review note is skipped with a warning.
+
+Called on the writer thread (the daemon) or by a CLI command; a lock guards the
+registry, which the topic keeper reads from its own thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from daemon.notefiles import NoteFiles
+from daemon.paths import VaultPaths
+from vault_tools.atomic import create_atomic, write_atomic
+from vault_tools.filenames import numbered, safe_filename
+from vault_tools.topic_note import TopicRecord
+
+log = logging.getLogger("vaultd.topics")
+
+REGISTRY = "maintained.json"
+
+
+@dataclass(frozen=True)
+class TopicWrite:
+    """A topic note to write: from the topic keeper to the writer."""
+
+    topic_id: str
+    name: str
+    members: tuple[str, ...]
+    text: str
+    tokens: int = 0  # model tokens this text cost (0 offline)
+
+
+class MaintainedNotes:
+    def __init__(self, paths: VaultPaths, files: NoteFiles, topics_folder: str) -> None:
+        self.paths = paths
+        self.topics_folder = topics_folder
+        self.files = files
+        self.path = paths.state / REGISTRY
+        self.lock = threading.Lock()
+        self.data: dict[str, Any] = {"next_id": 1, "topics": {}, "files": {}, "usage": {}}
+        try:
+            loaded = json.loads(self.path.read_text(encoding="utf-8"))
+            if isinstance(loaded, dict):
+                self.data.update(loaded)
+        except (OSError, ValueError):
+            pass
+
+    # -- reading (any thread) --------------------------------------------------------
+    def topic_records(self) -> list[TopicRecord]:
+        with self.lock:
+            return [TopicRecord(tid, t["name"], list(t["members"]))
+                    for tid, t in sorted(self.data["topics"].items())]
+
+    def new_topic_id(self) -> str:
+        with self.lock:
+            n = int(self.data["next_id"])
+            self.data["next_id"] = n + 1
+            return f"t{n}"
+
+    def live_topics(self) -> list[tuple[str, str, list[str]]]:
+        """(note path, name, members) of the topic notes that exist now."""
+        with self.lock:
+            items = [(t.get("path"), t["name"], list(t["members"]))
+                     for t in self.data["topics"].values() if not t.get("retired")]
+        return [(p, n, m) for p, n, m in items if p and (self.paths.vault / p).is_file()]
+
+    def tokens_today(self, today: date | None = None) -> int:
+        day = (today or date.today()).isoformat()
+        with self.lock:
+            return int(self.data["usage"].get(day, 0))
+
+    def usage(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.data["usage"])
+
+    # -- writing (the writer thread, or a CLI command) -------------------------------
+    def save(self) -> None:
+        with self.lock:
+            text = json.dumps(self.data, ensure_ascii=False, sort_keys=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(self.path, text)
+
+    def apply_topics(self, writes: list[TopicWrite], *, restore: bool = False) -> list[str]:
+        """Write the topic notes; topics not in ``writes`` are retired (their notes stay
+        as the user has them). Returns one line per note written, for logs and the CLI."""
+        done = []
+        wanted = {w.topic_id for w in writes}
+        with self.lock:
+            for tid, t in self.data["topics"].items():
+                t["retired"] = tid not in wanted
+        for w in writes:
+            with self.lock:
+                rec = self.data["topics"].setdefault(w.topic_id, {"name": w.name})
+                rec.update(members=list(w.members), retired=False)
+                path = rec.get("path")
+                if w.tokens:
+                    day = date.today().isoformat()
+                    self.data["usage"][day] = int(self.data["usage"].get(day, 0)) + w.tokens
+            if not path:
+                path = self._free_topic_path(rec["name"])
+                with self.lock:
+                    rec["path"] = path
+            outcome = self.write(path, w.text, restore=restore)
+            if outcome not in ("unchanged", "deleted"):
+                done.append(f"{outcome}: {path}")
+        self.save()
+        return done
+
+    def _free_topic_path(self, name: str) -> str:
+        folder = self.paths.vault / self.topics_folder
+        stem = safe_filename(name)
+        for n in range(1, 1000):
+            cand = folder / f"{numbered(stem, n)}.md"
+            rel = self.paths.rel_any(cand) or cand.name
+            with self.lock:
+                known = rel in self.data["files"]
+                taken_by_topic = any(t.get("path") == rel for t in self.data["topics"].values())
+            if not cand.exists() and not known and not taken_by_topic:
+                return rel
+        raise OSError(f"no free file name for topic {name!r}")
+
+    def write(self, rel: str, text: str, *, restore: bool = False) -> str:
+        """Create or merge one maintained note (see the module docstring): returns
+        ``created``, ``updated``, ``unchanged``, ``deleted`` or ``foreign``."""
+        path = self.paths.vault / rel
+        if self.paths.rel_any(path) is None or (
+                path.exists() and self.paths.rel_any(path.resolve()) is None):
+            log.warning("%s leaves the vault; not written", rel)
+            return "foreign"
+        with self.lock:
+            rec = self.data["files"].get(rel)
+        base = rec.get("base") if rec else None
+        if not path.exists():
+            if rec is not None and not restore:
+                if not rec.get("deleted"):
+                    log.info("%s was deleted; not recreated (vaultd topics --restore)", rel)
+                    with self.lock:
+                        rec["deleted"] = True
+                return "deleted"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                create_atomic(path, text)
+            except FileExistsError:
+                return "foreign"
+            outcome = "created"
+        elif rec is None or base is None:
+            log.warning("%s is not a note vaultd wrote; leaving it alone", rel)
+            return "foreign"
+        elif base == text:
+            return "unchanged"
+        else:
+            self.files.merge_file(path, text, base)
+            outcome = "updated"
+        with self.lock:
+            self.data["files"][rel] = {"base": text, "deleted": False}
+        return outcome
