@@ -6,7 +6,9 @@ folder or ledger from it); works whether or not the daemon runs.
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,7 @@ def gather_status(vault: Path) -> dict[str, Any]:
             "service": _service_state(paths.vault),
             "usage_total": _usage_total(ledger.all_jobs()),
             "unhandled": _unhandled(paths.inbox),
+            "topics": _topics(paths),
         }
     finally:
         ledger.close()
@@ -99,6 +102,20 @@ def _usage_total(jobs: list[Job]) -> dict[str, Any]:
             "cost_usd": round(sum(j.cost_usd for j in jobs), 4)}
 
 
+def _topics(paths: VaultPaths) -> dict[str, Any]:
+    """Topic notes and what their synthesis cost (read from the registry, read-only)."""
+    try:
+        data = json.loads((paths.state / "maintained.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    topics = data.get("topics") or {}
+    usage = data.get("usage") or {}
+    live = sum(1 for t in topics.values() if not t.get("retired") and t.get("path")
+               and (paths.vault / t["path"]).is_file())
+    return {"notes": live, "tokens_today": int(usage.get(date.today().isoformat(), 0)),
+            "tokens_total": sum(int(v) for v in usage.values())}
+
+
 def format_status(st: dict[str, Any]) -> str:
     """The status as a person reads it, one fact per line."""
     out = [f"vault:   {st['vault']}"]
@@ -127,4 +144,9 @@ def format_status(st: dict[str, Any]) -> str:
         out.append(f"  no note  line {n['line']}: {n['link']}: {n['reason']}")
     u = st["usage_today"]
     out.append(f"today:   {u['tokens']:,} tokens, ${u['cost_usd']:.2f}")
+    t = st.get("topics") or {}
+    if t:
+        how = "offline, extractive" if not t["tokens_total"] else "model synthesis"
+        out.append(f"topics:  {t['notes']} topic note(s); synthesis {t['tokens_today']:,} "
+                   f"tokens today, {t['tokens_total']:,} in all ({how})")
     return "\n".join(out)

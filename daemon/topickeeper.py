@@ -2,13 +2,14 @@
 
 After every render the graph keeper hands over the topic clusters
 (:func:`study_clusters`: Louvain on the study notes and the concepts they share,
-:mod:`vault_tools.communities`; :meth:`TopicKeeper.submit`). This thread waits until
-the clusters have been quiet for ``[topics] debounce_seconds`` (a later submission
-replaces an earlier one), then plans the refresh (:func:`plan_topics`): read the member
-study notes, match the clusters to the topics of the last refresh by member overlap,
-render each eligible topic's note. The texts go to the writer (``on_plan``), the only code that writes into
-the vault, through :class:`daemon.maintained.MaintainedNotes`. A stop flushes a pending
-refresh first, so ``vaultd run --once`` (and the demo) end with current topic notes.
+:mod:`vault_tools.communities`; :meth:`TopicKeeper.submit`). This thread waits until the
+clusters have been quiet for ``[topics] debounce_seconds`` (a later submission replaces
+an earlier one), then plans the refresh (:func:`plan_topics`): read the member study
+notes, match the clusters to the topics of the last refresh by member overlap, render
+each eligible topic's note. The texts go to the writer (``on_plan``), the only code that
+writes into the vault, through :class:`daemon.maintained.MaintainedNotes`. A stop
+flushes a pending refresh first, so ``vaultd run --once`` (and the demo) end with
+current topic notes.
 
 ``vaultd topics`` calls :func:`plan_topics` directly, with the same registry.
 """
