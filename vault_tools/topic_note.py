@@ -36,6 +36,10 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _UNLINKABLE = re.compile(r"[\[\]#|^:%\\]")
 _PREFIX = re.compile(r"^\s*(?:>\s*)*(?:[-*+]\s+|\d+\.\s+)?")
 _TERM_PREFIX = re.compile(r"^\*\*[^*]+\*\*\s*[—–:-]\s*")
+# The last section never changes on vaultd's side, so what you write there never meets a
+# change of ours in the merge (edits elsewhere merge too, unless both sides changed the
+# same lines).
+YOUR_NOTES_HINT = "_Your space: vaultd never changes this section._"
 _YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 
 
@@ -265,9 +269,9 @@ def render_topic_note(topic_id: str, name: str, notes: Sequence[StudyNote]) -> s
           "videos": len(notes), "tags": ["topic"]}
     out = [f"# {md_text(name)}", "",
            "> [!info] Maintained by vaultd",
-           "> Refreshed when the videos in this topic change. Your own paragraphs and "
-           "edits stay; text you change in a section vaultd also changes is kept, and "
-           "vaultd's version goes to a conflict copy.", "",
+           "> Refreshed when the videos in this topic change. Your edits stay; where "
+           "you and vaultd changed the same lines, yours are kept and vaultd's go to a "
+           "conflict copy. Write freely under *Your notes*.", "",
            "## Overview", ""]
     src = f" from {len(channels)} channel(s)" if channels else ""
     overview = f"{len(notes)} videos{src} teach this topic."
@@ -325,6 +329,7 @@ def render_topic_note(topic_id: str, name: str, notes: Sequence[StudyNote]) -> s
                 break
     out += questions or ["_None yet._"]
     out += ["", "## Map", ""] + mermaid_map(notes, table, display, shared or ideas)
+    out += ["", "## Your notes", "", YOUR_NOTES_HINT]
     return frontmatter.compose(fm, "\n".join(out) + "\n")
 
 
