@@ -10,7 +10,8 @@ deleted it. Writing follows the study notes' rules (:meth:`NoteFiles.merge_file`
   user's edits against the base; blocks both changed keep the user's text and the new
   text goes to a conflict copy;
 * written before but gone: the user deleted it; it is not recreated unless ``restore``;
-* a file we did not write under the wanted name is never touched: a new topic takes
+* a file we did not write under the wanted name (or one that no longer says it is our
+  kind of note: a file of yours put where ours was) is never touched: a new topic takes
   the next free name (``Name (2).md``); a review note is skipped with a warning.
 
 Called on the writer thread (the daemon) or by a CLI command; a lock guards the
@@ -24,10 +25,12 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from daemon.notefiles import NoteFiles
 from daemon.paths import VaultPaths
+from vault_tools import frontmatter
 from vault_tools.atomic import create_atomic, write_atomic
 from vault_tools.filenames import numbered, safe_filename
 from vault_tools.topic_note import TopicRecord
@@ -137,6 +140,16 @@ class MaintainedNotes:
                 return rel
         raise OSError(f"no free file name for topic {name!r}")
 
+    @staticmethod
+    def _same_kind(path: Path, text: str) -> bool:
+        """The file still says it is our kind of note (``type:``): a file the user put
+        in place of a deleted one is theirs, not an edit of ours."""
+        try:
+            current = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+        return frontmatter.read(current)[0].get("type") == frontmatter.read(text)[0].get("type")
+
     def write(self, rel: str, text: str, *, restore: bool = False) -> str:
         """Create or merge one maintained note (see the module docstring): returns
         ``created``, ``updated``, ``unchanged``, ``deleted`` or ``foreign``."""
@@ -161,7 +174,7 @@ class MaintainedNotes:
             except FileExistsError:
                 return "foreign"
             outcome = "created"
-        elif rec is None or base is None:
+        elif rec is None or base is None or not self._same_kind(path, text):
             log.warning("%s is not a note vaultd wrote; leaving it alone", rel)
             return "foreign"
         elif base == text:
@@ -172,3 +185,18 @@ class MaintainedNotes:
         with self.lock:
             self.data["files"][rel] = {"base": text, "deleted": False}
         return outcome
+
+    def create_once(self, rel: str, text: str) -> bool:
+        """Create ``rel`` if it was never created before and no file has that name (the
+        Bases view): a file of yours is never replaced, one you deleted stays deleted."""
+        with self.lock:
+            if rel in self.data["files"]:
+                return False
+        try:
+            create_atomic(self.paths.vault / rel, text)
+        except FileExistsError:
+            return False
+        with self.lock:
+            self.data["files"][rel] = {"base": None, "deleted": False}
+        self.save()
+        return True

@@ -306,7 +306,8 @@ class Daemon:
             self.topic_keeper.stop()
             self.topic_keeper.join(timeout=60)
         if self.options.once and self.config.get("review", "enabled"):
-            self.write_review()  # with the topic notes just written
+            self.writer.wait_idle(timeout=30)  # the topic notes are written first
+            self.write_review()
         self.pdfs.shutdown(timeout=15.0)
         self.writer.request_inbox()
         self.writer.stop()

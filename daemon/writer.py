@@ -37,7 +37,7 @@ from daemon.pdffiling import PdfFiling
 from daemon.pdfs import PdfExporter
 from vault_tools import frontmatter, notes
 from vault_tools import related as related_region
-from vault_tools.atomic import create_atomic, remove_stale_temps, write_atomic
+from vault_tools.atomic import remove_stale_temps, write_atomic
 from vault_tools.bases_file import BASE_NAME, BASE_TEXT
 from vault_tools.graph import GRAPH_NOTE_TYPE
 from vault_tools.inbox import InboxBusy, edit_inbox
@@ -475,9 +475,7 @@ class VaultWriter(threading.Thread):
     def ensure_base_file(self) -> None:
         """``Study Notes.base`` at the vault root, created once; never over a file."""
         try:
-            create_atomic(self.paths.vault / BASE_NAME, BASE_TEXT)
-            log.info("created %s", BASE_NAME)
-        except FileExistsError:
-            pass
+            if self.maintained.create_once(BASE_NAME, BASE_TEXT):
+                log.info("created %s", BASE_NAME)
         except OSError as exc:
             log.warning("could not create %s: %s", BASE_NAME, exc)

@@ -33,6 +33,20 @@ def test_demo_builds_and_processes_a_sample_vault(tmp_path: Path) -> None:
     photo = (demo / "Study Notes" / "Photosynthesis.md").read_text(encoding="utf-8")
     assert "[[Chlorophyll|chlorophyll]]" in photo or "[[Chlorophyll]]" in photo
     assert "ATP" in related.links_in_region(photo)
+    # A topic note for the two biology lectures, this week's review linking it, and the
+    # graph note linking the review; the demo's output names both.
+    topics = list((demo / "Topics").glob("*.md"))
+    assert len(topics) == 1, topics
+    topic = topics[0].read_text(encoding="utf-8")
+    assert "[[Study Notes/Photosynthesis|" in topic
+    assert "[[Study Notes/Cellular respiration|" in topic
+    reviews = list((demo / "Review").glob("*-W*.md"))
+    assert len(reviews) == 1
+    review_link = f"[[Review/{reviews[0].stem}]]"
+    assert review_link in (demo / "Knowledge Graph.md").read_text(encoding="utf-8")
+    assert f"[[Topics/{topics[0].stem}|" in reviews[0].read_text(encoding="utf-8")
+    assert f"topic:      {topics[0]}" in proc.stdout and f"review:     {reviews[0]}" in proc.stdout
+    assert (demo / "Study Notes.base").is_file()
     again = vaultd("demo", str(demo), env=env, timeout=300)  # safe to run twice
     assert again.returncode == 0
     assert sorted(p.name for p in (demo / "Study Notes").glob("*.md")) == notes
