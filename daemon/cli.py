@@ -354,14 +354,18 @@ def cmd_topics(args: argparse.Namespace) -> int:
     """Topic notes from the saved graph (or the vault when there is none), written with
     the daemon's rules: merged with your edits, a deleted one only with --restore."""
     from daemon.graphkeeper import load_or_rebuild
+    from daemon.runner import resolve_backend
     from daemon.topickeeper import plan_topics, study_clusters
+    from daemon.topicsynth import synthesizer_for
 
     config, paths = open_vault(args.vault)
     exclude = sorted(p for p in (paths.rel_any(paths.inbox), paths.rel_any(paths.graph_note),
                                  paths.rel_any(paths.graph_note.with_suffix(".canvas"))) if p)
     graph, _ = load_or_rebuild(paths.vault, paths.state / "graph.json", exclude)
     registry = _maintained(paths, config)
-    writes = plan_topics(paths.vault, registry, study_clusters(graph))
+    backend, _why = resolve_backend(config)
+    synth = synthesizer_for(config, backend, paths.state, registry.tokens_today)
+    writes = plan_topics(paths.vault, registry, study_clusters(graph), synth)
     try:
         lines = registry.apply_topics(writes, restore=args.restore)
     except OSError as exc:

@@ -48,7 +48,8 @@ class TopicWrite:
     name: str
     members: tuple[str, ...]
     text: str
-    tokens: int = 0  # model tokens this text cost (0 offline)
+    tokens: int = 0  # model tokens this text cost (0 offline or from the cache)
+    cost_usd: float = 0.0
 
 
 class MaintainedNotes:
@@ -86,13 +87,10 @@ class MaintainedNotes:
         return [(p, n, m) for p, n, m in items if p and (self.paths.vault / p).is_file()]
 
     def tokens_today(self, today: date | None = None) -> int:
+        """Model tokens topic synthesis used today (the daily cap counts these)."""
         day = (today or date.today()).isoformat()
         with self.lock:
-            return int(self.data["usage"].get(day, 0))
-
-    def usage(self) -> dict[str, int]:
-        with self.lock:
-            return dict(self.data["usage"])
+            return int((self.data["usage"].get(day) or {}).get("tokens", 0))
 
     # -- writing (the writer thread, or a CLI command) -------------------------------
     def save(self) -> None:
@@ -115,8 +113,10 @@ class MaintainedNotes:
                 rec.update(members=list(w.members), retired=False)
                 path = rec.get("path")
                 if w.tokens:
-                    day = date.today().isoformat()
-                    self.data["usage"][day] = int(self.data["usage"].get(day, 0)) + w.tokens
+                    day = self.data["usage"].setdefault(date.today().isoformat(),
+                                                        {"tokens": 0, "cost_usd": 0.0})
+                    day["tokens"] += w.tokens
+                    day["cost_usd"] = round(day["cost_usd"] + w.cost_usd, 6)
             if not path:
                 path = self._free_topic_path(rec["name"])
                 with self.lock:

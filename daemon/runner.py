@@ -36,6 +36,7 @@ from daemon.pdfs import PdfExporter
 from daemon.pipeline import Dispatcher
 from daemon.review import plan_review, review_path
 from daemon.topickeeper import TopicKeeper
+from daemon.topicsynth import synthesizer_for
 from daemon.vaultlock import AlreadyRunning, VaultLock  # noqa: F401 - cli imports it here
 from daemon.watcher import VaultWatcher
 from daemon.writer import VaultWriter
@@ -126,9 +127,11 @@ class Daemon:
         topics = self.config.section("topics")
         self.topic_keeper: TopicKeeper | None = None
         if topics["enabled"]:
+            synth = synthesizer_for(self.config, self.backend, self.paths.state,
+                                    self.writer.maintained.tokens_today)
             self.topic_keeper = TopicKeeper(self.paths.vault, self.writer.maintained,
                                             self.writer.request_topics,
-                                            debounce=topics["debounce_seconds"])
+                                            debounce=topics["debounce_seconds"], synth=synth)
             self.keeper.on_clusters = self.topic_keeper.submit
         self.keeper.extra_lines = self.study_plan_lines
         self.pdfs = PdfExporter(self.paths.vault, self.config.get("vault", "pdf_folder"),

@@ -112,8 +112,12 @@ def _topics(paths: VaultPaths) -> dict[str, Any]:
     usage = data.get("usage") or {}
     live = sum(1 for t in topics.values() if not t.get("retired") and t.get("path")
                and (paths.vault / t["path"]).is_file())
-    return {"notes": live, "tokens_today": int(usage.get(date.today().isoformat(), 0)),
-            "tokens_total": sum(int(v) for v in usage.values())}
+    today = usage.get(date.today().isoformat()) or {}
+    return {"notes": live, "tokens_today": int(today.get("tokens", 0)),
+            "cost_today_usd": float(today.get("cost_usd", 0.0)),
+            "tokens_total": sum(int(v.get("tokens", 0)) for v in usage.values()),
+            "cost_total_usd": round(sum(float(v.get("cost_usd", 0.0))
+                                        for v in usage.values()), 6)}
 
 
 def format_status(st: dict[str, Any]) -> str:
@@ -148,5 +152,6 @@ def format_status(st: dict[str, Any]) -> str:
     if t:
         how = "offline, extractive" if not t["tokens_total"] else "model synthesis"
         out.append(f"topics:  {t['notes']} topic note(s); synthesis {t['tokens_today']:,} "
-                   f"tokens today, {t['tokens_total']:,} in all ({how})")
+                   f"tokens today (${t['cost_today_usd']:.2f}), {t['tokens_total']:,} in "
+                   f"all (${t['cost_total_usd']:.2f}; {how})")
     return "\n".join(out)

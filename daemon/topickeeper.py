@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from daemon.maintained import MaintainedNotes, TopicWrite
-from vault_tools import communities
+from daemon.topicsynth import TopicSynthesizer
+from vault_tools import communities, frontmatter
 from vault_tools.graph import KnowledgeGraph
 from vault_tools.graph_note import SEED
 from vault_tools.topic_note import (
@@ -78,27 +79,34 @@ def study_clusters(graph: KnowledgeGraph, *, seed: int = SEED) -> list[list[str]
     return clusters
 
 
-def read_member(vault: Path, rel: str) -> StudyNote | None:
-    """A member study note read from the vault; None when gone, unreadable, outside the
-    vault (a symlink that leaves it) or no longer a study note."""
+def read_member(vault: Path, rel: str) -> tuple[StudyNote, str] | None:
+    """A member study note (facts, body text) read from the vault; None when gone,
+    unreadable, outside the vault (a symlink that leaves it) or no longer a study note."""
     path = vault / rel
     try:
         if not path.resolve().is_relative_to(vault.resolve()):
             return None
-        return read_study_note(rel, path.read_text(encoding="utf-8", errors="replace"))
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
+    note = read_study_note(rel, text)
+    return None if note is None else (note, frontmatter.split(text)[1])
 
 
 def plan_topics(vault: Path, registry: MaintainedNotes,
-                clusters: Sequence[Sequence[str]]) -> list[TopicWrite]:
-    """Topic note texts for the eligible clusters, matched to the registry's topics."""
+                clusters: Sequence[Sequence[str]],
+                synth: TopicSynthesizer | None = None) -> list[TopicWrite]:
+    """Topic note texts for the eligible clusters, matched to the registry's topics;
+    with ``synth``, each topic's synthesis comes from the model (cached, capped)."""
     matched = match_topics(registry.topic_records(), clusters)
     names = {r.id: r.name for r in registry.topic_records()}
     used_names = set(names.values())
+    if synth is not None:
+        synth.begin()
     writes = []
     for tid, members in matched:
-        notes = [n for n in (read_member(vault, m) for m in members) if n is not None]
+        read = [r for r in (read_member(vault, m) for m in members) if r is not None]
+        notes = [n for n, _ in read]
         if not eligible(notes):
             continue
         if tid is None:
@@ -110,20 +118,24 @@ def plan_topics(vault: Path, registry: MaintainedNotes,
             used_names.add(name)
         else:
             name = names[tid]
-        text = render_topic_note(tid, name, notes)
-        writes.append(TopicWrite(tid, name, tuple(n.path for n in notes), text))
+        synthesis, tokens, cost = None, 0, 0.0
+        if synth is not None:
+            synthesis, tokens, cost = synth(name, notes, [t for _, t in read])
+        text = render_topic_note(tid, name, notes, synthesis)
+        writes.append(TopicWrite(tid, name, tuple(n.path for n in notes), text, tokens, cost))
     return writes
 
 
 class TopicKeeper(threading.Thread):
     def __init__(self, vault: Path, registry: MaintainedNotes,
                  on_plan: Callable[[list[TopicWrite]], None], *,
-                 debounce: float = 30.0) -> None:
+                 debounce: float = 30.0, synth: TopicSynthesizer | None = None) -> None:
         super().__init__(name="topic-keeper", daemon=True)
         self.vault = vault
         self.registry = registry
         self.on_plan = on_plan
         self.debounce = debounce
+        self.synth = synth
         self.queue: queue.Queue[list[list[str]] | None] = queue.Queue()
         self.refreshes = 0
 
@@ -155,7 +167,7 @@ class TopicKeeper(threading.Thread):
     def _refresh(self, clusters: list[list[str]]) -> None:
         started = time.monotonic()
         try:
-            writes = plan_topics(self.vault, self.registry, clusters)
+            writes = plan_topics(self.vault, self.registry, clusters, self.synth)
         except Exception:  # noqa: BLE001 - a bad note must not stop later refreshes
             log.exception("planning the topic notes failed")
             return

@@ -22,12 +22,14 @@ Mermaid labels get entity codes (the helpers of :mod:`vault_tools.graph_note`).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from vault_tools import frontmatter
 from vault_tools.graph_note import md_text, mermaid_label
+from vault_tools.sanitize import sanitize_markdown
 
 TOPIC_TYPE = "topic-note"
 LIMITS = {"ideas": 8, "singles": 6, "questions": 6, "mermaid_concepts": 10}
@@ -125,6 +127,56 @@ def read_study_note(path: str, text: str) -> StudyNote | None:
                 note.moments.append(Moment(sentence, stamp.group(1),
                                            seconds_of(stamp.group(1)), linkable, in_terms))
     return note
+
+
+# --------------------------------------------------------------------------- synthesis
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """What a model adds to a topic note (written from the study notes): an overview,
+    where the videos agree, differ or contradict each other, open questions."""
+
+    overview: str
+    agree_differ: tuple[str, ...]
+    questions: tuple[str, ...]
+
+
+_WIKI = re.compile(r"\[\[([^\]|]*)(?:\|([^\]]*))?\]\]")
+_MARKERS = re.compile(r"%%.*?%%|<!--.*?-->", re.S)
+
+
+def _model_line(text: object, width: int = 600) -> str:
+    """Model text as one safe line: no executable content (the sanitizer), no
+    wikilinks (a topic note links only notes that exist: they become plain text), no
+    comments or region markers, no headings; markup kept otherwise."""
+    line = sanitize_markdown(str(text))
+    line = _WIKI.sub(lambda m: m.group(2) or m.group(1), line)
+    line = _MARKERS.sub(" ", line)
+    line = " ".join(line.split()).lstrip("#>-*+ ").strip()
+    return line if len(line) <= width else line[: width - 1].rstrip() + "…"
+
+
+def parse_synthesis(reply: str) -> Synthesis:
+    """The model's JSON reply (``{"overview": str, "agree_differ": [str],
+    "open_questions": [str]}``, maybe inside a ```json fence); ValueError if unusable."""
+    text = reply.strip()
+    if text.startswith("```"):
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+        text = text.rsplit("```", 1)[0]
+    data = json.loads(text)
+    if not isinstance(data, dict) or not isinstance(data.get("overview"), str):
+        raise ValueError("no overview in the reply")
+    lists = []
+    for key in ("agree_differ", "open_questions"):
+        items = data.get(key) or []
+        if not isinstance(items, list):
+            raise ValueError(f"{key} is not a list")
+        lists.append(tuple(x for x in (_model_line(i, 400) for i in items[:8]) if x))
+    overview = _model_line(data["overview"], 1200)
+    if not overview:
+        raise ValueError("empty overview")
+    return Synthesis(overview, lists[0], lists[1])
 
 
 # --------------------------------------------------------------------------- identity
@@ -255,8 +307,13 @@ def moment_link(note: StudyNote, moment: Moment) -> str:
     return out
 
 
-def render_topic_note(topic_id: str, name: str, notes: Sequence[StudyNote]) -> str:
-    """The full text of a topic note (frontmatter + body), extractive."""
+def render_topic_note(topic_id: str, name: str, notes: Sequence[StudyNote],
+                      synthesis: Synthesis | None = None) -> str:
+    """The full text of a topic note (frontmatter + body): extractive, with a model's
+    ``synthesis`` (overview, agreements and differences, open questions) when given.
+    Key ideas, moments, order and map stay extractive either way: their links are
+    built from the notes themselves, so they point only at notes and moments that
+    exist."""
     notes = sorted(notes, key=lambda n: n.path)
     table = concept_table(notes)
     display = {c.casefold(): c for n in reversed(notes) for c in n.concepts}
@@ -266,7 +323,8 @@ def render_topic_note(topic_id: str, name: str, notes: Sequence[StudyNote]) -> s
     ideas = shared[: LIMITS["ideas"]] or singles[: LIMITS["ideas"]]
     channels = sorted({n.channel for n in notes if n.channel})
     fm = {"type": TOPIC_TYPE, "topic": name, "topic_id": topic_id,
-          "videos": len(notes), "tags": ["topic"]}
+          "videos": len(notes), "synthesis": "model" if synthesis else "extractive",
+          "tags": ["topic"]}
     out = [f"# {md_text(name)}", "",
            "> [!info] Maintained by vaultd",
            "> Refreshed when the videos in this topic change. Your edits stay; where "
@@ -278,6 +336,8 @@ def render_topic_note(topic_id: str, name: str, notes: Sequence[StudyNote]) -> s
     if shared:
         overview += " They share " + ", ".join(md_text(display[c], 40)
                                                 for c in shared[:5]) + "."
+    if synthesis is not None:
+        overview = synthesis.overview
     out += [overview, ""]
     out += [f"- {_link(n)}" + (f" · {md_text(n.channel, 40)}" if n.channel else "")
             for n in notes]
@@ -295,6 +355,8 @@ def render_topic_note(topic_id: str, name: str, notes: Sequence[StudyNote]) -> s
     if not ideas:
         out += ["_No shared concepts yet._", ""]
     out += ["## Where the videos agree and differ", ""]
+    if synthesis is not None:
+        out += [f"- {line}" for line in synthesis.agree_differ]
     agree = [c for c in shared if len(table[c]) == len(notes)]
     if agree:
         out.append("- All videos cover: " + ", ".join(md_text(display[c], 40)
@@ -327,6 +389,8 @@ def render_topic_note(topic_id: str, name: str, notes: Sequence[StudyNote]) -> s
             if m.text.endswith("?") and len(questions) < LIMITS["questions"] + 3:
                 questions.append(f"- {md_text(m.text, 160)} ({moment_link(n, m)})")
                 break
+    if synthesis is not None and synthesis.questions:
+        questions = [f"- {q}" for q in synthesis.questions]
     out += questions or ["_None yet._"]
     out += ["", "## Map", ""] + mermaid_map(notes, table, display, shared or ideas)
     out += ["", "## Your notes", "", YOUR_NOTES_HINT]
