@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from datetime import date
@@ -140,6 +141,16 @@ class MaintainedNotes:
                 return rel
         raise OSError(f"no free file name for topic {name!r}")
 
+    def _inside(self, path: Path) -> bool:
+        """The path gate, at the moment of use: the file (or, before it exists, its
+        nearest existing folder) resolves inside the vault, symlinks followed."""
+        vault = self.paths.vault.resolve()
+        probe = path
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        return probe.resolve().is_relative_to(vault) and \
+            os.path.abspath(path).startswith(str(self.paths.vault) + os.sep)
+
     @staticmethod
     def _same_kind(path: Path, text: str) -> bool:
         """The file still says it is our kind of note (``type:``): a file the user put
@@ -154,9 +165,8 @@ class MaintainedNotes:
         """Create or merge one maintained note (see the module docstring): returns
         ``created``, ``updated``, ``unchanged``, ``deleted`` or ``foreign``."""
         path = self.paths.vault / rel
-        if self.paths.rel_any(path) is None or (
-                path.exists() and self.paths.rel_any(path.resolve()) is None):
-            log.warning("%s leaves the vault; not written", rel)
+        if not self._inside(path):
+            log.warning("%s leaves the vault (a symlink?); not written", rel)
             return "foreign"
         with self.lock:
             rec = self.data["files"].get(rel)
@@ -169,6 +179,8 @@ class MaintainedNotes:
                         rec["deleted"] = True
                 return "deleted"
             path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._inside(path):  # a folder made a symlink meanwhile
+                return "foreign"
             try:
                 create_atomic(path, text)
             except FileExistsError:

@@ -60,8 +60,9 @@ def plan_review(vault: Path, registry: MaintainedNotes, folder: str, today: date
     root = vault.resolve()
     for path in sorted(root.rglob("*.md")):
         rel = path.relative_to(root)
-        if SKIP_DIRS.intersection(rel.parts[:-1]) or not path.is_file():
-            continue
+        if SKIP_DIRS.intersection(rel.parts[:-1]) or not path.is_file() \
+                or not path.resolve().is_relative_to(root):
+            continue  # a symlink out of the vault is not read
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:

@@ -236,3 +236,20 @@ def test_matching_renames_only_when_overlap_is_lost() -> None:
     # Two old topics merged: the one sharing more keeps its id.
     got = match_topics(old, [["a", "b", "x"]])
     assert got == [("t1", ["a", "b", "x"])]
+
+
+def test_a_topics_folder_that_leaves_the_vault_gets_nothing(tmp_path: Path,
+                                                            monkeypatch: object) -> None:
+    vault = tmp_path / "vault"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    vault.mkdir()
+    (vault / "Topics").symlink_to(outside)
+    monkeypatch.setenv("VAULTD_STATE_DIR", str(tmp_path / "state"))  # type: ignore[attr-defined]
+    paths = VaultPaths.from_config(vault, Config.defaults())
+    registry = MaintainedNotes(paths, NoteFiles(paths, lambda: None), "Topics")
+    for n in ("A1", "A2"):
+        study_note(vault, n, ["alpha wave", "beta wave"])
+    refresh(vault, registry)
+    assert list(outside.iterdir()) == []
+    assert registry.write("Topics/x.md", "---\ntype: topic-note\n---\n") == "foreign"
