@@ -253,3 +253,26 @@ def test_a_topics_folder_that_leaves_the_vault_gets_nothing(tmp_path: Path,
     refresh(vault, registry)
     assert list(outside.iterdir()) == []
     assert registry.write("Topics/x.md", "---\ntype: topic-note\n---\n") == "foreign"
+
+
+def test_youtube_moments_and_hostile_titles() -> None:
+    """A YouTube study note cites moments as [m:ss](https://youtu.be/ID?t=N): the topic
+    note links the same moment; a title full of markup stays inert text."""
+    from vault_tools.topic_note import read_study_note, render_topic_note
+
+    def note(path: str, title: str, vid: str) -> str:
+        return frontmatter.compose(
+            {"type": "study-note", "title": title, "source": f"https://youtu.be/{vid}",
+             "video_id": vid, "created": "2026-12-01", "concepts": ["gravity well"]},
+            "## Key points\n\n"
+            f"- [1:15](https://youtu.be/{vid}?t=75) A gravity well bends the path.\n")
+
+    a = read_study_note("S/A.md", note("S/A.md", "A ]] <script>x</script> %%", "abcdefghijk"))
+    b = read_study_note("S/B.md", note("S/B.md", "B", "bcdefghijkl"))
+    assert a is not None and b is not None
+    assert [(m.stamp, m.seconds, m.heading) for m in a.moments] == [("1:15", 75, "Key points")]
+    assert a.moments[0].text == "A gravity well bends the path."
+    text = render_topic_note("t1", "Gravity well", [a, b])
+    assert "[[S/A#Key points|A )) ‹script›x‹/script› ％％]] at `1:15`" in text
+    assert "(https://youtu.be/abcdefghijk?t=75)" in text
+    assert "<script>" not in text and "%%" not in text

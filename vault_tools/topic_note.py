@@ -33,7 +33,8 @@ from vault_tools.sanitize import sanitize_markdown
 
 TOPIC_TYPE = "topic-note"
 LIMITS = {"ideas": 8, "singles": 6, "questions": 6, "mermaid_concepts": 10}
-_STAMP = re.compile(r"`(\d{1,3}:\d{2}(?::\d{2})?)`")
+# A moment as study notes write it: `1:15` (local files) or [1:15](https://youtu.be/…)
+_STAMP = re.compile(r"`(\d{1,3}:\d{2}(?::\d{2})?)`|\[(\d{1,3}:\d{2}(?::\d{2})?)\]\([^)\s]*\)")
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _UNLINKABLE = re.compile(r"[\[\]#|^:%\\]")
 _PREFIX = re.compile(r"^\s*(?:>\s*)*(?:[-*+]\s+|\d+\.\s+)?")
@@ -124,8 +125,9 @@ def read_study_note(path: str, text: str) -> StudyNote | None:
         if stamp and not in_fence:
             sentence = _plain_sentence(line)
             if len(sentence) >= 12:
-                note.moments.append(Moment(sentence, stamp.group(1),
-                                           seconds_of(stamp.group(1)), linkable, in_terms))
+                when = stamp.group(1) or stamp.group(2)
+                note.moments.append(Moment(sentence, when, seconds_of(when), linkable,
+                                           in_terms))
     return note
 
 
@@ -278,7 +280,7 @@ def timestamp_url(note: StudyNote, moment: Moment) -> str | None:
     """A URL that opens the video at the moment (YouTube only; local files have none)."""
     vid = note.video_id
     if vid and _YOUTUBE_ID.match(vid):
-        return f"https://www.youtube.com/watch?v={vid}&t={moment.seconds}s"
+        return f"https://youtu.be/{vid}?t={moment.seconds}"  # as the study notes link
     return None
 
 
