@@ -387,7 +387,6 @@ def cmd_review(args: argparse.Namespace) -> int:
                             date.today())
     try:
         outcome = registry.write(rel, text, restore=True)
-        registry.save()
     except OSError as exc:
         raise VaultdError(f"could not write the review note: {exc}") from exc
     if outcome == "foreign":

@@ -14,16 +14,20 @@ deleted it. Writing follows the study notes' rules (:meth:`NoteFiles.merge_file`
   kind of note: a file of yours put where ours was) is never touched: a new topic takes
   the next free name (``Name (2).md``); a review note is skipped with a warning.
 
-Called on the writer thread (the daemon) or by a CLI command; a lock guards the
-registry, which the topic keeper reads from its own thread.
+Called on the writer thread (the daemon) or by a CLI command, maybe at the same time:
+every change is a read-modify-write of the registry under a file lock
+(:meth:`MaintainedNotes.transaction`); the topic keeper reads it from its own thread.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -59,23 +63,46 @@ class MaintainedNotes:
         self.topics_folder = topics_folder
         self.files = files
         self.path = paths.state / REGISTRY
-        self.lock = threading.Lock()
-        self.data: dict[str, Any] = {"next_id": 1, "topics": {}, "files": {}, "usage": {}}
+        self.lock = threading.RLock()
+        self.data: dict[str, Any] = {}
+        self._load()
+
+    def _load(self) -> None:
+        """(Re)read the registry: the daemon and a ``vaultd topics`` / ``review`` command
+        may both change it, so every change starts from the file (see transaction)."""
+        data: dict[str, Any] = {"next_id": 1, "topics": {}, "files": {}, "usage": {}}
         try:
             loaded = json.loads(self.path.read_text(encoding="utf-8"))
             if isinstance(loaded, dict):
-                self.data.update(loaded)
+                data.update(loaded)
         except (OSError, ValueError):
             pass
+        self.data = data
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Read-modify-write of the registry under a file lock shared with other
+        processes of this vault (the daemon and a CLI command), saved at the end."""
+        with self.lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with open(self.path.with_suffix(".lock"), "a", encoding="utf-8") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                self._load()
+                try:
+                    yield
+                finally:
+                    write_atomic(self.path, json.dumps(self.data, ensure_ascii=False,
+                                                       sort_keys=True))
 
     # -- reading (any thread) --------------------------------------------------------
     def topic_records(self) -> list[TopicRecord]:
         with self.lock:
+            self._load()
             return [TopicRecord(tid, t["name"], list(t["members"]))
                     for tid, t in sorted(self.data["topics"].items())]
 
     def new_topic_id(self) -> str:
-        with self.lock:
+        with self.transaction():
             n = int(self.data["next_id"])
             self.data["next_id"] = n + 1
             return f"t{n}"
@@ -83,6 +110,7 @@ class MaintainedNotes:
     def live_topics(self) -> list[tuple[str, str, list[str]]]:
         """(note path, name, members) of the topic notes that exist now."""
         with self.lock:
+            self._load()
             items = [(t.get("path"), t["name"], list(t["members"]))
                      for t in self.data["topics"].values() if not t.get("retired")]
         return [(p, n, m) for p, n, m in items if p and (self.paths.vault / p).is_file()]
@@ -91,41 +119,31 @@ class MaintainedNotes:
         """Model tokens topic synthesis used today (the daily cap counts these)."""
         day = (today or date.today()).isoformat()
         with self.lock:
+            self._load()
             return int((self.data["usage"].get(day) or {}).get("tokens", 0))
 
     # -- writing (the writer thread, or a CLI command) -------------------------------
-    def save(self) -> None:
-        with self.lock:
-            text = json.dumps(self.data, ensure_ascii=False, sort_keys=True)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_atomic(self.path, text)
-
     def apply_topics(self, writes: list[TopicWrite], *, restore: bool = False) -> list[str]:
         """Write the topic notes; topics not in ``writes`` are retired (their notes stay
         as the user has them). Returns one line per note written, for logs and the CLI."""
         done = []
         wanted = {w.topic_id for w in writes}
-        with self.lock:
+        with self.transaction():
             for tid, t in self.data["topics"].items():
                 t["retired"] = tid not in wanted
-        for w in writes:
-            with self.lock:
+            for w in writes:
                 rec = self.data["topics"].setdefault(w.topic_id, {"name": w.name})
                 rec.update(members=list(w.members), retired=False)
-                path = rec.get("path")
                 if w.tokens:
                     day = self.data["usage"].setdefault(date.today().isoformat(),
                                                         {"tokens": 0, "cost_usd": 0.0})
                     day["tokens"] += w.tokens
                     day["cost_usd"] = round(day["cost_usd"] + w.cost_usd, 6)
-            if not path:
-                path = self._free_topic_path(rec["name"])
-                with self.lock:
-                    rec["path"] = path
-            outcome = self.write(path, w.text, restore=restore)
-            if outcome not in ("unchanged", "deleted"):
-                done.append(f"{outcome}: {path}")
-        self.save()
+                if not rec.get("path"):
+                    rec["path"] = self._free_topic_path(rec["name"])
+                outcome = self._write(rec["path"], w.text, restore=restore)
+                if outcome not in ("unchanged", "deleted"):
+                    done.append(f"{outcome}: {rec['path']}")
         return done
 
     def _free_topic_path(self, name: str) -> str:
@@ -134,9 +152,8 @@ class MaintainedNotes:
         for n in range(1, 1000):
             cand = folder / f"{numbered(stem, n)}.md"
             rel = self.paths.rel_any(cand) or cand.name
-            with self.lock:
-                known = rel in self.data["files"]
-                taken_by_topic = any(t.get("path") == rel for t in self.data["topics"].values())
+            known = rel in self.data["files"]
+            taken_by_topic = any(t.get("path") == rel for t in self.data["topics"].values())
             if not cand.exists() and not known and not taken_by_topic:
                 return rel
         raise OSError(f"no free file name for topic {name!r}")
@@ -164,19 +181,21 @@ class MaintainedNotes:
     def write(self, rel: str, text: str, *, restore: bool = False) -> str:
         """Create or merge one maintained note (see the module docstring): returns
         ``created``, ``updated``, ``unchanged``, ``deleted`` or ``foreign``."""
+        with self.transaction():
+            return self._write(rel, text, restore=restore)
+
+    def _write(self, rel: str, text: str, *, restore: bool) -> str:
         path = self.paths.vault / rel
         if not self._inside(path):
             log.warning("%s leaves the vault (a symlink?); not written", rel)
             return "foreign"
-        with self.lock:
-            rec = self.data["files"].get(rel)
+        rec = self.data["files"].get(rel)
         base = rec.get("base") if rec else None
         if not path.exists():
             if rec is not None and not restore:
                 if not rec.get("deleted"):
                     log.info("%s was deleted; not recreated (vaultd topics --restore)", rel)
-                    with self.lock:
-                        rec["deleted"] = True
+                    rec["deleted"] = True
                 return "deleted"
             path.parent.mkdir(parents=True, exist_ok=True)
             if not self._inside(path):  # a folder made a symlink meanwhile
@@ -194,21 +213,18 @@ class MaintainedNotes:
         else:
             self.files.merge_file(path, text, base)
             outcome = "updated"
-        with self.lock:
-            self.data["files"][rel] = {"base": text, "deleted": False}
+        self.data["files"][rel] = {"base": text, "deleted": False}
         return outcome
 
     def create_once(self, rel: str, text: str) -> bool:
         """Create ``rel`` if it was never created before and no file has that name (the
         Bases view): a file of yours is never replaced, one you deleted stays deleted."""
-        with self.lock:
-            if rel in self.data["files"]:
+        with self.transaction():
+            if rel in self.data["files"] or not self._inside(self.paths.vault / rel):
                 return False
-        try:
-            create_atomic(self.paths.vault / rel, text)
-        except FileExistsError:
-            return False
-        with self.lock:
+            try:
+                create_atomic(self.paths.vault / rel, text)
+            except FileExistsError:
+                return False
             self.data["files"][rel] = {"base": None, "deleted": False}
-        self.save()
-        return True
+            return True

@@ -467,7 +467,6 @@ class VaultWriter(threading.Thread):
                     log.info("topic note %s", line)
             else:
                 outcome = self.maintained.write(cmd[1], cmd[2])
-                self.maintained.save()
                 log.info("weekly review %s: %s", cmd[1], outcome)
         except OSError as exc:
             self._log_throttled(kind, "could not write the %s note(s): %s", kind, exc)

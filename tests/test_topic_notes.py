@@ -276,3 +276,28 @@ def test_youtube_moments_and_hostile_titles() -> None:
     assert "[[S/A#Key points|A )) ‹script›x‹/script› ％％]] at `1:15`" in text
     assert "(https://youtu.be/abcdefghijk?t=75)" in text
     assert "<script>" not in text and "%%" not in text
+
+
+def test_daemon_and_command_share_the_registry(tmp_path: Path, monkeypatch: object) -> None:
+    """The daemon's registry and a ``vaultd topics``/``review`` command's, both open:
+    a change by one is never lost by the other's next write."""
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    monkeypatch.setenv("VAULTD_STATE_DIR", str(tmp_path / "state"))  # type: ignore[attr-defined]
+    paths = VaultPaths.from_config(vault, Config.defaults())
+    daemon_side = MaintainedNotes(paths, NoteFiles(paths, lambda: None), "Topics")
+    command = MaintainedNotes(paths, NoteFiles(paths, lambda: None), "Topics")
+    for n in ("A1", "A2"):
+        study_note(vault, n, ["alpha wave", "beta wave"])
+    refresh(vault, command)  # the command writes a topic note
+    assert daemon_side.write("Review/2026-W50.md", "---\ntype: weekly-review\n---\n") \
+        == "created"
+    fresh = MaintainedNotes(paths, NoteFiles(paths, lambda: None), "Topics")
+    assert [r.members for r in fresh.topic_records()] == [["Study Notes/A1.md",
+                                                           "Study Notes/A2.md"]]
+    (topic,) = (vault / "Topics").glob("*.md")
+    # The topic note is still known as ours: a change merges into it, not beside it.
+    study_note(vault, "A2", ["alpha wave", "beta wave", "gamma wave"])
+    refresh(vault, daemon_side)
+    assert "gamma wave" in topic.read_text(encoding="utf-8")
+    assert len(list((vault / "Topics").glob("*.md"))) == 1
