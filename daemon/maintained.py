@@ -228,3 +228,19 @@ class MaintainedNotes:
                 return False
             self.data["files"][rel] = {"base": None, "deleted": False}
             return True
+
+    def moved(self, old: str, new: str) -> None:
+        """You moved or renamed a maintained note: keep maintaining it where it is now."""
+        with self.lock:  # any note's move comes here: most are none of ours
+            self._load()
+            if old not in self.data["files"]:
+                return
+        with self.transaction():
+            rec = self.data["files"].pop(old, None)
+            if rec is None:
+                return
+            self.data["files"][new] = rec
+            for topic in self.data["topics"].values():
+                if topic.get("path") == old:
+                    topic["path"] = new
+        log.info("following the maintained note %s to %s", old, new)

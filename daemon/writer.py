@@ -391,6 +391,7 @@ class VaultWriter(threading.Thread):
                 self.keeper.rename(rel, new)
             self.ledger.note_moved(rel, new)
             self.pdf.moved(rel, new)
+            self.maintained.moved(rel, new)
             self._learn(new)
         elif kind == "deleted":
             self._note_deleted(rel)

@@ -301,3 +301,24 @@ def test_daemon_and_command_share_the_registry(tmp_path: Path, monkeypatch: obje
     refresh(vault, daemon_side)
     assert "gamma wave" in topic.read_text(encoding="utf-8")
     assert len(list((vault / "Topics").glob("*.md"))) == 1
+
+
+def test_a_moved_topic_note_is_followed(tmp_path: Path, monkeypatch: object) -> None:
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    monkeypatch.setenv("VAULTD_STATE_DIR", str(tmp_path / "state"))  # type: ignore[attr-defined]
+    paths = VaultPaths.from_config(vault, Config.defaults())
+    registry = MaintainedNotes(paths, NoteFiles(paths, lambda: None), "Topics")
+    for n in ("A1", "A2"):
+        study_note(vault, n, ["alpha wave", "beta wave"])
+    refresh(vault, registry)
+    (topic,) = (vault / "Topics").glob("*.md")
+    (vault / "Biology").mkdir()
+    moved = vault / "Biology" / "Waves.md"
+    topic.rename(moved)
+    # what the writer does on the watcher's move event
+    registry.moved(f"Topics/{topic.name}", "Biology/Waves.md")
+    study_note(vault, "A2", ["alpha wave", "beta wave", "gamma wave"])
+    refresh(vault, registry)
+    assert not list((vault / "Topics").glob("*.md"))  # not made again at the old place
+    assert "gamma wave" in moved.read_text(encoding="utf-8")
