@@ -355,8 +355,9 @@ def cmd_topics(args: argparse.Namespace) -> int:
     the daemon's rules: merged with your edits, a deleted one only with --restore."""
     from daemon.graphkeeper import load_or_rebuild
     from daemon.runner import resolve_backend
-    from daemon.topickeeper import plan_topics, study_clusters
+    from daemon.topickeeper import clusters_for, plan_topics
     from daemon.topicsynth import synthesizer_for
+    from vault_tools.topic_clusters import topic_inputs
 
     config, paths = open_vault(args.vault)
     exclude = sorted(p for p in (paths.rel_any(paths.inbox), paths.rel_any(paths.graph_note),
@@ -365,7 +366,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
     registry = _maintained(paths, config)
     backend, _why = resolve_backend(config)
     synth = synthesizer_for(config, backend, paths.state, registry.tokens_today)
-    writes = plan_topics(paths.vault, registry, study_clusters(graph), synth)
+    clusters = clusters_for(topic_inputs(graph), registry)
+    writes = plan_topics(paths.vault, registry, clusters, synth)
     try:
         lines = registry.apply_topics(writes, restore=args.restore)
     except OSError as exc:

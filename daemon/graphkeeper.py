@@ -29,6 +29,7 @@ from vault_tools.atomic import write_atomic
 from vault_tools.canvas import render_canvas
 from vault_tools.graph import KnowledgeGraph, NoteFacts
 from vault_tools.graph_note import Cluster, GraphAnalysis, analyze, render_graph_note
+from vault_tools.topic_clusters import TopicInputs, topic_inputs
 
 log = logging.getLogger("vaultd.graph")
 
@@ -85,9 +86,9 @@ class GraphKeeper(threading.Thread):
         self.queue: queue.Queue[Op | None] = queue.Queue()
         self.graph: KnowledgeGraph | None = None
         self.ready = threading.Event()
-        # After a render: the study notes of each cluster go to the topic keeper; the
-        # graph note gets the lines ``extra_lines`` returns (a link to this week's review).
-        self.on_clusters: Callable[[list[list[str]]], None] | None = None
+        # After a render: what topics are made of goes to the topic keeper; the graph
+        # note gets the lines ``extra_lines`` returns (a link to this week's review).
+        self.on_clusters: Callable[[TopicInputs], None] | None = None
         self.extra_lines: Callable[[], list[str]] | None = None
         self.renders = 0
         self.analysis: GraphAnalysis | None = None
@@ -217,5 +218,4 @@ class GraphKeeper(threading.Thread):
         log.info("graph note rendered in %.2f s", took)
         self.on_render(note, canvas)
         if self.on_clusters is not None:
-            from daemon.topickeeper import study_clusters
-            self.on_clusters(study_clusters(self.graph))
+            self.on_clusters(topic_inputs(self.graph))

@@ -1,15 +1,15 @@
 """Refreshes topic notes off the writer's path: clusters in, note texts out.
 
-After every render the graph keeper hands over the topic clusters
-(:func:`study_clusters`: Louvain on the study notes and the concepts they share,
-:mod:`vault_tools.communities`; :meth:`TopicKeeper.submit`). This thread waits until the
-clusters have been quiet for ``[topics] debounce_seconds`` (a later submission replaces
-an earlier one), then plans the refresh (:func:`plan_topics`): read the member study
-notes, match the clusters to the topics of the last refresh by member overlap, render
-each eligible topic's note. The texts go to the writer (``on_plan``), the only code that
-writes into the vault, through :class:`daemon.maintained.MaintainedNotes`. A stop
-flushes a pending refresh first, so ``vaultd run --once`` (and the demo) end with
-current topic notes.
+After every render the graph keeper hands over what topics are made of (the study notes,
+their concepts and links: :func:`vault_tools.topic_clusters.topic_inputs`;
+:meth:`TopicKeeper.submit`). This thread waits until that has been quiet for ``[topics]
+debounce_seconds`` (a later submission replaces an earlier one), then clusters it
+(:func:`vault_tools.topic_clusters.study_clusters`)
+and plans the refresh (:func:`plan_topics`): read the member study notes, match the
+clusters to the topics of the last refresh by member overlap, render each eligible
+topic's note. The texts go to the writer (``on_plan``), the only code that writes into
+the vault, through :class:`daemon.maintained.MaintainedNotes`. A stop flushes a pending
+refresh first, so ``vaultd run --once`` (and the demo) end with current topic notes.
 
 ``vaultd topics`` calls :func:`plan_topics` directly, with the same registry.
 """
@@ -21,16 +21,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from itertools import combinations
 from pathlib import Path
-
-import numpy as np
 
 from daemon.maintained import MaintainedNotes, TopicWrite
 from daemon.topicsynth import TopicSynthesizer
-from vault_tools import communities, frontmatter
-from vault_tools.graph import KnowledgeGraph
-from vault_tools.graph_note import SEED
+from vault_tools import frontmatter
+from vault_tools.topic_clusters import TopicInputs, study_clusters
 from vault_tools.topic_note import (
     StudyNote,
     eligible,
@@ -41,42 +37,6 @@ from vault_tools.topic_note import (
 )
 
 log = logging.getLogger("vaultd.topics")
-
-
-MAX_CONCEPT_NOTES = 50  # a concept in more notes than this is too broad to bind a topic
-
-
-def study_clusters(graph: KnowledgeGraph, *, seed: int = SEED) -> list[list[str]]:
-    """Topic clusters: Louvain communities of the study notes, joined by the concepts
-    they share (one unit of weight per shared concept) and the links between them.
-
-    The whole graph's clusters (the graph note's) also hold tags, your notes and
-    assessments; in a small vault two lectures on one subject land in different
-    clusters there, each with its own concepts. The projection onto study notes keeps
-    just what a topic is: videos that teach the same ideas. Largest first."""
-    G = graph.G
-    study = sorted(n for n, k in G.nodes(data="kind") if k == "study-note")
-    if not study:
-        return []
-    index = {n: i for i, n in enumerate(study)}
-    weights: dict[tuple[int, int], float] = {}
-    for c in (n for n in G if n.startswith("concept:")):
-        members = sorted(index[u] for u in G.predecessors(c) if u in index)
-        if 2 <= len(members) <= MAX_CONCEPT_NOTES:
-            for a, b in combinations(members, 2):
-                weights[(a, b)] = weights.get((a, b), 0.0) + 1.0
-    for u, v, kind in G.edges(data="kind"):
-        if kind == "link" and u in index and v in index and u != v:
-            key = (min(index[u], index[v]), max(index[u], index[v]))
-            weights[key] = weights.get(key, 0.0) + 1.0
-    pairs = sorted(weights)
-    src = np.array([a for a, _ in pairs], dtype=np.int64)
-    dst = np.array([b for _, b in pairs], dtype=np.int64)
-    wts = np.array([weights[p] for p in pairs], dtype=float)
-    groups = communities.louvain(study, src, dst, wts, seed=seed)
-    clusters = [sorted(n[5:] for n in g) for g in groups]
-    clusters.sort(key=lambda c: (-len(c), c[0]))
-    return clusters
 
 
 def read_member(vault: Path, rel: str) -> tuple[StudyNote, str] | None:
@@ -91,6 +51,16 @@ def read_member(vault: Path, rel: str) -> tuple[StudyNote, str] | None:
         return None
     note = read_study_note(rel, text)
     return None if note is None else (note, frontmatter.split(text)[1])
+
+
+def clusters_for(inputs: TopicInputs, registry: MaintainedNotes) -> list[list[str]]:
+    """Topic clusters, from a cold start every time: Louvain warm-started from the last
+    topics never splits one (a node only moves to a neighbouring community, so two
+    halves that drifted apart stay together). Identity across refreshes comes from
+    :func:`match_topics`, not from the clustering; ~1 s at 10,000 notes, once per
+    debounced refresh, on this thread. ``registry`` is for callers' symmetry."""
+    del registry
+    return study_clusters(inputs)
 
 
 def plan_topics(vault: Path, registry: MaintainedNotes,
@@ -136,18 +106,18 @@ class TopicKeeper(threading.Thread):
         self.on_plan = on_plan
         self.debounce = debounce
         self.synth = synth
-        self.queue: queue.Queue[list[list[str]] | None] = queue.Queue()
+        self.queue: queue.Queue[TopicInputs | None] = queue.Queue()
         self.refreshes = 0
 
-    def submit(self, clusters: list[list[str]]) -> None:
-        """Any thread (the graph keeper after a render)."""
-        self.queue.put(clusters)
+    def submit(self, inputs: TopicInputs) -> None:
+        """Any thread (the graph keeper after a render: :func:`topic_inputs`)."""
+        self.queue.put(inputs)
 
     def stop(self) -> None:
         self.queue.put(None)
 
     def run(self) -> None:
-        pending: list[list[str]] | None = None
+        pending: TopicInputs | None = None
         due = 0.0
         while True:
             timeout = None if pending is None else max(0.0, due - time.monotonic())
@@ -164,9 +134,10 @@ class TopicKeeper(threading.Thread):
                 return
             pending, due = item, time.monotonic() + self.debounce
 
-    def _refresh(self, clusters: list[list[str]]) -> None:
+    def _refresh(self, inputs: TopicInputs) -> None:
         started = time.monotonic()
         try:
+            clusters = clusters_for(inputs, self.registry)
             writes = plan_topics(self.vault, self.registry, clusters, self.synth)
         except Exception:  # noqa: BLE001 - a bad note must not stop later refreshes
             log.exception("planning the topic notes failed")

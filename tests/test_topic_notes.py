@@ -18,10 +18,11 @@ from daemon.config import Config
 from daemon.maintained import MaintainedNotes
 from daemon.notefiles import NoteFiles
 from daemon.paths import VaultPaths
-from daemon.topickeeper import plan_topics, study_clusters
+from daemon.topickeeper import clusters_for, plan_topics
 from tests.helpers import vaultd, vaultd_env
 from vault_tools import frontmatter
 from vault_tools.graph import KnowledgeGraph
+from vault_tools.topic_clusters import topic_inputs
 from vault_tools.topic_note import YOUR_NOTES_HINT, TopicRecord, match_topics, seconds_of
 
 BANK = {
@@ -192,7 +193,7 @@ def study_note(vault: Path, name: str, concepts: list[str]) -> None:
 
 def refresh(vault: Path, registry: MaintainedNotes) -> None:
     graph = KnowledgeGraph.rebuild(vault, exclude=[])
-    registry.apply_topics(plan_topics(vault, registry, study_clusters(graph)))
+    registry.apply_topics(plan_topics(vault, registry, clusters_for(topic_inputs(graph), registry)))
 
 
 def test_a_split_keeps_the_note_for_the_larger_part(tmp_path: Path,

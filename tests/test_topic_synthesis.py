@@ -24,11 +24,12 @@ from daemon.config import Config  # noqa: E402
 from daemon.maintained import MaintainedNotes  # noqa: E402
 from daemon.notefiles import NoteFiles  # noqa: E402
 from daemon.paths import VaultPaths  # noqa: E402
-from daemon.topickeeper import plan_topics, study_clusters  # noqa: E402
+from daemon.topickeeper import clusters_for, plan_topics  # noqa: E402
 from daemon.topicsynth import TopicSynthesizer  # noqa: E402
 from tests.test_topic_notes import study_note  # noqa: E402
 from vault_tools import frontmatter  # noqa: E402
 from vault_tools.graph import KnowledgeGraph  # noqa: E402
+from vault_tools.topic_clusters import topic_inputs  # noqa: E402
 
 REPLY = {
     "overview": "Brain waves come in bands; the videos agree on alpha and beta. "
@@ -67,7 +68,8 @@ def synthesizer(paths: VaultPaths, registry: MaintainedNotes, cap: int = 100_000
 
 def refresh(vault: Path, registry: MaintainedNotes, synth: TopicSynthesizer) -> str:
     graph = KnowledgeGraph.rebuild(vault, exclude=[])
-    registry.apply_topics(plan_topics(vault, registry, study_clusters(graph), synth))
+    clusters = clusters_for(topic_inputs(graph), registry)
+    registry.apply_topics(plan_topics(vault, registry, clusters, synth))
     (note,) = (vault / "Topics").glob("*.md")
     return note.read_text(encoding="utf-8")
 
