@@ -30,9 +30,11 @@ from daemon.runner import (
     open_vault,
     read_status_file,
 )
+from daemon.secrets import scrub
 from daemon.service_install import ServiceInstallError
 from daemon.status import format_status, gather_status
 from vault_tools.inbox import InboxBusy, append_lines, edit_inbox, parse_inbox
+from vault_tools.pathgate import PathRefused
 from vault_tools.sources import find_sources
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -146,7 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         daemon.run()
     finally:
         daemon.stop()
-    return EXIT_OK
+    return EXIT_FAILURE if daemon.supervisor.failure else EXIT_OK  # a thread died
 
 
 def cmd_run_batch(args: argparse.Namespace) -> int:
@@ -206,8 +208,11 @@ def cmd_add(args: argparse.Namespace) -> int:
         added[:] = fresh
         return append_lines(text, fresh)
 
-    paths.inbox.parent.mkdir(parents=True, exist_ok=True)
-    edit_inbox(paths.inbox, transform, create=True)
+    try:  # through the path gate: an inbox (or its folder) linked out is refused
+        paths.gate.make_folder(paths.inbox.parent)
+        edit_inbox(paths.gate.resolve(paths.inbox), transform, create=True)
+    except PathRefused as exc:
+        raise UsageError(f"config: vault.inbox: {exc.reason}") from None
     for url in args.urls:
         print(f"{'added' if as_line(url) in added else 'already in the inbox'}: {url}")
     return EXIT_OK
@@ -318,9 +323,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # -- graph -------------------------------------------------------------------------------
 def cmd_graph(args: argparse.Namespace) -> int:
-    from daemon.graphkeeper import load_or_rebuild, render_outputs
+    from daemon.graphkeeper import load_or_rebuild, render_outputs, write_graph_files
     from vault_tools.atomic import write_atomic
-    from vault_tools.frontmatter import split
+    from vault_tools.pathgate import PathRefused
 
     _config, paths = open_vault(args.vault)
     exclude = sorted(p for p in (paths.rel_any(paths.inbox), paths.rel_any(paths.graph_note),
@@ -328,16 +333,13 @@ def cmd_graph(args: argparse.Namespace) -> int:
     graph, rebuilt = load_or_rebuild(paths.vault, paths.state / "graph.json", exclude,
                                      rebuild=args.rebuild)
     note, canvas, _analysis = render_outputs(graph)
-    if paths.graph_note.exists():
-        data, _ = split(paths.graph_note.read_text(encoding="utf-8", errors="replace"))
-        if not data or data.get("type") != "knowledge-graph":
-            raise UsageError(f"{paths.graph_note} is not vaultd's graph note; move it or "
-                             "set vault.graph_note")
     paths.state.mkdir(parents=True, exist_ok=True)
-    write_atomic(paths.state / "graph.json", graph.to_json())
-    paths.graph_note.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(paths.graph_note, note)
-    write_atomic(paths.graph_note.with_suffix(".canvas"), canvas)
+    write_atomic(paths.state / "graph.json", graph.to_json())  # state dir, not the vault
+    try:  # through the path gate; a user's own file at either name is kept
+        for line in write_graph_files(paths.gate, paths.graph_note, note, canvas):
+            print(line)
+    except PathRefused as exc:
+        raise UsageError(exc.reason) from None
     notes = graph.notes()
     print(f"{'rebuilt from the vault' if rebuilt else 'refreshed'}: {len(notes)} notes")
     print(f"wrote {paths.graph_note} and {paths.graph_note.with_suffix('.canvas').name}")
@@ -401,6 +403,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 # -- pdf ---------------------------------------------------------------------------------
 def _find_note(vault: Path, name: str) -> Path | None:
+    # A lookup only: the note found is read through the path gate (cmd_pdf).
     for cand in (Path(name), vault / name, vault / f"{name}.md"):
         if cand.is_file() and cand.suffix == ".md":
             return cand.resolve()
@@ -409,12 +412,16 @@ def _find_note(vault: Path, name: str) -> Path | None:
 
 
 def cmd_pdf(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from daemon.pdffiling import put_pdf
     from daemon.pdfs import pdf_path_for
+    from vault_tools.pathgate import PathRefused
     from vault_tools.pdf import export_pdf
 
     config, paths = open_vault(args.vault)
     theme = args.theme or config.get("pdf", "theme")
-    missing = 0
+    missing = failed = 0
     for name in args.notes:
         note = _find_note(paths.vault, name)
         rel = paths.rel_any(note) if note else None
@@ -422,14 +429,24 @@ def cmd_pdf(args: argparse.Namespace) -> int:
             print(f"vaultd: not found in the vault: {name}", file=sys.stderr)
             missing += 1
             continue
-        out = paths.vault / pdf_path_for(rel, config.get("vault", "pdf_folder"))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        report = export_pdf(note.read_text(encoding="utf-8", errors="replace"), out,
-                            vault_root=paths.vault, note_path=Path(rel), theme=theme)
-        print(f"{rel} -> {paths.rel_any(out)} ({report.pages} page(s))")
+        out = pdf_path_for(rel, config.get("vault", "pdf_folder"))
+        try:  # read and written through the path gate; a user's own PDF is kept
+            text = paths.gate.read_text(rel)
+            with tempfile.TemporaryDirectory(prefix="vaultd-pdf-") as tmp:
+                report = export_pdf(text, Path(tmp) / "out.pdf", vault_root=paths.vault,
+                                    note_path=Path(rel), theme=theme)
+                data = (Path(tmp) / "out.pdf").read_bytes()
+            out = put_pdf(paths.gate, out, data, print) or out
+        except PathRefused as exc:
+            print(f"{name}: {exc.reason}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{rel} -> {out} ({report.pages} page(s))")
         for w in report.warnings:
             print(f"  warning: {w}")
-    return EXIT_USAGE if missing else EXIT_OK  # a name that is no note: a usage error
+    if missing:  # a name that is no note: a usage error
+        return EXIT_USAGE
+    return EXIT_FAILURE if failed else EXIT_OK
 
 
 # -- doctor --------------------------------------------------------------------------------
@@ -477,10 +494,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (ConfigError, VaultMissingError, UsageError, AlreadyRunning,
             ServiceInstallError, DemoFolderError) as exc:
-        print(f"vaultd: {exc}", file=sys.stderr)
+        print(f"vaultd: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except VaultdError as exc:
-        print(f"vaultd: {exc}", file=sys.stderr)
+        print(f"vaultd: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE

@@ -11,7 +11,6 @@ Reading: ``config.get("youtube", "proxy")`` or ``config.section("youtube")["prox
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import ConfigError
+from vault_tools.pathgate import PathGate, PathRefused, clean_typed
 
 CONFIG_RELPATH = Path(".vaultd") / "config.toml"
 
@@ -50,6 +50,18 @@ def _relative_path(value: Any) -> str | None:
     p = Path(value)
     if not value or p.is_absolute() or ".." in p.parts:
         return "must be a path inside the vault (relative, no '..')"
+    try:
+        clean_typed(value)
+    except PathRefused as exc:
+        return f"must be a path inside the vault ({exc.reason})"
+    if "\\" in value:
+        return "must be a path inside the vault (use / between folders, not \\)"
+    return None
+
+
+def _url(value: Any) -> str | None:
+    if not str(value).startswith(("http://", "https://")):
+        return "must be an http:// or https:// URL"
     return None
 
 
@@ -68,6 +80,9 @@ SCHEMA: dict[str, list[Setting]] = {
                 check=_relative_path),
         Setting("graph_note", "Knowledge Graph.md", "Knowledge graph note (a .canvas sits "
                 "beside it).", check=_relative_path),
+        Setting("allow_symlinks_out", False, "Follow symlinks inside the vault that point "
+                "outside it (folders you link in on purpose). Off: such links are refused "
+                "with a reason."),
     ],
     "daemon": [
         Setting("workers", 2, "Generation worker processes.", check=_at_least(1)),
@@ -88,7 +103,9 @@ SCHEMA: dict[str, list[Setting]] = {
     ],
     "generate": [
         Setting("backend", "auto", "auto (Claude when ANTHROPIC_API_KEY is set, else "
-                "offline), offline, or claude.", check=_one_of("auto", "offline", "claude")),
+                "offline), offline, claude, or openai (any OpenAI-compatible server: Ollama, "
+                "llama.cpp, LM Studio, vLLM, hosted; see [openai] and docs/models.md).",
+                check=_one_of("auto", "offline", "claude", "openai")),
         Setting("language", "en", "Language of generated notes."),
         Setting("model", "claude-sonnet-5-5", "Claude model for notes and assessments."),
         Setting("small_model", "claude-haiku-5-5", "Cheaper model for small tasks."),
@@ -110,6 +127,28 @@ SCHEMA: dict[str, list[Setting]] = {
         Setting("request_timeout_seconds", 600.0, "Timeout of one Claude request.",
                 kind=(int, float), check=_at_least(1)),
     ],
+    "openai": [
+        Setting("base_url", "http://127.0.0.1:11434/v1", "OpenAI-compatible endpoint "
+                "(default: Ollama on this machine).", check=_url),
+        Setting("model", "llama3.1:8b", "Model name as the server knows it."),
+        Setting("api_key_file", "", "File holding the API key (mode 0600), used when "
+                "OPENAI_API_KEY is unset; local servers need no key."),
+        Setting("context_window_tokens", 8192, "The model's context window as the server "
+                "runs it; longer transcripts are summarised in parts.", check=_at_least(2048)),
+        Setting("max_output_tokens", 2048, "Output token limit per call (a cut reply is "
+                "continued).", check=_at_least(256)),
+        Setting("request_timeout_seconds", 600.0, "Timeout of one request.",
+                kind=(int, float), check=_at_least(1)),
+        Setting("concurrency", 1, "Requests in flight across all workers (a local server "
+                "answers one at a time).", check=_at_least(1)),
+        Setting("structured_output", "auto", "auto (json_schema, stepping down when the "
+                "server refuses it), json_schema, json_object or text.",
+                check=_one_of("auto", "json_schema", "json_object", "text")),
+        Setting("input_price_per_mtok", 0.0, "USD per million input tokens (0: free).",
+                kind=(int, float), check=_at_least(0)),
+        Setting("output_price_per_mtok", 0.0, "USD per million output tokens (0: free).",
+                kind=(int, float), check=_at_least(0)),
+    ],
     "youtube": [
         Setting("languages", ["en"], "Preferred transcript languages, in order.",
                 kind=list, check=_str_list),
@@ -122,8 +161,11 @@ SCHEMA: dict[str, list[Setting]] = {
         Setting("tor_control_password", "", "Tor control port password."),
         Setting("webshare_username", "", "Webshare rotating proxy user (empty: off)."),
         Setting("webshare_password", "", "Webshare rotating proxy password."),
-        Setting("min_request_interval_seconds", 2.0, "Least time between requests to "
-                "YouTube, jittered.", kind=(int, float), check=_at_least(0)),
+        Setting("min_request_interval_seconds", 2.0, "Least time between two videos' "
+                "requests to YouTube once the burst is used, jittered (a video's own "
+                "requests go back to back).", kind=(int, float), check=_at_least(0)),
+        Setting("burst_videos", 5, "Videos that may be fetched one right after another "
+                "before the interval applies (all workers together).", check=_at_least(1)),
         Setting("yt_dlp_fallback", False, "Try yt-dlp for captions when the API fails."),
         Setting("yt_dlp_playlists", True, "Expand playlists with yt-dlp when it is installed "
                 "(pip install 'vaultd[ytdlp]'); else from the playlist page."),
@@ -248,19 +290,28 @@ def load_config(vault: Path, *, create: bool = True) -> Config:
     Raises ConfigError for unreadable TOML, unknown keys or bad values.
     """
     path = vault / CONFIG_RELPATH
-    if not path.exists():
-        if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".toml.tmp")
-            tmp.write_text(render_default_config(), encoding="utf-8")
-            os.replace(tmp, path)
-        return Config(Config.defaults().values, path)
+    # Through the path gate: a .vaultd folder (or file) that is a symlink out of the vault
+    # is refused. vault.allow_symlinks_out cannot apply here: it is read from this file.
+    gate = PathGate(vault)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
+        data = gate.read_bytes(CONFIG_RELPATH, 1 << 20)
+    except FileNotFoundError:
+        if create:
+            try:
+                gate.write(CONFIG_RELPATH, render_default_config(), create_only=True)
+            except FileExistsError:
+                pass  # written this instant by someone else: the defaults apply now
+            except PathRefused as exc:
+                raise ConfigError(str(path), exc.reason) from None
+        return Config(Config.defaults().values, path)
+    except PathRefused as exc:
+        raise ConfigError(str(path), exc.reason) from None
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
     return Config(_validate(raw), path)
 
 
@@ -276,6 +327,7 @@ def render_reference() -> str:
         "A running daemon re-reads the file on SIGHUP (`systemctl --user reload ...`).",
         "",
         "Environment: `ANTHROPIC_API_KEY` (Claude backend), `ANTHROPIC_BASE_URL`,",
+        "`OPENAI_API_KEY` (openai backend, optional for local servers),",
         "`HTTPS_PROXY`/`REQUESTS_CA_BUNDLE` (used for YouTube when `youtube.proxy` is empty),",
         "`VAULTD_STATE_DIR` / `STATE_DIRECTORY` / XDG (where the ledger and caches live).",
         "",

@@ -304,7 +304,7 @@ class Subscriptions:
                     added.append(entry.video_id)
             return append_lines(text, lines)
 
-        edit_inbox(self.paths.inbox, transform, create=True)
+        edit_inbox(self.paths.gate.resolve(self.paths.inbox), transform, create=True)
         return added
 
     def _note_error(self, feed: Feed, record: dict[str, Any], exc: JobError,

@@ -7,19 +7,25 @@ ledger. Being a function of (text, ledger) it can be re-run on every retry of th
 
 Subtitle-file links are resolved here, where the vault is visible: a path relative to
 the vault, to the inbox's folder, or (Obsidian style) a unique file name anywhere in the
-vault. Paths that leave the vault are refused.
+vault. Every candidate is checked by the path gate (:mod:`vault_tools.pathgate`): paths
+that leave the vault (``..``, absolute, ``~``, drive letters, a symlink out) and files that
+are not regular files (a FIFO, a device) are refused with the gate's reason. The
+dispatcher reads the file through the gate again when it runs the job.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import posixpath
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.ledger import NOTE_DELETED, Job, Ledger
 from vault_tools.inbox import InboxLine, Status, parse_inbox, strip_annotation
 from vault_tools.notes import wikilink
+from vault_tools.pathgate import PathGate, PathRefused, clean_typed, file_kind
 from vault_tools.sources import SUBTITLE_EXTS, SourceRef
 from vault_tools.unhandled import unhandled_links
 
@@ -37,8 +43,10 @@ class Resolved:
 
 
 class InboxSync:
-    def __init__(self, vault: Path, inbox: Path, ledger: Ledger) -> None:
+    def __init__(self, vault: Path, inbox: Path, ledger: Ledger,
+                 gate: PathGate | None = None) -> None:
         self.vault = vault
+        self.gate = gate or PathGate(vault)
         self.inbox = inbox
         self.ledger = ledger
         self._name_index: dict[str, list[str]] | None = None
@@ -46,22 +54,31 @@ class InboxSync:
         self._parsed: tuple[str, list[InboxLine]] | None = None
 
     # -- resolution --------------------------------------------------------------
-    def _inside(self, path: Path) -> str | None:
+    def _check(self, rel: str) -> tuple[str | None, str | None]:
+        """(real vault-relative path of a regular file, or None; the gate's refusal)."""
         try:
-            real = path.resolve()
-            rel = real.relative_to(self.vault.resolve())
-        except (ValueError, OSError):
-            return None
-        return rel.as_posix() if real.is_file() else None
+            real = self.gate.rel(rel)
+            st = self.gate.stat(real)
+        except PathRefused as exc:
+            return None, exc.reason
+        except OSError:
+            return None, None
+        if not stat.S_ISREG(st.st_mode):
+            return None, (None if stat.S_ISDIR(st.st_mode)
+                          else f"{rel} is {file_kind(st.st_mode)}, not a file")
+        return real, None
 
     def _by_name(self, name: str) -> list[str]:
+        """Vault paths of files with this name (any case), hidden folders skipped. Names
+        are listed without opening anything; each candidate is checked by the gate when
+        it is looked up, so a FIFO or a symlink out is never a match."""
         if self._name_index is None:
             index: dict[str, list[str]] = {}
-            for root, dirs, files in os.walk(self.vault):
+            for root, dirs, files in os.walk(self.gate.root):
                 dirs[:] = [d for d in dirs if not d.startswith(".")]
                 for f in files:
                     if f.lower().endswith(SUBTITLE_EXTS):
-                        rel = (Path(root) / f).relative_to(self.vault).as_posix()
+                        rel = (Path(root) / f).relative_to(self.gate.root).as_posix()
                         index.setdefault(f.lower(), []).append(rel)
             self._name_index = index
         return self._name_index.get(name.lower(), [])
@@ -71,26 +88,37 @@ class InboxSync:
         if ref.kind != "file":
             return Resolved(ref.key, ref.kind, ref.canonical_url or ref.text, ref.error)
         target = ref.ident
-        candidates = [Path(target)] if Path(target).is_absolute() else [
-            self.vault / target, self.inbox.parent / target]
-        for cand in candidates:
-            rel = self._inside(cand)
+        inbox_dir = posixpath.dirname(self.gate.relative(self.inbox))
+        candidates: list[str] = []
+        refusal: str | None = None
+        for base in ("", inbox_dir):
+            try:
+                typed = clean_typed(target, base)
+                candidates.append(self.gate.relative(typed))
+            except PathRefused as exc:
+                refusal = refusal or exc.reason
+            if posixpath.isabs(target) or target.startswith("~"):
+                break
+        for cand in dict.fromkeys(candidates):
+            rel, why = self._check(cand)
             if rel:
                 return Resolved(f"file:{rel}", "file", rel)
-        if "/" not in target:
-            found = self._by_name(Path(target).name)
+            refusal = refusal or why
+        if "/" not in target and "\\" not in target and not refusal:
+            found: list[str] = []
+            for cand in self._by_name(Path(target).name):
+                rel, why = self._check(cand)
+                if rel:
+                    found.append(rel)
+                refusal = refusal or why
             if len(found) == 1:
                 return Resolved(f"file:{found[0]}", "file", found[0])
             if len(found) > 1:
                 return Resolved(f"file:{target}", "file", target,
                                 f"{len(found)} files are named {target}; link one by its path")
-        if ref.bare:
+        if ref.bare and not refusal:
             return None
-        vault = self.vault.resolve()
-        outside = any(vault != c.resolve() and vault not in c.resolve().parents
-                      for c in candidates)
-        reason = (f"{target} is outside the vault" if outside
-                  else f"{MISSING_FILE}: {target}")
+        reason = refusal or f"{MISSING_FILE}: {target}"
         return Resolved(f"file:{target}", "file", target, reason)
 
     def forget_file_names(self) -> None:

@@ -5,7 +5,8 @@ The registry holds each topic (id, name, note path, member study notes) and, per
 vaultd wrote, the exact text it last wrote there (the merge base) and whether the user
 deleted it. Writing follows the study notes' rules (:meth:`NoteFiles.merge_file`):
 
-* no file and never written: created (``create_atomic``: never over a file);
+* no file and never written: created (the path gate's create-only write: never over a
+  file);
 * ours (we wrote it before and it is still there): the new text is merged with the
   user's edits against the base; blocks both changed keep the user's text and the new
   text goes to a conflict copy;
@@ -24,20 +25,19 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from daemon.notefiles import NoteFiles
 from daemon.paths import VaultPaths
 from vault_tools import frontmatter
-from vault_tools.atomic import create_atomic, write_atomic
+from vault_tools.atomic import write_atomic
 from vault_tools.filenames import numbered, safe_filename
+from vault_tools.pathgate import PathRefused
 from vault_tools.topic_note import TopicRecord
 
 log = logging.getLogger("vaultd.topics")
@@ -113,7 +113,7 @@ class MaintainedNotes:
             self._load()
             items = [(t.get("path"), t["name"], list(t["members"]))
                      for t in self.data["topics"].values() if not t.get("retired")]
-        return [(p, n, m) for p, n, m in items if p and (self.paths.vault / p).is_file()]
+        return [(p, n, m) for p, n, m in items if p and self.paths.gate.is_file(p)]
 
     def tokens_today(self, today: date | None = None) -> int:
         """Model tokens topic synthesis used today (the daily cap counts these)."""
@@ -141,90 +141,81 @@ class MaintainedNotes:
                     day["cost_usd"] = round(day["cost_usd"] + w.cost_usd, 6)
                 if not rec.get("path"):
                     rec["path"] = self._free_topic_path(rec["name"])
-                outcome = self._write(rec["path"], w.text, restore=restore)
+                outcome = self.apply_one(rec["path"], w.text, restore)
                 if outcome not in ("unchanged", "deleted"):
                     done.append(f"{outcome}: {rec['path']}")
         return done
 
     def _free_topic_path(self, name: str) -> str:
-        folder = self.paths.vault / self.topics_folder
         stem = safe_filename(name)
         for n in range(1, 1000):
-            cand = folder / f"{numbered(stem, n)}.md"
-            rel = self.paths.rel_any(cand) or cand.name
+            rel = f"{self.topics_folder.rstrip('/')}/{numbered(stem, n)}.md"
             known = rel in self.data["files"]
             taken_by_topic = any(t.get("path") == rel for t in self.data["topics"].values())
-            if not cand.exists() and not known and not taken_by_topic:
+            if not self.paths.gate.exists(rel) and not known and not taken_by_topic:
                 return rel
         raise OSError(f"no free file name for topic {name!r}")
 
-    def _inside(self, path: Path) -> bool:
-        """The path gate, at the moment of use: the file (or, before it exists, its
-        nearest existing folder) resolves inside the vault, symlinks followed."""
-        vault = self.paths.vault.resolve()
-        probe = path
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent
-        return probe.resolve().is_relative_to(vault) and \
-            os.path.abspath(path).startswith(str(self.paths.vault) + os.sep)
-
-    @staticmethod
-    def _same_kind(path: Path, text: str) -> bool:
+    def _same_kind(self, rel: str, text: str) -> bool:
         """The file still says it is our kind of note (``type:``): a file the user put
         in place of a deleted one is theirs, not an edit of ours."""
         try:
-            current = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            current = self.paths.gate.read_text(rel)
+        except (OSError, PathRefused):
             return False
         return frontmatter.read(current)[0].get("type") == frontmatter.read(text)[0].get("type")
 
     def write(self, rel: str, text: str, *, restore: bool = False) -> str:
         """Create or merge one maintained note (see the module docstring): returns
-        ``created``, ``updated``, ``unchanged``, ``deleted`` or ``foreign``."""
+        ``created``, ``updated``, ``unchanged``, ``deleted`` or ``foreign``. Every read
+        and write passes the path gate: a folder that leads out of the vault (a symlink)
+        is refused, as ``foreign``."""
         with self.transaction():
-            return self._write(rel, text, restore=restore)
+            return self.apply_one(rel, text, restore)
 
     def _write(self, rel: str, text: str, *, restore: bool) -> str:
-        path = self.paths.vault / rel
-        if not self._inside(path):
-            log.warning("%s leaves the vault (a symlink?); not written", rel)
-            return "foreign"
+        gate = self.paths.gate
         rec = self.data["files"].get(rel)
         base = rec.get("base") if rec else None
-        if not path.exists():
+        if not gate.exists(rel):
             if rec is not None and not restore:
                 if not rec.get("deleted"):
                     log.info("%s was deleted; not recreated (vaultd topics --restore)", rel)
                     rec["deleted"] = True
                 return "deleted"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not self._inside(path):  # a folder made a symlink meanwhile
-                return "foreign"
+            gate.make_folder(rel.rsplit("/", 1)[0] if "/" in rel else "")
             try:
-                create_atomic(path, text)
+                gate.write(rel, text, create_only=True)
             except FileExistsError:
                 return "foreign"
             outcome = "created"
-        elif rec is None or base is None or not self._same_kind(path, text):
+        elif rec is None or base is None or not self._same_kind(rel, text):
             log.warning("%s is not a note vaultd wrote; leaving it alone", rel)
             return "foreign"
         elif base == text:
             return "unchanged"
         else:
-            self.files.merge_file(path, text, base)
+            self.files.merge_file(self.paths.vault / rel, text, base)
             outcome = "updated"
         self.data["files"][rel] = {"base": text, "deleted": False}
         return outcome
+
+    def apply_one(self, rel: str, text: str, restore: bool) -> str:
+        try:
+            return self._write(rel, text, restore=restore)
+        except PathRefused as exc:
+            log.warning("%s not written: %s", rel, exc.reason)
+            return "foreign"
 
     def create_once(self, rel: str, text: str) -> bool:
         """Create ``rel`` if it was never created before and no file has that name (the
         Bases view): a file of yours is never replaced, one you deleted stays deleted."""
         with self.transaction():
-            if rel in self.data["files"] or not self._inside(self.paths.vault / rel):
+            if rel in self.data["files"]:
                 return False
             try:
-                create_atomic(self.paths.vault / rel, text)
-            except FileExistsError:
+                self.paths.gate.write(rel, text, create_only=True)
+            except (FileExistsError, PathRefused):
                 return False
             self.data["files"][rel] = {"base": None, "deleted": False}
             return True

@@ -13,6 +13,9 @@ per-vault folder is nested the same way in both. Units rendered before this set
 this vault's unit instance) and uses its parent, and :func:`adopt_legacy_state` moves the
 ledger such a unit kept in ``…/vaultd/<instance>/<name>-<hash>/`` to where every command
 looks.
+Every file in the vault is reached through :attr:`VaultPaths.gate` (the path gate,
+:mod:`vault_tools.pathgate`) at the moment it is read or written; the configured
+locations are checked with it at start and on SIGHUP (:func:`check_vault_paths`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import platformdirs
@@ -28,6 +32,7 @@ import platformdirs
 from daemon.config import Config
 from daemon.errors import ConfigError
 from daemon.service_install.units import unit_instance
+from vault_tools.pathgate import PathGate, PathRefused
 
 
 def _base_state_dir(vault: Path) -> tuple[Path, str]:
@@ -99,6 +104,12 @@ class VaultPaths:
     notes: Path
     pdf: Path
     graph_note: Path
+    allow_symlinks_out: bool = False
+
+    @cached_property
+    def gate(self) -> PathGate:
+        """The one path gate of this vault: every vault read and write goes through it."""
+        return PathGate(self.vault, allow_symlinks_out=self.allow_symlinks_out)
 
     @property
     def ledger(self) -> Path:
@@ -109,8 +120,9 @@ class VaultPaths:
         return self.vault / ".vaultd" / "prompts"
 
     def rel(self, path: Path) -> str:
-        """Vault-relative POSIX path of ``path``."""
-        return path.resolve().relative_to(self.vault).as_posix()
+        """Vault-relative POSIX path of the real location of ``path`` (by the path gate:
+        raises ``PathRefused`` for a path that leaves the vault, never ``ValueError``)."""
+        return self.gate.rel(path)
 
     def rel_any(self, path: Path) -> str | None:
         """Vault-relative POSIX path, or None when ``path`` is outside the vault."""
@@ -130,4 +142,26 @@ class VaultPaths:
             notes=vault / v["notes_folder"],
             pdf=vault / v["pdf_folder"],
             graph_note=vault / v["graph_note"],
+            allow_symlinks_out=bool(v.get("allow_symlinks_out", False)),
         )
+
+
+_CHECKED = (("inbox", "inbox"), ("notes_folder", "notes"), ("pdf_folder", "pdf"),
+            ("graph_note", "graph_note"))
+
+
+def check_vault_paths(paths: VaultPaths) -> None:
+    """Refuse configured locations that leave the vault (a symlinked folder on the way,
+    or the file itself a symlink out), as a :class:`ConfigError` naming the setting.
+    Run at start and on SIGHUP; every use is checked again by the gate anyway."""
+    for key, attr in _CHECKED:
+        target: Path = getattr(paths, attr)
+        try:
+            paths.gate.check_folder(target)
+            if key in ("inbox", "graph_note"):
+                for path in (target, target.with_suffix(".canvas")) if key == "graph_note" \
+                        else (target,):
+                    if paths.gate.exists(path):
+                        paths.gate.resolve(path)
+        except PathRefused as exc:
+            raise ConfigError(f"vault.{key}", exc.reason) from None

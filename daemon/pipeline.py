@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import threading
 import time
@@ -24,7 +23,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
-from pathlib import Path
 
 from daemon import orphans
 from daemon.config import Config
@@ -33,15 +31,18 @@ from daemon.errors import (
     JobError,
     NetworkError,
     OfflineError,
+    PathRefusedError,
     PermanentError,
     SourceNotFoundError,
 )
 from daemon.generate.base import GenerationContext, JobSpec
-from daemon.generate.worker import run_job, run_playlist
+from daemon.generate.worker import run_job, run_playlist, split_result
 from daemon.ledger import Job, Ledger
 from daemon.logs import setup_logging
 from daemon.paths import VaultPaths
+from daemon.warmstart import pool_kwargs, start_early, warm
 from vault_tools.models import Usage, VideoContent
+from vault_tools.pathgate import PathGate, PathRefused
 
 log = logging.getLogger("vaultd.dispatcher")
 
@@ -52,18 +53,17 @@ ONCE_OFFLINE_ATTEMPTS = 3
 ONCE_OFFLINE_BACKOFF = 5.0
 
 
-def read_subtitle_file(path: Path, rel: str) -> str:
-    """Read a subtitle file for a worker; missing/unreadable/huge is a permanent error."""
+def read_subtitle_file(gate: PathGate, rel: str) -> str:
+    """Read a subtitle file for a worker through the path gate (at the moment of use, so
+    a refused line put back by ``vaultd retry`` is refused again); missing, unreadable,
+    outside the vault, not a regular file (FIFO, device) or over the limit is a
+    permanent error. At most ``MAX_FILE_BYTES`` are read whatever ``st_size`` says."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise PermanentError(f"{rel} is {size // 1_000_000} MB; subtitle files over "
-                                 f"{MAX_FILE_BYTES // 1_000_000} MB are not read")
-        raw = path.read_bytes()
+        raw = gate.read_bytes(rel, MAX_FILE_BYTES)
+    except PathRefused as exc:
+        raise PathRefusedError.from_gate(exc) from None
     except FileNotFoundError:
         raise SourceNotFoundError(f"subtitle file not found in the vault: {rel}") from None
-    except IsADirectoryError:
-        raise SourceNotFoundError(f"{rel} is a folder, not a subtitle file") from None
     except OSError as exc:
         raise SourceNotFoundError(f"cannot read {rel}: {exc.strerror or exc}") from None
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -99,6 +99,8 @@ class Dispatcher(threading.Thread):
         # not regenerated (``is_known`` is a cheap read of the writer's index).
         self.is_known: Callable[[str], bool] = lambda _vid: False
         self.on_known: Callable[[str], None] = lambda _key: None
+        if not sequential:  # the fork server imports while the daemon starts up
+            start_early(backend)
 
     # -- control -----------------------------------------------------------------------
     def wake(self) -> None:
@@ -109,13 +111,15 @@ class Dispatcher(threading.Thread):
         self._wake.set()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        ctx = multiprocessing.get_context("spawn")
-        # Workers log to the same stderr (journald) in the same format as the daemon.
-        # ... and die with the daemon (daemon.orphans), never outliving a kill -9.
+        # Workers are forks of a preloaded fork server (daemon.warmstart); they log to
+        # the same stderr (journald) in the same format as the daemon, and die with the
+        # daemon (daemon.orphans), never outliving a kill -9.
         init, initargs = orphans.initializer(setup_logging,
                                              self.config.get("daemon", "log_level"))
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                   initializer=init, initargs=initargs)
+        pool = ProcessPoolExecutor(max_workers=self.workers, **pool_kwargs(init, initargs))
+        # One worker up before the first claim; more start as jobs are submitted.
+        pool.submit(warm, self.backend)
+        return pool
 
     def working_on(self) -> list[tuple[str, float]]:
         """(key, seconds in flight) of jobs being generated now."""
@@ -208,8 +212,7 @@ class Dispatcher(threading.Thread):
         spec = JobSpec(key=job.key, kind=job.kind, backend=self.backend, context=ctx)
         if job.kind == "file":
             rel = job.key.removeprefix("file:")
-            path = self.paths.vault / rel
-            text = read_subtitle_file(path, rel)
+            text = read_subtitle_file(self.paths.gate, rel)
             return replace(spec, file_path=rel, file_text=text)
         if job.kind == "youtube":
             vid = job.key.removeprefix("youtube:")
@@ -242,8 +245,11 @@ class Dispatcher(threading.Thread):
                 self._expanded(job, raw)
                 self._wake.set()
                 return
+            raw, requests = split_result(raw)
             content = VideoContent.from_json(raw)
             self.ledger.mark_generated(job.key, raw, content.usage, content.meta.title)
+            if requests is not None:
+                self.ledger.record_source_requests(job.key, requests)
             log.info("generated %s (%s)", job.key, content.model, extra={"job": job.key})
             self.on_generated(job.key)
         self._wake.set()

@@ -17,6 +17,7 @@ from pathlib import Path
 from daemon.maintained import MaintainedNotes
 from vault_tools import frontmatter
 from vault_tools.graph import SKIP_DIRS
+from vault_tools.pathgate import PathRefused
 from vault_tools.review_note import (
     DeckState,
     TopicRef,
@@ -60,12 +61,11 @@ def plan_review(vault: Path, registry: MaintainedNotes, folder: str, today: date
     root = vault.resolve()
     for path in sorted(root.rglob("*.md")):
         rel = path.relative_to(root)
-        if SKIP_DIRS.intersection(rel.parts[:-1]) or not path.is_file() \
-                or not path.resolve().is_relative_to(root):
-            continue  # a symlink out of the vault is not read
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
+        if SKIP_DIRS.intersection(rel.parts[:-1]):
+            continue
+        try:  # the path gate: a symlink out of the vault, a FIFO... is not read
+            text = registry.paths.gate.read_text(rel.as_posix(), 8 << 20)
+        except (OSError, PathRefused):
             continue
         data, _ = frontmatter.read(text)
         kind = data.get("type")

@@ -26,6 +26,7 @@ from pathlib import Path
 from daemon.maintained import MaintainedNotes, TopicWrite
 from daemon.topicsynth import TopicSynthesizer
 from vault_tools import frontmatter
+from vault_tools.pathgate import PathGate, PathRefused
 from vault_tools.topic_clusters import TopicInputs, study_clusters
 from vault_tools.topic_note import (
     StudyNote,
@@ -39,15 +40,12 @@ from vault_tools.topic_note import (
 log = logging.getLogger("vaultd.topics")
 
 
-def read_member(vault: Path, rel: str) -> tuple[StudyNote, str] | None:
-    """A member study note (facts, body text) read from the vault; None when gone,
-    unreadable, outside the vault (a symlink that leaves it) or no longer a study note."""
-    path = vault / rel
+def read_member(gate: PathGate, rel: str) -> tuple[StudyNote, str] | None:
+    """A member study note (facts, body text) read through the path gate; None when
+    gone, unreadable, refused (a symlink out of the vault) or no longer a study note."""
     try:
-        if not path.resolve().is_relative_to(vault.resolve()):
-            return None
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        text = gate.read_text(rel, 8 << 20)
+    except (OSError, PathRefused):
         return None
     note = read_study_note(rel, text)
     return None if note is None else (note, frontmatter.split(text)[1])
@@ -75,7 +73,8 @@ def plan_topics(vault: Path, registry: MaintainedNotes,
         synth.begin()
     writes = []
     for tid, members in matched:
-        read = [r for r in (read_member(vault, m) for m in members) if r is not None]
+        read = [r for r in (read_member(registry.paths.gate, m) for m in members)
+                if r is not None]
         notes = [n for n, _ in read]
         if not eligible(notes):
             continue

@@ -10,6 +10,12 @@ Identity, not paths: a note belongs to a job by its ``source_key`` frontmatter. 
 after a crash finds the note already there and keeps it; a file with the wanted name
 that belongs to someone else (a user note) is never touched, the new note gets a
 numbered name instead.
+
+Supervised: an exception while handling one command does not end the thread. The job
+it was for (a write, a known video) fails with the exception as its reason, the error is
+logged once with its traceback, and the writer takes the next command. Only an error
+outside command handling can end the thread; :mod:`daemon.supervisor` then stops the
+daemon.
 """
 
 from __future__ import annotations
@@ -25,23 +31,24 @@ from pathlib import Path
 from daemon.config import Config
 from daemon.errors import VaultWriteError
 from daemon.follow import Subscriptions
-from daemon.graphkeeper import GraphKeeper
+from daemon.graphkeeper import GraphKeeper, write_graph_files
 from daemon.intake import InboxSync
 from daemon.knowledge import VaultKnowledge
 from daemon.ledger import Job, Ledger, StateConflict
 from daemon.logs import current_job
 from daemon.maintained import MaintainedNotes, TopicWrite
-from daemon.notefiles import NoteFiles, WriteResult
+from daemon.notefiles import NoteFiles, Notices, WriteResult
 from daemon.paths import VaultPaths
 from daemon.pdffiling import PdfFiling
 from daemon.pdfs import PdfExporter
+from daemon.secrets import region_tag
 from vault_tools import frontmatter, notes
 from vault_tools import related as related_region
-from vault_tools.atomic import remove_stale_temps, write_atomic
+from vault_tools.atomic import remove_stale_temps
 from vault_tools.bases_file import BASE_NAME, BASE_TEXT
-from vault_tools.graph import GRAPH_NOTE_TYPE
 from vault_tools.inbox import InboxBusy, edit_inbox
 from vault_tools.models import VideoContent
+from vault_tools.pathgate import PathRefused
 
 log = logging.getLogger("vaultd.writer")
 
@@ -59,11 +66,12 @@ class VaultWriter(threading.Thread):
         self.ledger = ledger
         self.config = config
         self.inbox_min_interval = inbox_min_interval
-        self.sync = InboxSync(paths.vault, paths.inbox, ledger)
+        self.sync = InboxSync(paths.vault, paths.inbox, ledger, paths.gate)
+        self.notices = Notices()  # foreign files kept, refused paths: logged, in status
         self.queue: queue.Queue[tuple[str, ...] | None] = queue.Queue()
         self.keeper: GraphKeeper | None = None
-        self.pdf = PdfFiling(paths, ledger, lambda: self.config)
-        self.files = NoteFiles(paths, lambda: self.knowledge)
+        self.pdf = PdfFiling(paths, ledger, lambda: self.config, self.notices)
+        self.files = NoteFiles(paths, lambda: self.knowledge, self.notices)
         self.maintained = MaintainedNotes(paths, self.files, config.get("topics", "folder"))
         self.subscriptions: Subscriptions | None = None
         self.knowledge: VaultKnowledge | None = None
@@ -75,6 +83,7 @@ class VaultWriter(threading.Thread):
         self.writes = 0
         self.idle = threading.Event()
         self._last_logged: dict[str, float] = {}
+        self._reported: set[tuple[str, str, str]] = set()  # errors logged with traceback
         self._learned: dict[str, int] = {}  # note path -> hash of the text last indexed
         self._backlinks: deque[tuple[str, str]] = deque()  # (new note, a note it lists)
         self.on_jobs_added: Callable[[], None] | None = None
@@ -148,7 +157,7 @@ class VaultWriter(threading.Thread):
         if self.paths.vault.is_dir():
             for path in remove_stale_temps(self.paths.vault):
                 log.info("removed a temp file a crash left behind: %s", self.paths.rel(path))
-            self.knowledge = VaultKnowledge(self.paths.vault, self.exclude)
+            self.knowledge = VaultKnowledge(self.paths.vault, self.exclude, self.paths.gate)
             self.ensure_base_file()
         self.pdf.start_audit()
         inbox_dirty = True
@@ -173,43 +182,25 @@ class VaultWriter(threading.Thread):
                 if cmd is None:
                     stopping = True
                     continue
-                kind, arg = cmd[0], cmd[1]
-                if kind == "inbox":
-                    inbox_dirty = True
-                elif kind == "write":
-                    self._safe_write(arg)
-                    inbox_dirty = True
-                elif kind == "tick":
-                    inbox_dirty |= self._resume_due_writes()
-                elif kind == "note":
-                    self._note_event(arg, cmd[2], cmd[3] or None)
-                elif kind == "graph":
-                    self._write_graph_note(arg, cmd[2])
-                elif kind in ("topics", "review"):
-                    self._write_maintained(kind, cmd)
-                elif kind == "pdf":
-                    self.pdf.file(arg, cmd[2])  # type: ignore[arg-type]
-                    inbox_dirty = True
-                elif kind == "follow" and self.subscriptions is not None:
-                    report = self.subscriptions.apply(arg)  # type: ignore[arg-type]
-                    inbox_dirty |= bool(report.added)
-                elif kind == "pdf-audit":
-                    self.pdf.start_audit()
-                elif kind == "barrier":
-                    barriers.append(arg)  # set below, once the work it waits for is done
-                elif kind == "known":
-                    self._link_existing(arg)
+                if cmd[0] == "barrier":
+                    barriers.append(cmd[1])  # set below, once the work it waits for is done
+                    continue
+                try:
+                    inbox_dirty |= self._handle(cmd)
+                except Exception as exc:  # noqa: BLE001 - fail this command, take the next
+                    self._command_failed(cmd, exc)
                     inbox_dirty = True
             now = time.monotonic()
             if inbox_dirty and (stopping or now - last_inbox >= self.inbox_min_interval):
-                self.refresh_inbox()
+                self._guarded(("inbox", ""), self.refresh_inbox)
                 inbox_dirty = False
                 last_inbox = now
             # Low priority, one note at a time: a write that arrives waits for one edit.
             while self._backlinks and (stopping or barriers or self.queue.empty()):
-                self._link_back(*self._backlinks.popleft())
+                link = self._backlinks.popleft()
+                self._guarded(("link", *link), self._link_back, *link)
             if not stopping and self.queue.empty() and not self._backlinks:
-                self.pdf.idle_pass()
+                self._guarded(("pdf-idle", ""), self.pdf.idle_pass)
             for barrier in barriers:
                 barrier.set()  # type: ignore[attr-defined]
             self.busy_seconds += time.perf_counter() - started
@@ -217,11 +208,74 @@ class VaultWriter(threading.Thread):
                 self.idle.set()
         log.debug("writer stopped")
 
+    def _handle(self, cmd: tuple[str, ...]) -> bool:
+        """Carry out one command; True when the inbox needs a refresh."""
+        kind, arg = cmd[0], cmd[1]
+        if kind == "write":
+            self._safe_write(arg)
+            return True
+        if kind == "tick":
+            return self._resume_due_writes()
+        if kind == "note":
+            self._note_event(arg, cmd[2], cmd[3] or None)
+        elif kind == "graph":
+            self._write_graph_note(arg, cmd[2])
+        elif kind in ("topics", "review"):
+            self._write_maintained(kind, cmd)
+        elif kind == "pdf":
+            self.pdf.file(arg, cmd[2])  # type: ignore[arg-type]
+            return True
+        elif kind == "follow" and self.subscriptions is not None:
+            report = self.subscriptions.apply(arg)  # type: ignore[arg-type]
+            return bool(report.added)
+        elif kind == "pdf-audit":
+            self.pdf.start_audit()
+        elif kind == "known":
+            self._link_existing(arg)
+            return True
+        return kind == "inbox"
+
+    def _guarded(self, cmd: tuple[str, ...], fn: Callable[..., object], *args: object) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - see the module docstring
+            self._command_failed(cmd, exc)
+
+    def _command_failed(self, cmd: tuple[str, ...], exc: Exception) -> None:
+        """An unexpected error in one command: log it once (with the traceback) and,
+        when the command was for a job, fail that job with the error as its reason."""
+        kind = cmd[0]
+        key = cmd[1] if kind in ("write", "known") and isinstance(cmd[1], str) else None
+        reason = f"internal error while writing: {type(exc).__name__}: {exc}"
+        seen = (kind, type(exc).__name__, str(exc))
+        if seen not in self._reported:
+            self._reported.add(seen)
+            log.error("%s (command %s%s)", reason, kind, f" {key}" if key else "",
+                      exc_info=exc, extra={"job": key or ""})
+        else:
+            log.debug("%s again (command %s)", reason, kind)
+        if key is None:
+            return
+        d = self.config.section("daemon")
+        try:
+            self.ledger.fail(key, reason, transient=False, max_attempts=d["max_attempts"],
+                             backoff_base=d["backoff_base_seconds"],
+                             backoff_max=d["backoff_max_seconds"],
+                             from_states=("running",) if kind == "known"
+                             else ("generated", "written"))
+        except Exception as err:  # noqa: BLE001 - e.g. the job moved meanwhile
+            log.warning("could not mark %s failed: %s", key, err)
+
     # -- inbox -----------------------------------------------------------------------
     def ensure_inbox(self) -> None:
-        if not self.paths.inbox.exists() and self.paths.vault.is_dir():
-            self.paths.inbox.parent.mkdir(parents=True, exist_ok=True)
-            edit_inbox(self.paths.inbox, lambda t: t or INBOX_TEMPLATE, create=True)
+        """Create the inbox when missing, through the path gate. The inbox editor then
+        works on the real path the gate returns, right away (a compare-and-swap of whole
+        files in a folder the gate has just checked)."""
+        gate = self.paths.gate
+        if not gate.exists(self.paths.inbox) and self.paths.vault.is_dir():
+            gate.make_folder(self.paths.inbox.parent)
+            edit_inbox(gate.resolve(self.paths.inbox), lambda t: t or INBOX_TEMPLATE,
+                       create=True)
             log.info("created %s", self.paths.rel(self.paths.inbox))
 
     def refresh_inbox(self) -> None:
@@ -232,12 +286,15 @@ class VaultWriter(threading.Thread):
         try:
             self.sync.forget_file_names()
             self.ensure_inbox()
-            edit_inbox(self.paths.inbox, self.sync.transform)
+            edit_inbox(self.paths.gate.resolve(self.paths.inbox), self.sync.transform)
         except InboxBusy as exc:
             log.warning("%s", exc)
             self.request_inbox()
             return
         except FileNotFoundError:
+            return
+        except PathRefused as exc:
+            self.notices.say(f"inbox not read: {exc.reason}")
             return
         except OSError as exc:
             self._log_throttled("inbox", "cannot update the inbox: %s", exc)
@@ -298,6 +355,13 @@ class VaultWriter(threading.Thread):
                 self._log_throttled(f"write:{key}", "write failed (%s): %s", state, exc.reason)
             except StateConflict as exc:
                 log.warning("%s", exc)
+            except PathRefused as exc:  # a folder that leads out of the vault: permanent
+                self.ledger.fail(key, exc.reason, transient=False, max_attempts=1,
+                                 backoff_base=0, backoff_max=0,
+                                 from_states=("generated", "written"))
+                log.error("not written: %s", exc.reason)
+            except Exception as exc:  # noqa: BLE001 - this job fails, the next one goes on
+                self._command_failed(("write", key), exc)
         finally:
             current_job.reset(token)
 
@@ -330,13 +394,17 @@ class VaultWriter(threading.Thread):
         relation shows from both sides. Only our own study notes (known to the ledger)
         are edited, only inside their marked region (see :mod:`vault_tools.related`);
         the merge base kept for a later regeneration gets the same line."""
-        if self.knowledge is None or rel == note or not (self.paths.vault / note).is_file():
+        if self.knowledge is None or rel == note or not self.paths.gate.is_file(note):
             return
         job = self.ledger.find_by_note(rel)
         target = self.knowledge.link_target(note)
-        if job is None or not self.files.add_related_link(rel, target):
+        if job is None:
             return
-        base = related_region.add_link(job.note_text or "", target)
+        tag = region_tag(self.paths.state, job.key)
+        if not self.files.add_related_link(rel, target, tag, legacy_base=job.note_text):
+            return
+        base = related_region.add_link(job.note_text or "", target, tag,
+                                       legacy_base=job.note_text)
         if base is not None:
             self.ledger.set_note_text(job.key, base)
         self._learn(rel)
@@ -350,8 +418,8 @@ class VaultWriter(threading.Thread):
             return
         if text is None:
             try:
-                text = (self.paths.vault / rel).read_text(encoding="utf-8", errors="replace")
-            except OSError:
+                text = self.paths.gate.read_text(rel)
+            except (OSError, PathRefused):
                 return
         digest = hash(text)
         if self._learned.get(rel) == digest:
@@ -396,7 +464,7 @@ class VaultWriter(threading.Thread):
         elif kind == "deleted":
             self._note_deleted(rel)
         elif kind in ("created", "modified", "closed"):
-            if (self.paths.vault / rel).is_file():
+            if self.paths.gate.is_file(rel):
                 self._learn(rel)
                 self.pdf.changed(rel)
                 if kind == "created":
@@ -426,8 +494,8 @@ class VaultWriter(threading.Thread):
         """A note of ours appeared under a new path (a move the watcher saw as delete +
         create, or one made while the daemon was down): point its job at it."""
         try:
-            text = (self.paths.vault / rel).read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            text = self.paths.gate.read_text(rel)
+        except (OSError, PathRefused):
             return
         key = notes.owner_key(text)
         job = self.ledger.get(key) if key else None
@@ -435,7 +503,7 @@ class VaultWriter(threading.Thread):
             return
         data, _ = frontmatter.split(text)
         old = job.assessment_path if (data or {}).get("type") == "assessment" else job.note_path
-        if old and old != rel and not (self.paths.vault / old).exists():
+        if old and old != rel and not self.paths.gate.exists(old):
             self.ledger.note_moved(old, rel)
             self.pdf.moved(old, rel)
             log.info("followed %s to %s", old, rel, extra={"job": job.key})
@@ -443,18 +511,11 @@ class VaultWriter(threading.Thread):
     def _write_graph_note(self, note: str, canvas: str) -> None:
         if not self._vault_ok():
             return
-        target = self.paths.graph_note
         try:
-            if target.exists():
-                data, _ = frontmatter.split(target.read_text(encoding="utf-8",
-                                                             errors="replace"))
-                if not data or data.get("type") != GRAPH_NOTE_TYPE:
-                    log.warning("%s is not vaultd's graph note; leaving it alone",
-                                self.paths.rel(target))
-                    return
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, note)
-            write_atomic(target.with_suffix(".canvas"), canvas)
+            for line in write_graph_files(self.paths.gate, self.paths.graph_note, note, canvas):
+                self.notices.say(line)
+        except PathRefused as exc:
+            self.notices.say(f"graph note not written: {exc.reason}")
         except OSError as exc:
             self._log_throttled("graph", "could not write the graph note: %s", exc)
 

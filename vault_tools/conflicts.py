@@ -21,7 +21,8 @@ from vault_tools import frontmatter
 from vault_tools.merge import Collision
 
 MARKER = "vaultd_conflict"
-_NAME = re.compile(r" \(regenerated \d{4}-\d{2}-\d{2} \d{4}\)(?: \d+)?\.md$", re.IGNORECASE)
+_NAME = re.compile(r" \(regenerated \d{4}-\d{2}-\d{2} \d{4}\)(?: \(\d+\)| \d+)?\.md$",
+                   re.IGNORECASE)
 _MARKER_LINE = re.compile(rf"^{MARKER}:[ \t]*(?:true|yes)[ \t]*\r?$", re.MULTILINE)
 
 

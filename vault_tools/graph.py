@@ -35,6 +35,7 @@ import networkx as nx
 
 from vault_tools import frontmatter
 from vault_tools.conflicts import is_conflict_copy
+from vault_tools.pathgate import PathGate, PathRefused
 
 FORMAT_VERSION = 1
 KINDS = ("study-note", "assessment", "user")
@@ -461,6 +462,7 @@ def iter_vault_notes(vault_root: Path, *, exclude: Iterable[str] = ()) -> Iterat
     """
     root = Path(vault_root)
     skip = {normalize_path(p) for p in exclude}
+    gate = PathGate(root)
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(
             d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
@@ -472,9 +474,9 @@ def iter_vault_notes(vault_root: Path, *, exclude: Iterable[str] = ()) -> Iterat
             rel = full.relative_to(root).as_posix()
             if rel in skip:
                 continue
-            try:
-                text = full.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+            try:  # through the path gate: no symlink out, no FIFO, bounded
+                text = gate.read_bytes(rel, 64 << 20).decode("utf-8")
+            except (OSError, UnicodeDecodeError, PathRefused):
                 continue
             if is_conflict_copy(rel, text):
                 continue  # a regeneration's conflict copy is no note of the graph

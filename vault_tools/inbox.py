@@ -22,9 +22,11 @@ check and swap is found in the swapped-out file and merged on the next round.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shlex
+import stat
 import time
 from bisect import bisect_right
 from collections.abc import Callable
@@ -226,7 +228,16 @@ class InboxBusy(RuntimeError):
 
 
 def read_text(path: Path) -> tuple[bytes, str]:
-    raw = path.read_bytes()
+    """The file's bytes and text. Callers pass the real path the path gate returned, so
+    the open follows no symlink (``O_NOFOLLOW``), never blocks (``O_NONBLOCK``: a FIFO
+    put in the inbox's place) and only a regular file is read."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        raw = fh.read()
     return raw, raw.decode("utf-8", "surrogateescape")
 
 
@@ -318,7 +329,7 @@ def _swap_in(path: Path, transform: Callable[[str], str], *, rounds: int) -> boo
         tmp = write_temp(path, data, mode=path.stat().st_mode & 0o7777)
         try:
             # Writing the temp file (fsync) takes a while: look again right before the swap.
-            if path.read_bytes() != raw:
+            if read_text(path)[0] != raw:
                 continue
             if exchange(tmp, path):
                 old_fd = os.open(tmp, os.O_RDONLY)
