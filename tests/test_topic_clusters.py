@@ -31,3 +31,11 @@ def test_planted_topics_survive_a_concept_every_note_shares() -> None:
 
 def test_no_study_notes_no_clusters() -> None:
     assert study_clusters(topic_inputs(KnowledgeGraph())) == []
+
+
+def test_notes_sharing_nothing_are_apart() -> None:
+    g = KnowledgeGraph()
+    for name, concept in (("a", "x"), ("b", "y")):
+        g.update_note(f"S/{name}.md", title=None, tags=[], links=[], concepts=[concept],
+                      created=None, kind="study-note")
+    assert sorted(study_clusters(topic_inputs(g))) == [["S/a.md"], ["S/b.md"]]

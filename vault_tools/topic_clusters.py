@@ -92,12 +92,12 @@ def _strongest(w: sp.sparse.csr_array, k: int) -> tuple[np.ndarray, np.ndarray, 
             cols = cols[pick]
         src.append(np.full(len(cols), i))
         dst.append(cols)
-    if not src:
-        return (np.zeros(0, dtype=np.int64),) * 2 + (np.zeros(0),)  # type: ignore[return-value]
-    a, b = np.concatenate(src), np.concatenate(dst)
-    lo_, hi_ = np.minimum(a, b), np.maximum(a, b)
-    pairs = np.unique(np.stack([lo_, hi_], axis=1), axis=0)
-    weights = np.asarray(w[pairs[:, 0], pairs[:, 1]]).ravel()
+    a = np.concatenate(src).astype(np.int64) if src else np.zeros(0, dtype=np.int64)
+    b = np.concatenate(dst).astype(np.int64) if dst else np.zeros(0, dtype=np.int64)
+    if not len(a):  # no two notes share anything
+        return a, b, np.zeros(0, dtype=float)
+    pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1), axis=0)
+    weights = np.asarray(w[pairs[:, 0], pairs[:, 1]], dtype=float).ravel()
     return pairs[:, 0], pairs[:, 1], weights
 
 
