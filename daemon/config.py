@@ -197,8 +197,8 @@ SCHEMA: dict[str, list[Setting]] = {
         Setting("folder", "Topics", "Where topic notes go.", check=_relative_path),
         Setting("debounce_seconds", 30.0, "Quiet time after the graph changes before topic "
                 "notes are refreshed.", kind=(int, float), check=_at_least(0)),
-        Setting("daily_token_cap", 50000, "Most model tokens a day for topic synthesis (Claude "
-                "backend); over it topics are extractive until tomorrow; 0: never synthesise.",
+        Setting("daily_token_cap", 50000, "Most model tokens a day for topic synthesis (claude "
+                "or openai backend); over it topics are extractive until tomorrow; 0: never synthesise.",
                 check=_at_least(0)),
     ],
     "review": [

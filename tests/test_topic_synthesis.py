@@ -25,7 +25,7 @@ from daemon.maintained import MaintainedNotes  # noqa: E402
 from daemon.notefiles import NoteFiles  # noqa: E402
 from daemon.paths import VaultPaths  # noqa: E402
 from daemon.topickeeper import clusters_for, plan_topics  # noqa: E402
-from daemon.topicsynth import TopicSynthesizer  # noqa: E402
+from daemon.topicsynth import TopicSynthesizer, synthesizer_for  # noqa: E402
 from tests.test_topic_notes import study_note  # noqa: E402
 from vault_tools import frontmatter  # noqa: E402
 from vault_tools.graph import KnowledgeGraph  # noqa: E402
@@ -58,12 +58,15 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield fake, vault, paths, registry
 
 
-def synthesizer(paths: VaultPaths, registry: MaintainedNotes, cap: int = 100_000
-                ) -> TopicSynthesizer:
-    gen = Config.defaults().section("generate")
-    gen.update(retry_max_wait_seconds=0.01, retry_attempts=2)
+def synthesizer(paths: VaultPaths, registry: MaintainedNotes, cap: int = 100_000,
+                backend: str = "claude") -> TopicSynthesizer:
+    config = Config.defaults()
+    config.values["generate"].update(retry_max_wait_seconds=0.01, retry_attempts=2)
+    config.values["topics"]["daily_token_cap"] = cap
     paths.state.mkdir(parents=True, exist_ok=True)
-    return TopicSynthesizer(gen, paths.state, cap=cap, spent_today=registry.tokens_today)
+    synth = synthesizer_for(config, backend, paths.state, registry.tokens_today)
+    assert synth is not None
+    return synth
 
 
 def refresh(vault: Path, registry: MaintainedNotes, synth: TopicSynthesizer) -> str:
@@ -106,8 +109,43 @@ def test_daily_cap_and_bad_replies_fall_back_to_extractive(setup) -> None:
     assert fake.message_requests() == []  # over the cap: not even asked
     assert frontmatter.split(note)[0]["synthesis"] == "extractive"
     assert "3 videos teach this topic" in note
-    fake.queue(text("not json"), text("still not json"))
+    fake.queue(text("not json"))
     study_note(vault, "Wave C", ["alpha wave", "beta wave", "gamma wave", "theta"])
     note = refresh(vault, registry, synthesizer(paths, registry))
-    assert len(fake.message_requests()) == 2  # asked once more, then gave up
+    assert len(fake.message_requests()) == 1
     assert frontmatter.split(note)[0]["synthesis"] == "extractive"
+    assert registry.tokens_today() > 0  # the unusable reply was paid for: it counts
+    config = Config.defaults()
+    config.values["topics"]["daily_token_cap"] = 0  # 0: never synthesise
+    assert synthesizer_for(config, "claude", paths.state, registry.tokens_today) is None
+    assert synthesizer_for(Config.defaults(), "offline", paths.state, lambda: 0) is None
+
+
+def test_openai_compatible_server_writes_the_synthesis(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same synthesis through the OpenAI-compatible transport (Ollama, llama.cpp…):
+    the real ``openai`` SDK against a loopback server."""
+    from fake_openai import FakeOpenAI
+    from fake_openai import text as openai_text
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("VAULTD_STATE_DIR", str(tmp_path / "state"))
+    with FakeOpenAI(lambda body: openai_text(json.dumps(REPLY))) as fake:
+        vault = tmp_path / "vault"
+        vault.mkdir()
+        for name in ("Wave A", "Wave B"):
+            study_note(vault, name, ["alpha wave", "beta wave"])
+        config = Config.defaults()
+        config.values["openai"].update(base_url=fake.base_url, model="llama3.1:8b")
+        paths = VaultPaths.from_config(vault, config)
+        registry = MaintainedNotes(paths, NoteFiles(paths, lambda: None), "Topics")
+        paths.state.mkdir(parents=True)
+        synth = synthesizer_for(config, "openai", paths.state, registry.tokens_today)
+        assert synth is not None
+        note = refresh(vault, registry, synth)
+        (request,) = fake.chat_requests()
+        assert request.body["model"] == "llama3.1:8b"
+        assert "=== Video: Wave B" in request.body["messages"][-1]["content"]
+        assert frontmatter.split(note)[0]["synthesis"] == "model"
+        assert "Brain waves come in bands" in note and "<script>" not in note
+        assert registry.tokens_today() > 0
