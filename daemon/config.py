@@ -198,7 +198,8 @@ SCHEMA: dict[str, list[Setting]] = {
         Setting("debounce_seconds", 30.0, "Quiet time after the graph changes before topic "
                 "notes are refreshed.", kind=(int, float), check=_at_least(0)),
         Setting("daily_token_cap", 50000, "Most model tokens a day for topic synthesis (claude "
-                "or openai backend); over it topics are extractive until tomorrow; 0: never synthesise.",
+                "or openai backend); over it topics are extractive until tomorrow; 0: never "
+                "synthesise.",
                 check=_at_least(0)),
     ],
     "review": [
