@@ -323,3 +323,40 @@ def test_a_moved_topic_note_is_followed(tmp_path: Path, monkeypatch: object) -> 
     refresh(vault, registry)
     assert not list((vault / "Topics").glob("*.md"))  # not made again at the old place
     assert "gamma wave" in moved.read_text(encoding="utf-8")
+
+
+def test_the_running_daemon_keeps_topic_notes_current(tmp_path: Path) -> None:
+    """``vaultd run`` (no --once): lectures pasted into the inbox while it runs become
+    topic notes after the debounce, and a later lecture updates its topic's note."""
+    import signal
+
+    from tests.helpers import append_in_place, start_daemon, tracebacks, wait_for
+
+    env = vaultd_env(tmp_path / "state")
+    vault = make_vault(tmp_path, 0)
+    (vault / ".vaultd" / "config.toml").write_text(
+        '[generate]\nbackend = "offline"\n[pdf]\nenabled = false\n'
+        "[topics]\ndebounce_seconds = 0.5\n", encoding="utf-8")
+    lines: list[str] = []
+    for topic in BANK:
+        for i in range(3):
+            add_lecture(vault, topic, i, lines)
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(vault, env, log=log)
+    try:
+        wait_for(lambda: (vault / "Study Notes.base").exists(), what="daemon start")
+        append_in_place(vault / "inbox.md", "\n".join(lines) + "\n")
+        notes = wait_for(lambda: len(topic_notes(vault)) == 2 and topic_notes(vault),
+                         timeout=90, what="two topic notes")
+        enz = next(name for name, text in notes.items() if "Enzymes 0" in text)
+        more: list[str] = []
+        add_lecture(vault, "enzymes", 3, more)
+        append_in_place(vault / "inbox.md", more[0] + "\n")
+        wait_for(lambda: "Study Notes/Enzymes 3" in members(
+            (vault / "Topics" / enz).read_text(encoding="utf-8")), timeout=90,
+            what="the enzymes topic note updated")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    assert not tracebacks(log.read_text(encoding="utf-8"))
+    assert len(topic_notes(vault)) == 2
