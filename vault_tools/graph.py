@@ -41,9 +41,6 @@ FORMAT_VERSION = 1
 KINDS = ("study-note", "assessment", "user")
 SKIP_DIRS = frozenset({".obsidian", ".trash", ".vaultd"})
 GRAPH_NOTE_TYPE = "knowledge-graph"
-# Notes vaultd writes *about* the graph (topic notes, weekly reviews) are not part of it:
-# a topic note links all its members and would pull its own cluster together.
-MAINTAINED_TYPES = frozenset({GRAPH_NOTE_TYPE, "topic-note", "weekly-review"})
 CONCEPT_KEYS = ("concepts", "key_concepts", "key concepts", "key_terms")
 ATTACHMENT_EXTS = frozenset(
     "png jpg jpeg gif bmp svg webp avif pdf mp3 mp4 webm wav ogg m4a flac mov mkv "
@@ -147,7 +144,7 @@ class KnowledgeGraph:
         ``#heading``/``|text``; attachments (images, PDFs) are ignored. A note of kind
         ``knowledge-graph`` (the graph note itself) is never part of the graph.
         """
-        if kind in MAINTAINED_TYPES:
+        if kind == GRAPH_NOTE_TYPE:
             self.remove_note(path)
             return
         path = normalize_path(path)
@@ -445,7 +442,7 @@ def note_from_markdown(path: str, text: str) -> NoteFacts:
     return NoteFacts(
         path=normalize_path(path),
         title=title.strip() if isinstance(title, str) and title.strip() else None,
-        kind=kind if kind in KINDS or kind in MAINTAINED_TYPES else "user",
+        kind=kind if kind in KINDS or kind == GRAPH_NOTE_TYPE else "user",
         tags=_as_list(fm.get("tags") or fm.get("tag"), split=True) + body_tags,
         aliases=_as_list(fm.get("aliases") or fm.get("alias")),
         links=links,
@@ -481,5 +478,5 @@ def iter_vault_notes(vault_root: Path, *, exclude: Iterable[str] = ()) -> Iterat
             if is_conflict_copy(rel, text):
                 continue  # a regeneration's conflict copy is no note of the graph
             facts = note_from_markdown(rel, text)
-            if facts.kind not in MAINTAINED_TYPES:
+            if facts.kind != GRAPH_NOTE_TYPE:
                 yield facts
