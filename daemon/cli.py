@@ -13,10 +13,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from daemon.config import Config
 from daemon.demo import DemoFolderError
 from daemon.errors import ConfigError, VaultdError, VaultMissingError
 from daemon.ledger import Ledger
 from daemon.logs import setup_logging
+from daemon.maintained import MaintainedNotes
+from daemon.notefiles import NoteFiles
 from daemon.paths import VaultPaths
 from daemon.runner import (
     AlreadyRunning,
@@ -91,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     _vault_arg(graph)
     graph.add_argument("--rebuild", action="store_true",
                        help="recompute the graph from the vault alone")
+    topics = sub.add_parser("topics", help="refresh the topic notes now")
+    _vault_arg(topics)
+    topics.add_argument("--restore", action="store_true",
+                        help="also recreate topic notes you deleted")
+    review = sub.add_parser("review", help="write this ISO week's review note now")
+    _vault_arg(review)
     pdf = sub.add_parser("pdf", help="export chosen notes to PDF")
     _vault_arg(pdf)
     pdf.add_argument("notes", nargs="+", metavar="NOTE",
@@ -335,6 +344,61 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- topics and review ---------------------------------------------------------------------
+def _maintained(paths: VaultPaths, config: Config) -> MaintainedNotes:
+    return MaintainedNotes(paths, NoteFiles(paths, lambda: None),
+                           config.get("topics", "folder"))
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    """Topic notes from the saved graph (or the vault when there is none), written with
+    the daemon's rules: merged with your edits, a deleted one only with --restore."""
+    from daemon.graphkeeper import load_or_rebuild
+    from daemon.runner import resolve_backend
+    from daemon.topickeeper import clusters_for, plan_topics
+    from daemon.topicsynth import synthesizer_for
+    from vault_tools.topic_clusters import topic_inputs
+
+    config, paths = open_vault(args.vault)
+    exclude = sorted(p for p in (paths.rel_any(paths.inbox), paths.rel_any(paths.graph_note),
+                                 paths.rel_any(paths.graph_note.with_suffix(".canvas"))) if p)
+    graph, _ = load_or_rebuild(paths.vault, paths.state / "graph.json", exclude)
+    registry = _maintained(paths, config)
+    backend, _why = resolve_backend(config)
+    synth = synthesizer_for(config, backend, paths.state, registry.tokens_today)
+    clusters = clusters_for(topic_inputs(graph), registry)
+    writes = plan_topics(paths.vault, registry, clusters, synth)
+    try:
+        lines = registry.apply_topics(writes, restore=args.restore)
+    except OSError as exc:
+        raise VaultdError(f"could not write the topic notes: {exc}") from exc
+    print(f"{len(writes)} topic(s) with at least two study notes from different sources")
+    for line in lines:
+        print(f"  {line}")
+    return EXIT_OK
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from daemon.review import plan_review
+
+    config, paths = open_vault(args.vault)
+    registry = _maintained(paths, config)
+    rel, text = plan_review(paths.vault, registry, config.get("review", "folder"),
+                            date.today())
+    try:
+        outcome = registry.write(rel, text, restore=True)
+    except OSError as exc:
+        raise VaultdError(f"could not write the review note: {exc}") from exc
+    if outcome == "foreign":
+        print(f"vaultd: {paths.vault / rel} is not a note vaultd wrote; left it alone",
+              file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"{outcome}: {paths.vault / rel}")
+    return EXIT_OK
+
+
 # -- pdf ---------------------------------------------------------------------------------
 def _find_note(vault: Path, name: str) -> Path | None:
     # A lookup only: the note found is read through the path gate (cmd_pdf).
@@ -415,6 +479,7 @@ def cmd_service(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "add": cmd_add, "status": cmd_status, "retry": cmd_retry,
             "regenerate": cmd_regenerate, "demo": cmd_demo, "graph": cmd_graph, "pdf": cmd_pdf,
+            "topics": cmd_topics, "review": cmd_review,
             "doctor": cmd_doctor, "service": cmd_service}
 
 

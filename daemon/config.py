@@ -191,6 +191,22 @@ SCHEMA: dict[str, list[Setting]] = {
         Setting("playlists", [], "YouTube playlist ids to follow.", kind=list, check=_str_list),
         Setting("poll_minutes", 60, "How often to poll followed feeds.", check=_at_least(5)),
     ],
+    "topics": [
+        Setting("enabled", True, "Maintain a topic note per topic cluster with at least two "
+                "study notes from different sources."),
+        Setting("folder", "Topics", "Where topic notes go.", check=_relative_path),
+        Setting("debounce_seconds", 30.0, "Quiet time after the graph changes before topic "
+                "notes are refreshed.", kind=(int, float), check=_at_least(0)),
+        Setting("daily_token_cap", 50000, "Most model tokens a day for topic synthesis (claude "
+                "or openai backend); over it topics are extractive until tomorrow; 0: never "
+                "synthesise.",
+                check=_at_least(0)),
+    ],
+    "review": [
+        Setting("enabled", True, "Write a weekly review note (Monday morning and at start)."),
+        Setting("folder", "Review", "Where weekly review notes go (named by ISO week, e.g. "
+                "2026-W49.md).", check=_relative_path),
+    ],
 }
 
 

@@ -1,10 +1,12 @@
 """``vaultd demo [DIR]``: a sample vault processed end to end, offline.
 
-Copies the lecture subtitle files shipped in ``daemon/samples/`` into ``DIR/Lectures``,
-adds a few notes of "your own" (``My notes/``) for the new notes to link to, writes an
-inbox linking them (plus a malformed link, to show how failures look), forces
-the offline backend in the vault's config, runs the daemon with ``--once`` and says where
-to look. Safe to run again on the same folder: known sources are not regenerated.
+Copies the lecture subtitle files shipped in ``daemon/samples/`` into ``DIR/Lectures``
+(two of them on one subject, so a topic note shows), adds a few notes of "your own"
+(``My notes/``) for the new notes to link to, writes an inbox linking them (plus a
+malformed link, to show how failures look), forces the offline backend in the vault's
+config, runs the daemon with ``--once`` and says where to look: notes, PDFs, the graph
+note, the topic note and this week's review. Safe to run again on the same folder:
+known sources are not regenerated.
 """
 
 from __future__ import annotations
@@ -119,6 +121,12 @@ def run_demo(folder: Path) -> int:
     graph = daemon.paths.graph_note
     if graph.exists():
         print(f"  graph:      {graph} (and {graph.with_suffix('.canvas').name})")
+    topics = sorted((folder / daemon.config.get("topics", "folder")).glob("*.md"))
+    for topic in topics:
+        print(f"  topic:      {topic}")
+    reviews = sorted((folder / daemon.config.get("review", "folder")).glob("*.md"))
+    if reviews:
+        print(f"  review:     {reviews[-1]}")
     print(f"\nInbox with statuses: {folder / 'inbox.md'}")
     print("Open the folder as a vault in Obsidian to browse the notes.")
     logging.shutdown()

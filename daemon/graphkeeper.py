@@ -26,7 +26,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -36,19 +36,21 @@ from vault_tools.frontmatter import split as split_frontmatter
 from vault_tools.graph import GRAPH_NOTE_TYPE, KnowledgeGraph, NoteFacts
 from vault_tools.graph_note import Cluster, GraphAnalysis, analyze, render_graph_note
 from vault_tools.pathgate import PathGate
+from vault_tools.topic_clusters import TopicInputs, topic_inputs
 
 log = logging.getLogger("vaultd.graph")
 
 Op = tuple[str, object, object]
 
 
-def render_outputs(graph: KnowledgeGraph, previous: GraphAnalysis | None = None
-                   ) -> tuple[str, str, GraphAnalysis]:
+def render_outputs(graph: KnowledgeGraph, previous: GraphAnalysis | None = None,
+                   extra: Sequence[str] = ()) -> tuple[str, str, GraphAnalysis]:
     """(graph note markdown, canvas JSON, analysis) from one analysis; ``previous``
-    warm-starts the clustering (a few new notes do not reshuffle every cluster)."""
+    warm-starts the clustering (a few new notes do not reshuffle every cluster);
+    ``extra``: lines for the note's "Study plan" section (this week's review)."""
     now = datetime.now().astimezone().replace(microsecond=0).isoformat()
     analysis = analyze(graph, previous=previous)
-    note = render_graph_note(graph, now=now, analysis=analysis)
+    note = render_graph_note(graph, now=now, analysis=analysis, extra=extra)
     canvas = json.dumps(render_canvas(graph, analysis=analysis), indent=1, ensure_ascii=False)
     return note, canvas, analysis
 
@@ -147,6 +149,10 @@ class GraphKeeper(threading.Thread):
         self.queue: queue.Queue[Op | None] = queue.Queue()
         self.graph: KnowledgeGraph | None = None
         self.ready = threading.Event()
+        # After a render: what topics are made of goes to the topic keeper; the graph
+        # note gets the lines ``extra_lines`` returns (a link to this week's review).
+        self.on_clusters: Callable[[TopicInputs], None] | None = None
+        self.extra_lines: Callable[[], list[str]] | None = None
         self.renders = 0
         self.analysis: GraphAnalysis | None = None
         self._earliest = 0.0  # monotonic time before which no scheduled render starts
@@ -261,7 +267,8 @@ class GraphKeeper(threading.Thread):
         assert self.graph is not None
         started = time.monotonic()
         try:
-            note, canvas, self.analysis = render_outputs(self.graph, self.analysis)
+            extra = self.extra_lines() if self.extra_lines else []
+            note, canvas, self.analysis = render_outputs(self.graph, self.analysis, extra)
             self.saved.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.saved, self.graph.to_json())
             self._save_clusters()
@@ -277,3 +284,5 @@ class GraphKeeper(threading.Thread):
         self._earliest = time.monotonic() + took * (1 / RENDER_SHARE - 1)
         log.info("graph note rendered in %.2f s", took)
         self.on_render(note, canvas)
+        if self.on_clusters is not None:
+            self.on_clusters(topic_inputs(self.graph))

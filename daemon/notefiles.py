@@ -205,7 +205,6 @@ class NoteFiles:
             assess_rel = self.paths.rel_any(assess_path) or assess_rel
         created = now_iso()
         gate = self.paths.gate
-        sr_settings = SrSettings.load(self.paths.vault, gate)
         try:
             data, _ = frontmatter.split(gate.read_text(note_path))
             created = str((data or {}).get("created") or created)
@@ -220,22 +219,9 @@ class NoteFiles:
                 if not gate.exists(path):
                     gate.write(path, new, create_only=True)
                     continue
-                current = gate.read_text(path, errors="surrogateescape")
-                collided: list[Collision] = []
-                if base is None:  # nothing to merge against (a ledger from before
-                    # merge bases were kept): the whole new text is one collided block
-                    merged = None
-                    collided.append(Collision(0, "", [], new.split("\n"), []))
-                else:
-                    merged = regenerate(base, current, new, collided, sr_settings)
-                if merged is not None and merged != current:
-                    gate.write(path, merged.encode("utf-8", "surrogateescape"))
-                if collided:
-                    copy = self._conflict_copy(path, collided)
-                    conflicts.append(self.paths.rel(copy))
-                    log.warning("%s: applied the new version except %d block(s) you had "
-                                "edited too; their new text is in %s", self.paths.rel(path),
-                                len(collided), copy.name)
+                copy = self.merge_file(path, new, base)
+                if copy is not None:
+                    conflicts.append(copy)
         except PathRefused as exc:
             raise PathRefusedError.from_gate(exc) from None
         except OSError as exc:
@@ -243,6 +229,30 @@ class NoteFiles:
         return WriteResult(note_rel, assess_rel, created=False, note_text=note_text,
                            assessment_text=assess_text, conflicts=tuple(conflicts),
                            related=composed.related)
+
+    def merge_file(self, path: Path, new: str, base: str | None) -> str | None:
+        """Merge ``new`` into the existing file ``path`` against ``base`` (the text we
+        last wrote there); blocks the user changed too keep the user's text and their
+        new text goes to a conflict copy, whose vault path is returned. Raises OSError
+        and PathRefused (every read and write passes the path gate)."""
+        gate = self.paths.gate
+        current = gate.read_text(path, errors="surrogateescape")
+        collided: list[Collision] = []
+        if base is None:  # nothing to merge against (a ledger from before
+            # merge bases were kept): the whole new text is one collided block
+            merged = None
+            collided.append(Collision(0, "", [], new.split("\n"), []))
+        else:
+            merged = regenerate(base, current, new, collided,
+                                SrSettings.load(self.paths.vault, gate))
+        if merged is not None and merged != current:
+            gate.write(path, merged.encode("utf-8", "surrogateescape"))
+        if not collided:
+            return None
+        copy = self._conflict_copy(path, collided)
+        log.warning("%s: applied the new version except %d block(s) you had edited too; "
+                    "their new text is in %s", self.paths.rel(path), len(collided), copy.name)
+        return self.paths.rel(copy)
 
     def _conflict_copy(self, path: Path, collided: list[Collision]) -> Path:
         """Create the collided blocks' new text beside the note under a free name (a file

@@ -29,6 +29,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,13 @@ from daemon.graphkeeper import GraphKeeper
 from daemon.paths import VaultPaths, check_vault_paths
 from daemon.pdfs import PdfExporter
 from daemon.pipeline import Dispatcher
+from daemon.review import plan_review, review_path
 from daemon.secrets import load_api_key, register_config, scrub_data
 from daemon.statewatch import StateWatch, classify, full_reason
 from daemon.supervisor import Supervisor
 from daemon.ticker import Ticker
+from daemon.topickeeper import TopicKeeper
+from daemon.topicsynth import synthesizer_for
 from daemon.vaultlock import AlreadyRunning, VaultLock  # noqa: F401 - cli imports it here
 from daemon.watcher import VaultWatcher
 from daemon.writer import VaultWriter
@@ -117,6 +121,7 @@ class Daemon:
         self.started_at = time.time()
         self.supervisor = Supervisor(self.paths.state, on_failure=self._on_thread_death)
         self._status_lock = threading.Lock()
+        self._review_week: tuple[int, int] | None = None
         self.clock = time.monotonic  # every interval and deadline (injectable for tests)
         self.exit_reason: str | None = None  # set when the daemon must stop non-zero
         self.signals = 0
@@ -171,6 +176,16 @@ class Daemon:
         self.dispatcher.watch = self.watch
         self.writer.watch = self.watch
         self.writer.sync.pause = lambda: self.watch.paused
+        topics = self.config.section("topics")
+        self.topic_keeper: TopicKeeper | None = None
+        if topics["enabled"]:
+            synth = synthesizer_for(self.config, self.backend, self.paths.state,
+                                    self.writer.maintained.tokens_today)
+            self.topic_keeper = TopicKeeper(self.paths.vault, self.writer.maintained,
+                                            self.writer.request_topics,
+                                            debounce=topics["debounce_seconds"], synth=synth)
+            self.keeper.on_clusters = self.topic_keeper.submit
+        self.keeper.extra_lines = self.study_plan_lines
         self.pdfs = PdfExporter(self.paths.vault, self.config.get("vault", "pdf_folder"),
                                 self.config.get("pdf", "theme"), self.writer.request_pdf_done)
         self.writer.pdfs = self.pdfs
@@ -182,7 +197,11 @@ class Daemon:
         sup.adopt(self.keeper)
         sup.adopt(self.writer)
         sup.adopt(self.dispatcher)
+        if self.topic_keeper is not None:
+            sup.adopt(self.topic_keeper)
         self.keeper.start()
+        if self.topic_keeper is not None:
+            self.topic_keeper.start()
         self.writer.start()
         self.writer.request_tick()  # resume generated-but-unwritten jobs
         self.writer.request_inbox()
@@ -201,6 +220,10 @@ class Daemon:
         self.scheduler.add_job(self.write_status, 2, id="status-file")
         self.scheduler.add_job(self.check_vault, 2, id="vault-check")
         self.scheduler.add_job(self.keeper.rebuild, 24 * 3600, id="graph-rebuild")
+        if self.config.get("review", "enabled"):
+            # At start, then at the first look (every 10 minutes) in each new ISO week:
+            # the note of the week exists from the start and follows the calendar.
+            self.scheduler.add_job(self.review_tick, 600, id="weekly-review", first_in=0)
         self._schedule_subscriptions()
         self.scheduler.start()
         sup.watch("scheduler", self.scheduler.is_alive, lambda: [self.scheduler])
@@ -219,6 +242,36 @@ class Daemon:
         # the inbox edit happens on the writer.
         self.scheduler.add_job(lambda: self.writer.request_follow(self.subscriptions.fetch_all()),
                                sub["poll_minutes"] * 60, id="poll-subscriptions", first_in=0)
+
+    def review_tick(self) -> None:
+        """The weekly review job: write the note when the ISO week is one it has not been
+        written for by this daemon (at start, and once a new week begins)."""
+        week = date.today().isocalendar()[:2]
+        if week != self._review_week:
+            self._review_week = week
+            self.write_review()
+
+    def write_review(self) -> None:
+        """Plan this ISO week's review note (reads the vault, off the writer) and hand
+        it to the writer. Runs on the scheduler's thread."""
+        try:
+            rel, text = plan_review(self.paths.vault, self.writer.maintained,
+                                    self.config.get("review", "folder"), date.today())
+        except Exception:  # noqa: BLE001 - next week's run tries again
+            log.exception("planning the weekly review failed")
+            return
+        self.writer.request_review(rel, text)
+
+    def study_plan_lines(self) -> list[str]:
+        """The graph note's links to this week's review and the topic notes."""
+        lines = []
+        if self.config.get("review", "enabled"):
+            rel = review_path(self.config.get("review", "folder"), date.today())
+            lines.append(f"- This week's review: [[{rel[:-3]}]]")
+        for path, name, _members in sorted(self.writer.maintained.live_topics())[:20]:
+            label = name.translate(str.maketrans("[]|#^", "()/  "))
+            lines.append(f"- Topic: [[{path[:-3]}|{label}]]")
+        return lines
 
     def check_vault(self) -> None:
         """The vault folder can vanish (unmounted drive, sync client): pause while it is
@@ -429,6 +482,12 @@ class Daemon:
             self.writer.wait_idle(timeout=30)
         self.keeper.stop()
         self.keeper.join(timeout=60)
+        if self.topic_keeper is not None:  # flushes a pending refresh to the writer
+            self.topic_keeper.stop()
+            self.topic_keeper.join(timeout=60)
+        if self.options.once and self.config.get("review", "enabled"):
+            self.writer.wait_idle(timeout=30)  # the topic notes are written first
+            self.write_review()
         self.pdfs.shutdown(timeout=15.0)
         self.writer.request_inbox()
         self.writer.stop()

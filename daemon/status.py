@@ -8,9 +8,11 @@ one scrubber (:mod:`daemon.secrets`) before it is returned: reasons come from ou
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,7 @@ def gather_status(vault: Path) -> dict[str, Any]:
             "ledger_problem": None,
             "ledger_repaired": repaired,
             "state_note": running.get("state_note") if running else None,
+            "topics": _topics(paths),
         })
     finally:
         ledger.close()
@@ -173,6 +176,24 @@ def _usage_total(jobs: list[Job]) -> dict[str, Any]:
             "cost_usd": round(sum(j.cost_usd for j in jobs), 4)}
 
 
+def _topics(paths: VaultPaths) -> dict[str, Any]:
+    """Topic notes and what their synthesis cost (read from the registry, read-only)."""
+    try:
+        data = json.loads((paths.state / "maintained.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    topics = data.get("topics") or {}
+    usage = data.get("usage") or {}
+    live = sum(1 for t in topics.values() if not t.get("retired") and t.get("path")
+               and (paths.vault / t["path"]).is_file())
+    today = usage.get(date.today().isoformat()) or {}
+    return {"notes": live, "tokens_today": int(today.get("tokens", 0)),
+            "cost_today_usd": float(today.get("cost_usd", 0.0)),
+            "tokens_total": sum(int(v.get("tokens", 0)) for v in usage.values()),
+            "cost_total_usd": round(sum(float(v.get("cost_usd", 0.0))
+                                        for v in usage.values()), 6)}
+
+
 def format_status(st: dict[str, Any]) -> str:
     """The status as a person reads it, one fact per line."""
     out = [f"vault:   {st['vault']}"]
@@ -229,4 +250,10 @@ def format_status(st: dict[str, Any]) -> str:
     if yr.get("videos"):
         out.append(f"youtube: {yr['per_video']:.1f} requests per video (last {yr['videos']}"
                    f" videos, {yr['cached']} from the cache with none)")
+    t = st.get("topics") or {}
+    if t:
+        how = "offline, extractive" if not t["tokens_total"] else "model synthesis"
+        out.append(f"topics:  {t['notes']} topic note(s); synthesis {t['tokens_today']:,} "
+                   f"tokens today (${t['cost_today_usd']:.2f}), {t['tokens_total']:,} in "
+                   f"all (${t['cost_total_usd']:.2f}; {how})")
     return "\n".join(out)

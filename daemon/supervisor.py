@@ -17,8 +17,8 @@ thread that dies *anyway* is final. The :class:`Supervisor` then
 
 Two ways of noticing: :meth:`adopt` wraps a ``threading.Thread``'s ``run`` so an
 exception escaping it is reported at once; :meth:`watch` registers a liveness check
-(for threads the daemon does not own, such as watchdog's observer or APScheduler's
-loop) that :meth:`check` polls from the run loop. For those, a ``threading.excepthook``
+(for threads whose ``run`` the daemon does not wrap, such as watchdog's observer or
+the ticker) that :meth:`check` polls from the run loop. For those, a ``threading.excepthook``
 keeps the exception that ended the thread, so the reason names it. Deliberate stops are not deaths:
 :meth:`stopping` is called before the daemon stops its threads.
 """

@@ -36,6 +36,7 @@ from daemon.intake import InboxSync
 from daemon.knowledge import VaultKnowledge
 from daemon.ledger import Job, Ledger, StateConflict
 from daemon.logs import current_job
+from daemon.maintained import MaintainedNotes, TopicWrite
 from daemon.notefiles import NoteFiles, Notices, WriteResult
 from daemon.paths import VaultPaths
 from daemon.pdffiling import PdfFiling
@@ -45,6 +46,7 @@ from daemon.statewatch import StateWatch, classify, full_reason
 from vault_tools import frontmatter, notes
 from vault_tools import related as related_region
 from vault_tools.atomic import remove_stale_temps
+from vault_tools.bases_file import BASE_NAME, BASE_TEXT
 from vault_tools.inbox import InboxBusy, edit_inbox
 from vault_tools.models import VideoContent
 from vault_tools.pathgate import PathRefused
@@ -71,6 +73,7 @@ class VaultWriter(threading.Thread):
         self.keeper: GraphKeeper | None = None
         self.pdf = PdfFiling(paths, ledger, lambda: self.config, self.notices)
         self.files = NoteFiles(paths, lambda: self.knowledge, self.notices)
+        self.maintained = MaintainedNotes(paths, self.files, config.get("topics", "folder"))
         self.subscriptions: Subscriptions | None = None
         self.knowledge: VaultKnowledge | None = None
         self.exclude = {paths.rel_any(paths.inbox), paths.rel_any(paths.graph_note),
@@ -134,6 +137,14 @@ class VaultWriter(threading.Thread):
     def request_graph_note(self, note: str, canvas: str) -> None:
         self.queue.put(("graph", note, canvas))
 
+    def request_topics(self, writes: list[TopicWrite]) -> None:
+        """Topic note texts planned by the topic keeper (off this thread)."""
+        self.queue.put(("topics", writes))  # type: ignore[arg-type]
+
+    def request_review(self, rel: str, text: str) -> None:
+        """This week's review note, planned off this thread."""
+        self.queue.put(("review", rel, text))
+
     def stop(self) -> None:
         self.queue.put(None)
 
@@ -150,6 +161,7 @@ class VaultWriter(threading.Thread):
             for path in remove_stale_temps(self.paths.vault):
                 log.info("removed a temp file a crash left behind: %s", self.paths.rel(path))
             self.knowledge = VaultKnowledge(self.paths.vault, self.exclude, self.paths.gate)
+            self.ensure_base_file()
         audit = True
         while True:
             try:
@@ -229,6 +241,8 @@ class VaultWriter(threading.Thread):
             self._note_event(arg, cmd[2], cmd[3] or None)
         elif kind == "graph":
             self._write_graph_note(arg, cmd[2])
+        elif kind in ("topics", "review"):
+            self._write_maintained(kind, cmd)
         elif kind == "pdf":
             self.pdf.file(arg, cmd[2])  # type: ignore[arg-type]
             return True
@@ -473,6 +487,7 @@ class VaultWriter(threading.Thread):
                 self.keeper.rename(rel, new)
             self.ledger.note_moved(rel, new)
             self.pdf.moved(rel, new)
+            self.maintained.moved(rel, new)
             self._learn(new)
         elif kind == "deleted":
             self._note_deleted(rel)
@@ -531,3 +546,25 @@ class VaultWriter(threading.Thread):
             self.notices.say(f"graph note not written: {exc.reason}")
         except OSError as exc:
             self._log_throttled("graph", "could not write the graph note: %s", exc)
+
+    # -- maintained notes: topics, weekly review, the Bases view ---------------------
+    def _write_maintained(self, kind: str, cmd: tuple) -> None:  # type: ignore[type-arg]
+        if not self._vault_ok():
+            return
+        try:
+            if kind == "topics":
+                for line in self.maintained.apply_topics(cmd[1]):
+                    log.info("topic note %s", line)
+            else:
+                outcome = self.maintained.write(cmd[1], cmd[2])
+                log.info("weekly review %s: %s", cmd[1], outcome)
+        except OSError as exc:
+            self._log_throttled(kind, "could not write the %s note(s): %s", kind, exc)
+
+    def ensure_base_file(self) -> None:
+        """``Study Notes.base`` at the vault root, created once; never over a file."""
+        try:
+            if self.maintained.create_once(BASE_NAME, BASE_TEXT):
+                log.info("created %s", BASE_NAME)
+        except OSError as exc:
+            log.warning("could not create %s: %s", BASE_NAME, exc)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from urllib.parse import quote
@@ -292,11 +292,14 @@ def _bullets(items: Iterable[str], empty: str) -> list[str]:
 
 
 def render_graph_note(
-    graph: KnowledgeGraph, *, now: str, analysis: GraphAnalysis | None = None
+    graph: KnowledgeGraph, *, now: str, analysis: GraphAnalysis | None = None,
+    extra: Sequence[str] = (),
 ) -> str:
     """The full ``Knowledge Graph.md`` text for ``graph`` as of ``now`` (ISO string).
 
-    Pass ``analysis`` (from :func:`analyze`) to share one analysis with the canvas.
+    Pass ``analysis`` (from :func:`analyze`) to share one analysis with the canvas;
+    ``extra`` lines (trusted markdown, e.g. a link to this week's review) go under
+    "Study plan".
     """
     G = graph.G
     notes = graph.notes()
@@ -326,6 +329,7 @@ def render_graph_note(
         f"Study notes: {kinds['study-note']} · assessments: {kinds['assessment']}"
         f" · your notes: {kinds['user']}",
         "",
+        *(["## Study plan", "", *extra, ""] if extra else []),
         "## Hubs",
         "",
     ]
