@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -208,3 +209,25 @@ def test_links_after_an_unclosed_fence_are_code_not_sources() -> None:
     closed = text.replace("print(1)\n", "print(1)\n```\n")
     assert [x.sources[0].key for x in parse_inbox(closed)] == [
         f"youtube:{VID}", "youtube:bbbbbbbbbbb"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts /proc/self/fd (Linux)")
+def test_edits_of_many_files_do_not_keep_descriptors_open(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # A note edited once (a Related back-link) must not hold its swapped-out inode open
+    # until its next edit: over months that is a descriptor per note.
+    import vault_tools.inbox as inbox_mod
+
+    monkeypatch.setattr(inbox_mod, "LATE_WRITE_WINDOW", 0.0)
+    files = []
+    for i in range(40):
+        f = tmp_path / f"note-{i}.md"
+        f.write_text(f"note {i}\n")
+        files.append(f)
+    before = len(os.listdir("/proc/self/fd"))
+    for f in files:
+        edit_inbox(f, lambda t: t + "- a link back\n")
+    after = len(os.listdir("/proc/self/fd"))
+    inbox_mod.release_replaced()
+    assert after - before <= 2, f"{after - before} descriptors left open by 40 edits"
+    assert all(f.read_text().endswith("- a link back\n") for f in files)

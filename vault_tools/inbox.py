@@ -287,6 +287,21 @@ def _fold_late_writes(path: Path) -> None:
         _swap_in(path, merge, rounds=200)
 
 
+def _sweep_expired(now: float) -> None:
+    """Fold and close every watched inode whose window has passed, for every path.
+
+    Without this an inode is looked at again only at the next edit of the same path, and
+    a note edited once (a Related back-link) would hold its swapped-out file open for
+    the life of the daemon: a descriptor per edited note, until the process hits its
+    limit after days."""
+    expired = [p for p, olds in _replaced.items()
+               if olds and all(now - o.at > LATE_WRITE_WINDOW for o in olds)]
+    for p in expired:
+        _fold_late_writes(p)
+        if not _replaced.get(p):
+            _replaced.pop(p, None)
+
+
 def release_replaced(path: Path | None = None) -> None:
     """Check and forget watched inodes (call at shutdown)."""
     for p in [path] if path else list(_replaced):
@@ -305,6 +320,7 @@ def edit_inbox(path: Path, transform: Callable[[str], str], *, rounds: int = 200
     path = path.absolute()
     if _replaced.get(path):
         _fold_late_writes(path)
+    _sweep_expired(time.monotonic())
     if create and not path.exists():
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
