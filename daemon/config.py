@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from daemon.errors import ConfigError
 from vault_tools.pathgate import PathGate, PathRefused, clean_typed
@@ -60,8 +61,18 @@ def _relative_path(value: Any) -> str | None:
 
 
 def _url(value: Any) -> str | None:
-    if not str(value).startswith(("http://", "https://")):
+    # Checked here, not at the first request: a host-less, space-holding or bad-port URL
+    # would otherwise start the daemon and fail every job with a connection error.
+    text = str(value)
+    if not text.startswith(("http://", "https://")):
         return "must be an http:// or https:// URL"
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        return f"must be an http:// or https:// URL ({exc})"
+    if not parts.hostname or any(c.isspace() for c in text):
+        return "must be an http:// or https:// URL with a host name and no spaces"
     return None
 
 

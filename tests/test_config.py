@@ -44,6 +44,10 @@ def test_uncommenting_a_default_gives_a_valid_config(tmp_path: Path) -> None:
     ("[vault]\ninbox = \"../outside.md\"\n", "vault.inbox"),
     ("[youtube]\nlanguages = [\"en\", 3]\n", "youtube.languages"),
     ("[daemon\nworkers = 3\n", "config.toml"),
+    ("[openai]\nbase_url = \"http://\"\n", "openai.base_url"),
+    ("[openai]\nbase_url = \"http://localhost:99999/v1\"\n", "openai.base_url"),
+    ("[openai]\nbase_url = \"http://[::1/v1\"\n", "openai.base_url"),
+    ("[openai]\nbase_url = \"http://local host:11434/v1\"\n", "openai.base_url"),
 ])
 def test_bad_settings_are_named(tmp_path: Path, body: str, setting: str) -> None:
     (tmp_path / ".vaultd").mkdir()
