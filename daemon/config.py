@@ -227,6 +227,10 @@ class Config:
                     for s, settings in SCHEMA.items()})
 
 
+_KIND_WORDS: dict[Any, str] = {int: "an integer", float: "a number", str: "a string",
+                               bool: "true or false", list: "a list"}
+
+
 def _validate(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     values = Config.defaults().values
     for section, table in raw.items():
@@ -245,8 +249,8 @@ def _validate(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 isinstance(value, bool) and kind in (int, float, (int, float))
             )
             if not ok:
-                expected = kind.__name__ if isinstance(kind, type) else "number"
-                raise ConfigError(name, f"must be a {expected}, got {value!r}")
+                expected = _KIND_WORDS.get(kind, "a number")
+                raise ConfigError(name, f"must be {expected}, got {value!r}")
             if setting.check and (problem := setting.check(value)):
                 raise ConfigError(name, f"{problem}, got {value!r}")
             values[section][key] = value

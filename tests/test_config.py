@@ -66,6 +66,14 @@ def test_cli_exits_2_and_names_the_setting(tmp_path: Path) -> None:
     assert "daemon.workers" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_wrong_type_is_named_in_plain_words(tmp_path: Path) -> None:
+    (tmp_path / ".vaultd").mkdir()
+    (tmp_path / ".vaultd" / "config.toml").write_text('[daemon]\nworkers = "two"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path)
+    assert "daemon.workers: must be an integer, got 'two'" in str(err.value)
+
+
 def test_state_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     vault = tmp_path / "My Vault"
     vault.mkdir()
