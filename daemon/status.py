@@ -19,6 +19,7 @@ from daemon.paths import VaultPaths
 from daemon.runner import open_vault, read_status_file, resolve_backend
 from daemon.secrets import register_config, scrub_data
 from daemon.supervisor import read_last_failure
+from vault_tools.pathgate import PathRefused
 from vault_tools.unhandled import unhandled_links
 
 
@@ -80,7 +81,7 @@ def gather_status(vault: Path) -> dict[str, Any]:
             "replies": ledger.repaired_replies(),
             "service": _service_state(paths.vault),
             "usage_total": _usage_total(ledger.all_jobs()),
-            "unhandled": _unhandled(paths.inbox),
+            "unhandled": _unhandled(paths),
         })
     finally:
         ledger.close()
@@ -95,11 +96,14 @@ def _model_of(config: Any, backend: str) -> str | None:
     return None
 
 
-def _unhandled(inbox: Path) -> list[dict[str, Any]]:
-    """Links in the inbox that make no note, and why (a Vimeo link, a channel page)."""
+def _unhandled(paths: VaultPaths) -> list[dict[str, Any]]:
+    """Links in the inbox that make no note, and why (a Vimeo link, a channel page).
+
+    Read through the path gate like every vault read: an inbox that is a FIFO, a device
+    or a symlink out of the vault is not read (the daemon and doctor say why)."""
     try:
-        text = inbox.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        text = paths.gate.read_text(paths.inbox)
+    except (OSError, PathRefused):
         return []
     return [{"line": u.line + 1, "link": u.link, "reason": u.reason, "follow": u.follow}
             for u in unhandled_links(text)]
