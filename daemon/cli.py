@@ -204,6 +204,11 @@ def cmd_add(args: argparse.Namespace) -> int:
         edit_inbox(paths.gate.resolve(paths.inbox), transform, create=True)
     except PathRefused as exc:
         raise UsageError(f"config: vault.inbox: {exc.reason}") from None
+    except (OSError, InboxBusy) as exc:  # a FIFO or folder named inbox.md, no permission
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"vaultd: cannot edit the inbox {paths.rel_any(paths.inbox) or paths.inbox}: "
+              f"{why}; nothing added", file=sys.stderr)
+        return EXIT_FAILURE
     for url in args.urls:
         print(f"{'added' if as_line(url) in added else 'already in the inbox'}: {url}")
     return EXIT_OK
