@@ -139,7 +139,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         daemon.run()
     finally:
         daemon.stop()
-    return EXIT_FAILURE if daemon.supervisor.failure else EXIT_OK  # a thread died
+    # a thread died, or --once could not finish (the vault folder vanished)
+    return EXIT_FAILURE if daemon.supervisor.failure or daemon.gave_up else EXIT_OK
 
 
 def cmd_run_batch(args: argparse.Namespace) -> int:
