@@ -277,6 +277,9 @@ def _requeue(args: argparse.Namespace, regenerate: bool) -> int:
             moved = ledger.retry(job_keys(args.jobs))
         if moved:
             _refresh_inbox_lines(paths, ledger)
+        # Failed lines with no valid video id are never retried: trying again cannot help.
+        invalid = 0 if (moved or args.jobs or regenerate) else sum(
+            1 for j in ledger.all_jobs() if j.state == "failed" and j.key.startswith("invalid:"))
     finally:
         ledger.close()
     unknown = False
@@ -297,7 +300,8 @@ def _requeue(args: argparse.Namespace, regenerate: bool) -> int:
     for key in moved:
         print(f"queued {'for regeneration' if regenerate else 'again'}: {key}")
     if not moved:
-        print("nothing to do")
+        print(f"nothing to do: {invalid} failed line(s) hold no valid video id; correct the "
+              "link in the inbox and it is picked up" if invalid else "nothing to do")
     if moved and not read_status_file(paths):
         print(f"start the daemon to process: vaultd run --vault {paths.vault}")
     return EXIT_USAGE if unknown else EXIT_OK
