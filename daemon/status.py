@@ -35,6 +35,12 @@ def _ago(seconds: float) -> str:
 def _open_read_only(vault: Path) -> tuple[Config, VaultPaths]:
     """Like ``open_vault``, but a vault without a config file gets the defaults, not a
     new file: ``status`` writes nothing (nor does ``doctor``)."""
+    if not vault.exists():
+        # A daemon still runs for it, paused until the folder is back (a drive
+        # unmounted): report that daemon, with the default settings, not "not found".
+        paths = VaultPaths.from_config(vault, Config.defaults())
+        if read_status_file(paths) is not None:
+            return Config.defaults(), paths
     if not vault.is_dir():
         return open_vault(vault)  # raises the plain "vault folder not found" error
     config = load_config(vault, create=False)

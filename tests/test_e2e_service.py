@@ -112,6 +112,8 @@ def test_vault_folder_vanishing_pauses_and_returning_resumes(tmp_path: Path) -> 
         wait_for(lambda: heartbeat.exists() and
                  json.loads(heartbeat.read_text())["paused"] == "vault folder missing",
                  what="daemon reports the vault missing")
+        # status answers for the running daemon (it said "vault folder not found", exit 2)
+        assert status_json(vault, env)["paused"] == "vault folder missing"
         append_in_place(away / "inbox.md", "\n".join(lines[1:]) + "\n")
         os.rename(away, vault)  # ... and comes back with new lines
         wait_for(lambda: done_lines(vault) == 3, timeout=90, what="work resumed")
