@@ -143,8 +143,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         daemon.run()
     finally:
         daemon.stop()
-    if daemon.exit_reason:
-        print(f"vaultd: {daemon.exit_reason}", file=sys.stderr)
+    reason = daemon.exit_reason or daemon.gave_up  # --once could not finish: why
+    if reason:
+        print(f"vaultd: {reason}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_FAILURE if daemon.supervisor.failure else EXIT_OK  # a thread died
 
@@ -211,6 +212,11 @@ def cmd_add(args: argparse.Namespace) -> int:
         edit_inbox(paths.gate.resolve(paths.inbox), transform, create=True)
     except PathRefused as exc:
         raise UsageError(f"config: vault.inbox: {exc.reason}") from None
+    except (OSError, InboxBusy) as exc:  # a FIFO or folder named inbox.md, no permission
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"vaultd: cannot edit the inbox {paths.rel_any(paths.inbox) or paths.inbox}: "
+              f"{why}; nothing added", file=sys.stderr)
+        return EXIT_FAILURE
     for url in args.urls:
         print(f"{'added' if as_line(url) in added else 'already in the inbox'}: {url}")
     return EXIT_OK
@@ -278,6 +284,9 @@ def _requeue(args: argparse.Namespace, regenerate: bool) -> int:
             moved = ledger.retry(job_keys(args.jobs))
         if moved:
             _refresh_inbox_lines(paths, ledger)
+        # Failed lines with no valid video id are never retried: trying again cannot help.
+        invalid = 0 if (moved or args.jobs or regenerate) else sum(
+            1 for j in ledger.all_jobs() if j.state == "failed" and j.key.startswith("invalid:"))
     finally:
         ledger.close()
     unknown = False
@@ -298,7 +307,8 @@ def _requeue(args: argparse.Namespace, regenerate: bool) -> int:
     for key in moved:
         print(f"queued {'for regeneration' if regenerate else 'again'}: {key}")
     if not moved:
-        print("nothing to do")
+        print(f"nothing to do: {invalid} failed line(s) hold no valid video id; correct the "
+              "link in the inbox and it is picked up" if invalid else "nothing to do")
     if moved and not read_status_file(paths):
         print(f"start the daemon to process: vaultd run --vault {paths.vault}")
     return EXIT_USAGE if unknown else EXIT_OK

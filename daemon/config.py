@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from daemon.errors import ConfigError
 from vault_tools.pathgate import PathGate, PathRefused, clean_typed
@@ -60,8 +61,18 @@ def _relative_path(value: Any) -> str | None:
 
 
 def _url(value: Any) -> str | None:
-    if not str(value).startswith(("http://", "https://")):
+    # Checked here, not at the first request: a host-less, space-holding or bad-port URL
+    # would otherwise start the daemon and fail every job with a connection error.
+    text = str(value)
+    if not text.startswith(("http://", "https://")):
         return "must be an http:// or https:// URL"
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        return f"must be an http:// or https:// URL ({exc})"
+    if not parts.hostname or any(c.isspace() for c in text):
+        return "must be an http:// or https:// URL with a host name and no spaces"
     return None
 
 
@@ -232,6 +243,10 @@ class Config:
                     for s, settings in SCHEMA.items()})
 
 
+_KIND_WORDS: dict[Any, str] = {int: "an integer", float: "a number", str: "a string",
+                               bool: "true or false", list: "a list"}
+
+
 def _validate(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     values = Config.defaults().values
     for section, table in raw.items():
@@ -250,8 +265,8 @@ def _validate(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 isinstance(value, bool) and kind in (int, float, (int, float))
             )
             if not ok:
-                expected = kind.__name__ if isinstance(kind, type) else "number"
-                raise ConfigError(name, f"must be a {expected}, got {value!r}")
+                expected = _KIND_WORDS.get(kind, "a number")
+                raise ConfigError(name, f"must be {expected}, got {value!r}")
             if setting.check and (problem := setting.check(value)):
                 raise ConfigError(name, f"{problem}, got {value!r}")
             values[section][key] = value

@@ -117,6 +117,7 @@ class Daemon:
         self.stop_event = threading.Event()
         self.reload_requested = threading.Event()
         self.vault_gone = False
+        self.gave_up: str | None = None  # why --once stopped before its work was done
         self.lock = VaultLock(self.paths)
         self.started_at = time.time()
         self.supervisor = Supervisor(self.paths.state, on_failure=self._on_thread_death)
@@ -437,6 +438,12 @@ class Daemon:
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self.reload()
+            if self.options.once and (self.vault_gone or self.writer.vault_missing):
+                # A service waits for the folder to come back; --once must end.
+                self.gave_up = (f"vault folder {self.paths.vault} disappeared; run --once "
+                                "stops (unfinished jobs wait in the ledger for the next run)")
+                log.error("%s", self.gave_up)
+                break
             if self.options.once and self.finished():
                 # One more pass: the last status reaches the inbox before we exit.
                 self.writer.request_inbox()

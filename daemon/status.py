@@ -24,6 +24,7 @@ from daemon.paths import VaultPaths
 from daemon.runner import open_vault, read_status_file, resolve_backend
 from daemon.secrets import register_config, scrub_data
 from daemon.supervisor import read_last_failure
+from vault_tools.pathgate import PathRefused
 from vault_tools.unhandled import unhandled_links
 
 
@@ -39,6 +40,12 @@ def _ago(seconds: float) -> str:
 def _open_read_only(vault: Path) -> tuple[Config, VaultPaths]:
     """Like ``open_vault``, but a vault without a config file gets the defaults, not a
     new file: ``status`` writes nothing (nor does ``doctor``)."""
+    if not vault.exists():
+        # A daemon still runs for it, paused until the folder is back (a drive
+        # unmounted): report that daemon, with the default settings, not "not found".
+        paths = VaultPaths.from_config(vault, Config.defaults())
+        if read_status_file(paths) is not None:
+            return Config.defaults(), paths
     if not vault.is_dir():
         return open_vault(vault)  # raises the plain "vault folder not found" error
     config = load_config(vault, create=False)
@@ -99,7 +106,7 @@ def gather_status(vault: Path) -> dict[str, Any]:
             "replies": ledger.repaired_replies(),
             "service": _service_state(paths.vault),
             "usage_total": _usage_total(ledger.all_jobs()),
-            "unhandled": _unhandled(paths.inbox),
+            "unhandled": _unhandled(paths),
             "pdf_failures": [{"note": r["note_path"], "reason": r["reason"],
                               "attempts": r["attempts"],
                               "retry_in_seconds": max(0, round(r["next_attempt_at"] - now))}
@@ -122,11 +129,14 @@ def _model_of(config: Any, backend: str) -> str | None:
     return None
 
 
-def _unhandled(inbox: Path) -> list[dict[str, Any]]:
-    """Links in the inbox that make no note, and why (a Vimeo link, a channel page)."""
+def _unhandled(paths: VaultPaths) -> list[dict[str, Any]]:
+    """Links in the inbox that make no note, and why (a Vimeo link, a channel page).
+
+    Read through the path gate like every vault read: an inbox that is a FIFO, a device
+    or a symlink out of the vault is not read (the daemon and doctor say why)."""
     try:
-        text = inbox.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        text = paths.gate.read_text(paths.inbox)
+    except (OSError, PathRefused):
         return []
     return [{"line": u.line + 1, "link": u.link, "reason": u.reason, "follow": u.follow}
             for u in unhandled_links(text)]

@@ -26,6 +26,36 @@ def test_add_appends_once_per_video_and_refuses_unsupported(tmp_path: Path) -> N
     assert len(parse_inbox((vault / "inbox.md").read_text())) == 2
 
 
+def test_add_to_an_inbox_that_is_no_file_fails_plainly(tmp_path: Path) -> None:
+    """An inbox that is a named pipe (or a folder): ``add`` names the inbox and why,
+    exits 1, and shows no traceback (it crashed with ``OSError: not a regular file``)."""
+    import os
+
+    env = vaultd_env(tmp_path / "state")
+    for kind in ("fifo", "folder"):
+        vault = tmp_path / kind
+        vault.mkdir()
+        os.mkfifo(vault / "inbox.md") if kind == "fifo" else (vault / "inbox.md").mkdir()
+        proc = vaultd("add", "--vault", str(vault), "https://youtu.be/dQw4w9WgXcQ", env=env,
+                      timeout=60)
+        assert proc.returncode == 1, (proc.returncode, proc.stderr)
+        assert "Traceback" not in proc.stderr and "inbox.md" in proc.stderr, proc.stderr
+        assert "nothing added" in proc.stderr
+
+
+def test_retry_says_why_a_failed_invalid_link_is_not_retried(tmp_path: Path) -> None:
+    """``status`` lists a failed ``youtu.be/abc`` line; a bare ``retry`` said only
+    "nothing to do", which reads as if there were no failures."""
+    vault = tmp_path / "v"
+    vault.mkdir()
+    (vault / "inbox.md").write_text("- https://youtu.be/abc\n")
+    env = vaultd_env(tmp_path / "state")
+    assert vaultd("run", "--vault", str(vault), "--once", env=env).returncode == 0
+    proc = vaultd("retry", "--vault", str(vault), env=env)
+    assert proc.returncode == 0
+    assert "1 failed line(s) hold no valid video id" in proc.stdout, proc.stdout
+
+
 def test_usage_errors_exit_2_with_a_plain_message(tmp_path: Path) -> None:
     env = vaultd_env(tmp_path / "state")
     missing = vaultd("run", "--vault", str(tmp_path / "nope"), "--once", env=env)

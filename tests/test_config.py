@@ -44,6 +44,10 @@ def test_uncommenting_a_default_gives_a_valid_config(tmp_path: Path) -> None:
     ("[vault]\ninbox = \"../outside.md\"\n", "vault.inbox"),
     ("[youtube]\nlanguages = [\"en\", 3]\n", "youtube.languages"),
     ("[daemon\nworkers = 3\n", "config.toml"),
+    ("[openai]\nbase_url = \"http://\"\n", "openai.base_url"),
+    ("[openai]\nbase_url = \"http://localhost:99999/v1\"\n", "openai.base_url"),
+    ("[openai]\nbase_url = \"http://[::1/v1\"\n", "openai.base_url"),
+    ("[openai]\nbase_url = \"http://local host:11434/v1\"\n", "openai.base_url"),
 ])
 def test_bad_settings_are_named(tmp_path: Path, body: str, setting: str) -> None:
     (tmp_path / ".vaultd").mkdir()
@@ -60,6 +64,14 @@ def test_cli_exits_2_and_names_the_setting(tmp_path: Path) -> None:
                            str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "daemon.workers" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_wrong_type_is_named_in_plain_words(tmp_path: Path) -> None:
+    (tmp_path / ".vaultd").mkdir()
+    (tmp_path / ".vaultd" / "config.toml").write_text('[daemon]\nworkers = "two"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path)
+    assert "daemon.workers: must be an integer, got 'two'" in str(err.value)
 
 
 def test_state_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -153,6 +153,15 @@ def test_missing_vault_fails(env: Path) -> None:
     assert "fix: pass the right --vault" in format_report(checks)
 
 
+def test_an_inbox_that_is_a_pipe_is_named_as_one(vault: Path) -> None:
+    """The inbox check said "is not a file; fix: rename that folder" for a FIFO."""
+    (vault / "inbox.md").unlink(missing_ok=True)
+    os.mkfifo(vault / "inbox.md")
+    c = by_name(run_checks(vault, network=False))
+    assert c["inbox"].verdict == "fail"
+    assert "named pipe" in c["inbox"].detail and "folder" not in c["inbox"].fix
+
+
 def test_garbage_config_names_the_setting(vault: Path) -> None:
     write_config(vault, '[daemon]\nworkers = "many"\n')
     c = by_name(run_checks(vault, network=False))

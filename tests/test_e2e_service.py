@@ -112,6 +112,8 @@ def test_vault_folder_vanishing_pauses_and_returning_resumes(tmp_path: Path) -> 
         wait_for(lambda: heartbeat.exists() and
                  json.loads(heartbeat.read_text())["paused"] == "vault folder missing",
                  what="daemon reports the vault missing")
+        # status answers for the running daemon (it said "vault folder not found", exit 2)
+        assert status_json(vault, env)["paused"] == "vault folder missing"
         append_in_place(away / "inbox.md", "\n".join(lines[1:]) + "\n")
         os.rename(away, vault)  # ... and comes back with new lines
         wait_for(lambda: done_lines(vault) == 3, timeout=90, what="work resumed")
@@ -145,3 +147,28 @@ def test_a_killed_worker_process_is_replaced_and_its_job_retried(tmp_path: Path)
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
     assert len(parse_inbox((vault / "inbox.md").read_text())) == 2
+
+
+def test_run_once_ends_when_the_vault_vanishes(tmp_path: Path) -> None:
+    """``run --once`` must end: a running daemon waits for a vanished vault (a drive
+    unmounted), but ``--once`` waited forever too. It now stops with exit 1 and says why;
+    the unfinished job stays in the ledger for the next run."""
+    vault, env, _ = make_vault(tmp_path, 0)
+    (vault / "Lectures" / "long.srt").write_text(lecture_srt(TOPICS[0], 6000, seed=9))
+    (vault / "inbox.md").write_text("- [[Lectures/long.srt]]\n")
+    away = tmp_path / "away"
+    log = tmp_path / "log"
+    proc = start_daemon(vault, env, "--once", "--workers", "1", log=log)
+    try:
+        wait_for(lambda: status_json(vault, env)["working_on"], what="the job in progress")
+        os.rename(vault, away)
+        assert proc.wait(90) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert "disappeared" in text and "--once" in text and "Traceback" not in text
+    os.rename(away, vault)
+    counts = status_json(vault, env)["counts"]
+    assert counts.get("failed", 0) == 0 and counts.get("done", 0) == 0, counts

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from vault_tools import frontmatter
 from vault_tools.models import SourceMeta, Usage, VideoContent
-from vault_tools.notes import compose_note, note_frontmatter, owner_key
+from vault_tools.notes import assessment_frontmatter, compose_note, note_frontmatter, owner_key
 
 CONTRACT_KEYS = ["type", "title", "source", "video_id", "channel", "duration", "published",
                  "created", "tags", "aliases", "assessment", "model", "tokens"]
@@ -40,6 +40,23 @@ def test_contract_keys_in_order_and_yaml11_safe() -> None:
     assert loaded["tokens"] == {"in": 1, "out": 2, "cached": 3}
     assert body.strip() == "# T"
     assert owner_key(text) == "youtube:dQw4w9WgXcQ"
+
+
+def test_hostile_metadata_reaches_frontmatter_as_plain_text() -> None:
+    """A title, channel or model-given term carrying tags or a region marker: the
+    frontmatter keeps the words, never a ``<script>``, Templater tag or ``%% vaultd:``."""
+    c = content("<script>x</script>Evil %% vaultd:related abc %% <% tp.file.title %>")
+    c.meta.channel = "Chan %%vaultd:related-end q%%"
+    c.key_terms = ["<script>alert(1)</script>glaciers", "%% vaultd:related z %% ice"]
+    c.tags = ["video-notes", "%% VAULTD : x %%"]
+    for fm in (note_frontmatter(c, created="now", assessment_link="[[A]]"),
+               assessment_frontmatter(c, created="now", notes_link="[[N]]")):
+        text = compose_note(fm, "# T\n").split("\n---\n")[0]
+        for bad in ("<script", "<%", "vaultd:", "VAULTD", "%%"):
+            assert bad not in text, (bad, text)
+    fm = note_frontmatter(c, created="now", assessment_link="[[A]]")
+    assert fm["title"] == "x Evil"
+    assert fm["concepts"] == ["alert(1) glaciers", "ice"]
 
 
 def test_regeneration_keeps_user_keys_order_and_comments() -> None:

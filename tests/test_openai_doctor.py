@@ -50,6 +50,16 @@ def test_ollama_with_the_model(tmp_path: Path) -> None:
     assert backend.detail.startswith(f"openai (generate.backend = openai: {MODEL}")
 
 
+def test_no_anthropic_key_is_no_warning_for_a_local_model(tmp_path: Path) -> None:
+    """With ``backend = "openai"`` notes come from that server, not the offline
+    generator: a missing Anthropic key is neither a warning nor a wrong statement."""
+    with FakeOpenAI(models={MODEL}) as fake:
+        _, checks = openai_check(vault_for(tmp_path, fake.base_url))
+    key = next(c for c in checks if c.name == "api-key")
+    assert key.verdict == "ok", key
+    assert "offline" not in key.detail and "openai" in key.detail
+
+
 def test_ollama_missing_the_model_gives_the_pull_line(tmp_path: Path) -> None:
     with FakeOpenAI(models={"other:7b"}) as fake:
         check, checks = openai_check(vault_for(tmp_path, fake.base_url))

@@ -62,3 +62,12 @@ def test_a_link_inside_a_source_line_is_not_listed() -> None:
     found = unhandled_links(text)
     assert [(u.line, u.follow) for u in found] == [(2, None)]
     assert "no video or playlist" in found[0].reason
+
+
+def test_a_youtube_link_without_a_video_id_is_not_called_unsupported() -> None:
+    """``https://youtu.be/`` pasted without its id: the reason must not claim that
+    youtu.be links are unsupported (the README lists them), but say what is missing."""
+    found = unhandled_links("- https://youtu.be/\n- https://youtu.be\n")
+    assert [u.line for u in found] == [0, 1]
+    for u in found:
+        assert "not supported" not in u.reason and "no video id" in u.reason, u.reason

@@ -22,6 +22,7 @@ from typing import Any
 
 from vault_tools import frontmatter
 from vault_tools.models import VideoContent
+from vault_tools.sanitize import strip_region_markers
 from vault_tools.sr_settings import SrSettings
 
 
@@ -36,8 +37,15 @@ _TAGS = re.compile(r"<%.*?%>|<[/!]?[A-Za-z][^>]*>|[\x00-\x08\x0b-\x1f\x7f]", re.
 
 def plain_text(value: str) -> str:
     """Metadata from a video (title, channel) as plain text: no HTML or Templater tags,
-    no control characters, one line. Plugins may render frontmatter values."""
-    return " ".join(_TAGS.sub(" ", value).split())
+    no vaultd region markers and no ``%%`` (the body's rule, :mod:`vault_tools.sanitize`,
+    holds for frontmatter too), no control characters, one line. Plugins may render
+    frontmatter values."""
+    text = strip_region_markers(_TAGS.sub(" ", value)).replace("%%", " ")
+    return " ".join(text.split())
+
+
+def _plain_list(values: list[str]) -> list[str]:
+    return [clean for v in values if (clean := plain_text(v))]
 
 
 def _source(content: VideoContent) -> str:
@@ -68,12 +76,12 @@ def note_frontmatter(content: VideoContent, *, created: str, assessment_link: st
         "published": meta.published,
         "created": created,
         "tags": topic_tags(content.tags, sr),
-        "aliases": [plain_text(a) for a in content.aliases],
+        "aliases": _plain_list(content.aliases),
         "assessment": assessment_link,
         "model": content.model,
         "tokens": {"in": usage.input_tokens, "out": usage.output_tokens,
                    "cached": usage.cache_read_tokens},
-        "concepts": list(content.key_terms),
+        "concepts": _plain_list(content.key_terms),
         "source_key": encode_key(meta.key),
     }
 

@@ -67,6 +67,8 @@ def classify(link: str) -> tuple[str, str | None]:
             return ("a YouTube channel page, not a video; to get a note of each new "
                     f"video, follow it: {how}"), how
         return f"a YouTube page that is no video or playlist; {_HANDLED}", None
+    if host == "youtu.be":  # a source when it names a video: here the id is missing
+        return f"a youtu.be link with no video id after the /; {_HANDLED}", None
     return f"{host or 'this site'} is not supported; {_HANDLED}", None
 
 

@@ -104,8 +104,12 @@ def check_api_key(c: Context) -> Check:
         found.append(f"{label} {path} holds a key (mode {stat.S_IMODE(st.st_mode):04o})")
     if found:
         return Check("api-key", "ok", "; ".join(found) + " (value not shown)")
-    if c.config.get("generate", "backend") == "offline":
+    backend = c.config.get("generate", "backend")
+    if backend == "offline":
         return Check("api-key", "ok", "none, and none needed (generate.backend = offline)")
+    if backend == "openai":  # its own key (optional) is the openai check's business
+        return Check("api-key", "ok", "no Anthropic key, and none needed (generate.backend "
+                     "= openai; see the openai check)")
     return Check("api-key", "warn", "no API key: notes come from the offline generator",
                  "export ANTHROPIC_API_KEY=... (for the service: in ~/.config/vaultd/env, "
                  "mode 0600), or set generate.api_key_file")

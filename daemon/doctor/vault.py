@@ -24,7 +24,7 @@ from daemon.doctor.model import Check, Context
 from daemon.errors import ConfigError
 from daemon.ledger import STATES, Ledger
 from daemon.paths import VaultPaths, check_vault_paths, state_dir_for
-from vault_tools.pathgate import PathGate, PathRefused
+from vault_tools.pathgate import PathGate, PathRefused, file_kind
 from vault_tools.unhandled import unhandled_links
 
 INBOX_WARN_BYTES = 5 * 1024 * 1024
@@ -74,8 +74,9 @@ def check_inbox(c: Context) -> Check:
         return Check("inbox", "warn", f"{inbox} does not exist yet; it is created on the "
                      "first run", f"paste a URL: vaultd add --vault {v} URL")
     if not inbox.is_file():
-        return Check("inbox", "fail", f"{inbox} is not a file",
-                     "rename that folder, or set vault.inbox to a .md file")
+        what = file_kind(inbox.stat().st_mode)
+        return Check("inbox", "fail", f"{inbox} is {what}, not a file",
+                     "move it aside, or set vault.inbox to a .md file")
     size = inbox.stat().st_size
     try:  # through the path gate: never a symlink out, never blocks on a FIFO
         allow = bool((c.config or Config.defaults()).get("vault", "allow_symlinks_out"))

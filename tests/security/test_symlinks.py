@@ -207,3 +207,36 @@ def test_sighup_refuses_a_config_whose_folder_leads_out(tmp_path: Path) -> None:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=90)
     assert outside_listing(outside) == ["secret.srt"]
+
+
+def _capped_memory() -> None:  # so a read without limit fails fast instead of eating RAM
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+@pytest.mark.parametrize("kind", ["link-out", "fifo", "dev-zero"])
+def test_status_reads_the_inbox_only_through_the_gate(tmp_path: Path, kind: str) -> None:
+    """``vaultd status`` lists the inbox's links that make no note: it must read the inbox
+    like the daemon does. It read it with a plain ``read_text``: an inbox linked to
+    ``/dev/zero`` ate memory until the kernel killed it, a FIFO hung it, and a link out
+    showed another file's links."""
+    import subprocess
+    import sys
+
+    vault, outside, env = make_vault(tmp_path, [])
+    (vault / "inbox.md").unlink()
+    if kind == "link-out":
+        target = outside / "someone-elses.md"
+        target.write_text(f"- https://vimeo.com/1?{SECRET}\n", encoding="utf-8")
+        os.symlink(target, vault / "inbox.md")
+    elif kind == "fifo":
+        os.mkfifo(vault / "inbox.md")
+    else:
+        os.symlink("/dev/zero", vault / "inbox.md")
+    for args in (["status"], ["status", "--json"]):
+        proc = subprocess.run([sys.executable, "-m", "daemon.cli", *args, "--vault",
+                               str(vault)], capture_output=True, text=True, env=env,
+                              timeout=60, preexec_fn=_capped_memory)
+        assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+        assert SECRET not in proc.stdout + proc.stderr
