@@ -1,6 +1,6 @@
 """Pipeline efficiency: M videos through N workers of the real daemon, against the seed's designs.
 
-For each (M, N) a fresh vault is processed by the real ``daemon.runner.Daemon`` (in this
+For each (M, N) a fresh vault is processed by the real ``daemon.service.daemon.Daemon`` (in this
 process: watcher, ledger, dispatcher with its ``ProcessPoolExecutor``, vault writer,
 graph keeper, PDF pool) with the Claude backend. The third-party services are loopback
 stand-ins running in a *separate* process (so they do not share this process's GIL with
@@ -175,7 +175,7 @@ def _wait(check: Any, timeout: float, what: str) -> None:
 def run_daemon(m: int, n: int, first_id: int, urls: dict[str, str], scale: float,
                concurrent: int, pdf: bool, tmp: Path,
                profile: cProfile.Profile | None = None) -> RunResult:
-    from daemon.runner import Daemon, RunOptions
+    from daemon.service.daemon import Daemon, RunOptions
 
     vault, state = tmp / f"vault-{m}-{n}-{first_id}", tmp / f"state-{m}-{n}-{first_id}"
     (vault / ".vaultd").mkdir(parents=True)

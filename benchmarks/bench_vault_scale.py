@@ -155,11 +155,11 @@ def _top(prof: cProfile.Profile, title: str, n: int = 22) -> None:
 
 def in_process(vault: Path, state: Path, videos: int, profile: bool = False
                ) -> dict[str, Any]:
-    from daemon.graphkeeper import load_or_rebuild, render_outputs
-    from daemon.knowledge import VaultKnowledge
-    from daemon.ledger import Ledger
-    from daemon.runner import open_vault
-    from daemon.writer import VaultWriter
+    from daemon.jobs.ledger import Ledger
+    from daemon.service.daemon import open_vault
+    from daemon.writer.graph_keeper import load_or_rebuild, render_outputs
+    from daemon.writer.vault_knowledge import VaultKnowledge
+    from daemon.writer.vault_writer import VaultWriter
     from vault_tools.graph import KnowledgeGraph
 
     os.environ["VAULTD_STATE_DIR"] = str(state)

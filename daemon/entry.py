@@ -1,8 +1,8 @@
 """The ``vaultd`` console script: start the worker fork server first, then the CLI.
 
-Importing :mod:`daemon.cli` takes the daemon's whole import graph (runner, writer,
+Importing :mod:`daemon.cli.commands` takes the daemon's whole import graph (runner, writer,
 graph keeper with networkx, ...): 0.5-1.5 s on a 2-core machine. For ``vaultd run``
-the worker fork server (:mod:`daemon.warmstart`) is started *before* that, from this
+the worker fork server (:mod:`daemon.jobs.warm_start`) is started *before* that, from this
 small module, so the fork server's imports (the anthropic SDK, the heaviest) overlap
 the daemon's own start-up on the other core instead of following it. Because the
 fork server preloads ``__main__`` (the console script, which imports only this
@@ -47,7 +47,7 @@ def start_workers_early(argv: list[str]) -> None:
     if vault is None or not vault.is_dir():
         return
     try:
-        from daemon.warmstart import start_early
+        from daemon.jobs.warm_start import start_early
 
         start_early(guess_backend(vault))
     except Exception:  # noqa: BLE001, S110 - a head start only; the daemon reports errors
@@ -56,6 +56,6 @@ def start_workers_early(argv: list[str]) -> None:
 
 def main() -> int:
     start_workers_early(sys.argv[1:])
-    from daemon.cli import main as cli_main
+    from daemon.cli.commands import main as cli_main
 
     return cli_main()

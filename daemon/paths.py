@@ -31,7 +31,7 @@ import platformdirs
 
 from daemon.config import Config
 from daemon.errors import ConfigError
-from daemon.service_install.units import unit_instance
+from daemon.service.install.units import unit_instance
 from vault_tools.pathgate import PathGate, PathRefused
 
 

@@ -77,7 +77,7 @@ def session_token(pid: int) -> str | None:
     return None
 
 
-OURS = ("daemon.cli", "vaultd", "multiprocessing")
+OURS = ("daemon.cli.commands", "vaultd", "multiprocessing")
 
 
 def left_behind(token: str) -> list[Proc]:

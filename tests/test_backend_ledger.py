@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from daemon.jobs import SCHEMA
-from daemon.ledger import Ledger
+from daemon.jobs.job import SCHEMA
+from daemon.jobs.ledger import Ledger
 from vault_tools.models import SourceMeta, Usage, VideoContent
 
 

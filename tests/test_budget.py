@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from daemon.config import load_config
-from daemon.ledger import Ledger
+from daemon.jobs.dispatcher import Dispatcher
+from daemon.jobs.ledger import Ledger
 from daemon.paths import VaultPaths
-from daemon.pipeline import Dispatcher
 from vault_tools.models import Usage
 
 

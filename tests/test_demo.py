@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemon.demo import YOUR_NOTES
+from daemon.cli.demo import YOUR_NOTES
 from tests.helpers import vaultd, vaultd_env
 from vault_tools import frontmatter, related
 from vault_tools.inbox import parse_inbox

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.doctor import Check, exit_code, format_report, run_checks
-from daemon.ledger import Ledger
+from daemon.cli.doctor import Check, exit_code, format_report, run_checks
+from daemon.jobs.ledger import Ledger
 from daemon.paths import state_dir_for
 from tests.helpers import closed_port
 

@@ -31,7 +31,7 @@ def _children(pid: int) -> list[int]:
 
 def pool_workers(pid: int) -> list[int]:
     """Process-pool workers of the daemon: spawned children, or (Linux) forks of its
-    fork server (daemon.warmstart); not the resource tracker or the fork server."""
+    fork server (daemon.jobs.warm_start); not the resource tracker or the fork server."""
     found = []
     for child in _children(pid):
         try:

@@ -18,9 +18,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.config import load_config
-from daemon.follow import Feed, PollReport, Subscriptions, inbox_line, safe_title
 from daemon.paths import VaultPaths
-from daemon.subscriptions import FeedEntry
+from daemon.writer.feeds.fetch import FeedEntry
+from daemon.writer.feeds.subscriptions import (
+    Feed,
+    PollReport,
+    Subscriptions,
+    inbox_line,
+    safe_title,
+)
 from tests.helpers import closed_port
 from vault_tools.inbox import Status, annotate, parse_inbox
 
@@ -223,7 +229,7 @@ def test_same_video_in_channel_and_playlist_is_one_line(vault: Path, feeds: Feed
 def test_missing_feed_is_reported_and_others_still_work(
     vault: Path, feeds: FeedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="daemon.follow")
+    caplog.set_level(logging.WARNING, logger="daemon.writer.feeds.subscriptions")
     subs = follow(vault, feeds.url, channels=[MISSING, CHANNEL])
     report = subs.poll()
     assert list(report.errors) == [f"channel:{MISSING}"]

@@ -7,7 +7,7 @@ render takes seconds, refreshes are spaced so rendering takes at most ~10 % of a
 
 from __future__ import annotations
 
-from daemon.graphkeeper import RENDER_SHARE, next_render_at
+from daemon.writer.graph_keeper import RENDER_SHARE, next_render_at
 
 
 def test_debounce_then_ceiling_then_render_cost() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.intake import InboxSync
-from daemon.ledger import Ledger
+from daemon.jobs.ledger import Ledger
+from daemon.writer.inbox_sync import InboxSync
 from vault_tools.models import Usage
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.ledger import Ledger, StateConflict, backoff_delay
+from daemon.jobs.ledger import Ledger, StateConflict, backoff_delay
 from vault_tools.models import Usage
 
 RETRY = {"max_attempts": 3, "backoff_base": 10.0, "backoff_max": 100.0}

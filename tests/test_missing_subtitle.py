@@ -9,8 +9,8 @@ import signal
 import time
 from pathlib import Path
 
-from daemon.intake import InboxSync
-from daemon.ledger import Ledger
+from daemon.jobs.ledger import Ledger
+from daemon.writer.inbox_sync import InboxSync
 from tests.helpers import lecture_srt, start_daemon, vaultd_env, wait_for
 from vault_tools.inbox import edit_inbox, parse_inbox
 

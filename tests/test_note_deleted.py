@@ -89,7 +89,7 @@ def test_deleted_study_note_leaves_graph_canvas_pdf_and_inbox_says_so(tmp_path: 
 def test_note_deleted_while_stopped_leaves_the_saved_graph_at_start(tmp_path: Path) -> None:
     import threading
 
-    from daemon.graphkeeper import GraphKeeper
+    from daemon.writer.graph_keeper import GraphKeeper
 
     vault, state = tmp_path / "vault", tmp_path / "state"
     vault.mkdir()

@@ -9,7 +9,7 @@ import pytest
 
 from daemon.config import load_config
 from daemon.errors import ConfigError
-from daemon.runner import resolve_backend
+from daemon.service.daemon import resolve_backend
 
 SECRET = "sk-local-SECRET-abcdef123"
 

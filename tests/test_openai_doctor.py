@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_openai import FakeOpenAI  # noqa: E402
 
-from daemon.doctor.runner import format_report, run_checks  # noqa: E402
+from daemon.cli.doctor.runner import format_report, run_checks  # noqa: E402
 from tests.helpers import closed_port  # noqa: E402
 
 MODEL = "llama3.1:8b"

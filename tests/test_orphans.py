@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon import orphans
+from daemon.jobs import orphans
 from tests import procs
 from tests.faults.common import kill9
 from tests.helpers import TOPICS, append_in_place, lecture_srt, start_daemon, status_json, wait_for

@@ -173,11 +173,11 @@ def test_requests_per_video_reach_the_ledger_and_status(
         tmp_path: Path, fake_yt: FakeYouTube, monkeypatch: pytest.MonkeyPatch) -> None:
     """The dispatcher records what each fetch cost; `vaultd status` shows it (0 from the
     transcript cache when the same video is generated again)."""
+    from daemon.cli.status import format_status, gather_status
     from daemon.config import load_config
-    from daemon.ledger import Ledger
+    from daemon.jobs.dispatcher import Dispatcher
+    from daemon.jobs.ledger import Ledger
     from daemon.paths import VaultPaths
-    from daemon.pipeline import Dispatcher
-    from daemon.status import format_status, gather_status
 
     monkeypatch.setenv("VAULTD_STATE_DIR", str(tmp_path / "state"))
     vault = tmp_path / "v"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.pdffiling import PdfRefresh
+from daemon.writer.pdf.filing import PdfRefresh
 
 
 def test_a_note_is_due_only_after_it_stays_quiet_and_only_once() -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from daemon.config import Config
-from daemon.maintained import MaintainedNotes, TopicWrite
-from daemon.notefiles import NoteFiles
 from daemon.paths import VaultPaths
-from daemon.review import plan_review
+from daemon.writer.maintained_notes import MaintainedNotes, TopicWrite
+from daemon.writer.note_files import NoteFiles
+from daemon.writer.weekly_review import plan_review
 from tests.helpers import vaultd, vaultd_env
 from vault_tools import frontmatter
 from vault_tools.review_note import iso_week, sr_schedules

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon import sdnotify
+from daemon.service import sdnotify
 
 pytestmark = pytest.mark.skipif(
     not hasattr(socket, "AF_UNIX"), reason="AF_UNIX sockets are not available here"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from daemon.errors import VaultMissingError
-from daemon.service_install import (
+from daemon.service.install import (
     STOP_TIMEOUT_SEC,
     WATCHDOG_SEC,
     ServiceInstallError,
@@ -104,7 +104,7 @@ def test_reference_copies_match_the_renderers(tmp_path: Path) -> None:
     for path in written:
         repo_copy = REPO / "systemd" / path.name
         assert repo_copy.read_bytes() == path.read_bytes(), (
-            f"{repo_copy} is stale; regenerate: python -m daemon.service_install systemd")
+            f"{repo_copy} is stale; regenerate: python -m daemon.service.install systemd")
 
 
 def test_unit_instance_is_stable_and_safe() -> None:

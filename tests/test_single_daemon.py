@@ -25,13 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from daemon.service_install import (
+from daemon.service.install import (
     launchd_label,
     render_launchd_plist,
     render_systemd_unit,
     unit_instance,
 )
-from daemon.vaultlock import LOCK_TEXT
+from daemon.service.vault_lock import LOCK_TEXT
 from tests.faults.common import read_jobs
 from tests.helpers import TOPICS, append_in_place, lecture_srt, wait_for
 from tests.procs import SESSION_VAR

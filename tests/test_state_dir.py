@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from daemon.service_install import render_systemd_unit, unit_instance
+from daemon.service.install import render_systemd_unit, unit_instance
 from tests.faults.common import read_jobs
 from tests.test_single_daemon import (
     EXE,

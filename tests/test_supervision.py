@@ -1,6 +1,6 @@
 """Supervised threads: an error in one command fails that job; a dead thread ends the daemon.
 
-A real :class:`~daemon.runner.Daemon` runs in-process on a temp vault (offline backend,
+A real :class:`~daemon.service.daemon.Daemon` runs in-process on a temp vault (offline backend,
 real watchdog observer, APScheduler, SQLite ledger, writer, graph keeper, dispatcher).
 Failures are injected by replacing one method of one real object after start -- the
 seam each thread really calls in its loop -- never by a test switch in vaultd's code.
@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 
-from daemon import cli
-from daemon.ledger import Ledger
-from daemon.pdffiling import PdfFiling
-from daemon.runner import STATUS_FILE, Daemon, RunOptions
-from daemon.status import format_status, gather_status
+from daemon.cli import commands as cli
+from daemon.cli.status import format_status, gather_status
+from daemon.jobs.ledger import Ledger
+from daemon.service.daemon import STATUS_FILE, Daemon, RunOptions
+from daemon.writer.pdf.filing import PdfFiling
 from tests.helpers import lecture_srt, wait_for
 from vault_tools.inbox import parse_inbox
 

@@ -15,10 +15,10 @@ import re
 from pathlib import Path
 
 from daemon.config import Config
-from daemon.maintained import MaintainedNotes
-from daemon.notefiles import NoteFiles
 from daemon.paths import VaultPaths
-from daemon.topickeeper import clusters_for, plan_topics
+from daemon.writer.maintained_notes import MaintainedNotes
+from daemon.writer.note_files import NoteFiles
+from daemon.writer.topic_keeper import clusters_for, plan_topics
 from tests.helpers import vaultd, vaultd_env
 from vault_tools import frontmatter
 from vault_tools.graph import KnowledgeGraph

@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fake_anthropic import FakeAnthropic, Reply, text  # noqa: E402
 
 from daemon.config import Config  # noqa: E402
-from daemon.maintained import MaintainedNotes  # noqa: E402
-from daemon.notefiles import NoteFiles  # noqa: E402
 from daemon.paths import VaultPaths  # noqa: E402
-from daemon.topickeeper import clusters_for, plan_topics  # noqa: E402
-from daemon.topicsynth import TopicSynthesizer, synthesizer_for  # noqa: E402
+from daemon.writer.maintained_notes import MaintainedNotes  # noqa: E402
+from daemon.writer.note_files import NoteFiles  # noqa: E402
+from daemon.writer.topic_keeper import clusters_for, plan_topics  # noqa: E402
+from daemon.writer.topic_synthesizer import TopicSynthesizer, synthesizer_for  # noqa: E402
 from tests.test_topic_notes import study_note  # noqa: E402
 from vault_tools import frontmatter  # noqa: E402
 from vault_tools.graph import KnowledgeGraph  # noqa: E402

@@ -27,12 +27,12 @@ PROBE = textwrap.dedent("""
         return {"pid": os.getpid(), "ppid": os.getppid(),
                 "anthropic_loaded": "anthropic" in sys.modules,
                 "late": os.environ.get("VAULTD_PROBE_LATE"),
-                "daemon_pid": __import__("daemon.warmstart").warmstart.daemon_pid(),
+                "daemon_pid": __import__("daemon.jobs.warm_start").warmstart.daemon_pid(),
                 "level": __import__("logging").getLogger().level}
 
     if __name__ == "__main__":
         from daemon.logs import setup_logging
-        from daemon.warmstart import method, pool_kwargs, start_early, warm
+        from daemon.jobs.warm_start import method, pool_kwargs, start_early, warm
         start_early("claude")
         os.environ["VAULTD_PROBE_LATE"] = "set after the fork server started"
         t = time.monotonic()

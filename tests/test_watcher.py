@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.watcher import VaultWatcher
+from daemon.service.vault_watcher import VaultWatcher
 from tests.helpers import wait_for
 from vault_tools.inbox import edit_inbox
 

@@ -22,12 +22,12 @@ from pypdf import PdfReader
 from daemon.config import load_config
 from daemon.generate.base import GenerationContext
 from daemon.generate.offline import OfflineBackend
-from daemon.graphkeeper import GraphKeeper
-from daemon.ledger import Ledger
+from daemon.jobs.ledger import Ledger
 from daemon.paths import VaultPaths
-from daemon.pdfs import PdfExporter
-from daemon.watcher import VaultWatcher
-from daemon.writer import VaultWriter
+from daemon.service.vault_watcher import VaultWatcher
+from daemon.writer.graph_keeper import GraphKeeper
+from daemon.writer.pdf.render_pool import PdfRenderPool
+from daemon.writer.vault_writer import VaultWriter
 from tests.helpers import lecture_srt, wait_for
 from vault_tools import frontmatter, related
 from vault_tools.graph import KnowledgeGraph
@@ -247,7 +247,7 @@ def hp(vault: Path, tmp_path: Path) -> Iterator[Harness]:
     """The harness with PDFs on (a real PDF pool) and a short refresh pause."""
     (vault / ".vaultd" / "config.toml").write_text("[pdf]\nrefresh_after_seconds = 0.2\n")
     harness = Harness(vault, tmp_path / "state")
-    harness.writer.pdfs = PdfExporter(vault, "PDF", "default", harness.writer.request_pdf_done)
+    harness.writer.pdfs = PdfRenderPool(vault, "PDF", "default", harness.writer.request_pdf_done)
     harness.start()
     yield harness
     harness.stop()

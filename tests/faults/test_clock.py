@@ -2,7 +2,7 @@
 neither freezes work nor fires it all at once.
 
 The daemon's periodic work (heartbeat, watchdog ping, vault check, rescans) runs on
-:class:`daemon.ticker.Ticker`, driven here by an injected clock; retry waits in the
+:class:`daemon.service.ticker.Ticker`, driven here by an injected clock; retry waits in the
 ledger are wall-clock times, checked here with the real ledger and a clock set back a
 day and forward a day.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from daemon.ledger import Ledger
-from daemon.ticker import Ticker
+from daemon.jobs.ledger import Ledger
+from daemon.service.ticker import Ticker
 
 
 class FakeClock:

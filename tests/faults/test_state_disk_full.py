@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from daemon.config import load_config
-from daemon.ledger import Ledger
+from daemon.jobs.dispatcher import Dispatcher
+from daemon.jobs.ledger import Ledger
+from daemon.jobs.state_watch import StateWatch, classify
 from daemon.paths import VaultPaths
-from daemon.pipeline import Dispatcher
-from daemon.statewatch import StateWatch, classify
 from tests.faults.common import (
     USER_TEXT,
     check_all_done,

@@ -229,8 +229,8 @@ def test_damage_met_at_run_time_is_repaired_in_place(tmp_path: Path) -> None:
     """A thread meets a real ``DatabaseError`` reading a damaged page: the watch runs
     ``quick_check``, moves the file aside and rebuilds, and the same Ledger object works
     again (the other threads reconnect), with the vault's note found as done."""
-    from daemon.ledger import Ledger
-    from daemon.statewatch import StateWatch
+    from daemon.jobs.ledger import Ledger
+    from daemon.jobs.state_watch import StateWatch
 
     state, vault = tmp_path / "state", tmp_path / "vault"
     (vault / "Study Notes").mkdir(parents=True)

@@ -1,0 +1,21 @@
+"""The face: argument parsing, output and exit codes (``vaultd …``).
+
+Owns ``commands`` (the parser and every command), ``status`` (what ``vaultd status``
+shows), ``demo`` and ``doctor/``. May import every other room; nothing outside
+``daemon.cli`` imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``daemon.cli:main``: the console script of installs made before the move.
+
+    Kept because an installed ``vaultd`` script names this entry point until the package
+    is reinstalled; new installs use :func:`daemon.cli.commands.main`.
+    """
+    from daemon.cli.commands import main as run
+
+    return run(argv)
