@@ -31,8 +31,16 @@ import platformdirs
 
 from daemon.config import Config
 from daemon.errors import ConfigError
-from daemon.service.install.units import unit_instance
 from vault_tools.pathgate import PathGate, PathRefused
+
+
+def vault_instance(vault: Path) -> str:
+    """Stable, safe per-vault name: ``<slug of folder name>-<8 hex of the path hash>`` of
+    an absolute vault path. The service's unit instance and the state folder's rule
+    both use it, so the two always agree."""
+    slug = re.sub(r"[^a-z0-9]+", "-", vault.name.lower()).strip("-")[:32].strip("-")
+    digest = hashlib.sha256(str(vault).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{slug or 'vault'}-{digest}"
 
 
 def _base_state_dir(vault: Path) -> tuple[Path, str]:
@@ -49,7 +57,7 @@ def _base_state_dir(vault: Path) -> tuple[Path, str]:
 
 def _is_legacy_unit_dir(base: Path, vault: Path) -> bool:
     """``…/vaultd/<instance>``: what an older unit's ``StateDirectory=`` gave."""
-    return base.parent.name == "vaultd" and base.name == unit_instance(vault)
+    return base.parent.name == "vaultd" and base.name == vault_instance(vault)
 
 
 def state_dir_for(vault: Path) -> Path:
@@ -74,7 +82,7 @@ def adopt_legacy_state(vault: Path, state: Path) -> str | None:
     names both folders: two ledgers are never merged (nor a WAL file mixed into the
     other's database) silently.
     """
-    legacy = state.parent / unit_instance(vault.resolve()) / state.name
+    legacy = state.parent / vault_instance(vault.resolve()) / state.name
     if not legacy.is_dir() or legacy == state:
         return None
     if (state / "ledger.sqlite3").exists():

@@ -80,7 +80,7 @@ def test_spawn_fallback_still_works(tmp_path: Path) -> None:
 
 def test_the_entry_guesses_the_backend_like_the_daemon(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from daemon.entry import _vault_arg, guess_backend
+    from daemon.cli.entry import _vault_arg, guess_backend
 
     vault = tmp_path / "v"
     (vault / ".vaultd").mkdir(parents=True)

@@ -10,7 +10,7 @@ With ``forkserver`` (Linux; macOS opts in, see :func:`method`) one server proces
 imports those modules once (:data:`GENERATION_PRELOAD`, chosen by backend) and every
 worker is a copy-on-write fork of it: a few milliseconds, and the imported pages are
 shared between workers. The server is started by :func:`start_early` as early as
-possible (:mod:`daemon.entry`, before the CLI is imported; else when the dispatcher is
+possible (:mod:`daemon.cli.entry`, before the CLI is imported; else when the dispatcher is
 built), so its imports overlap the daemon's own start-up. Elsewhere the pools use ``spawn``, as they
 did before.
 

@@ -138,7 +138,7 @@ def _plain_story(body: str, style: object) -> list[Flowable]:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     # Not a vault path: vaultd renders into a private temp folder and files the bytes
-    # through the path gate (daemon/writer/pdf/render_pool.py, daemon/writer/pdf/filing.py, ``vaultd pdf``).
+    # through the path gate (daemon/writer/pdf/render_pool.py, .../filing.py, ``vaultd pdf``).
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

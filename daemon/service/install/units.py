@@ -16,7 +16,6 @@ constants are tied to the daemon: it pings the watchdog at least every
 
 from __future__ import annotations
 
-import hashlib
 import os
 import plistlib
 import re
@@ -24,6 +23,7 @@ import sys
 from pathlib import Path
 
 from daemon.errors import VaultdError
+from daemon.paths import vault_instance
 
 WATCHDOG_SEC = 120  # the main loop must ping at least every WATCHDOG_SEC / 2
 STOP_TIMEOUT_SEC = 180  # drain deadline must be shorter (SIGKILL follows at this point)
@@ -54,14 +54,12 @@ def default_exe() -> list[str]:
 
 
 def unit_instance(vault: Path) -> str:
-    """Stable, safe per-vault name: ``<slug of folder name>-<8 hex of the path hash>``.
+    """Stable, safe per-vault name: ``<slug of folder name>-<8 hex of the path hash>``
+    (:func:`daemon.paths.vault_instance`, which the state folder's rule shares).
 
     Pure: pass the resolved absolute vault path (``install`` and friends do).
     """
-    path = _absolute(vault)
-    slug = re.sub(r"[^a-z0-9]+", "-", path.name.lower()).strip("-")[:32].strip("-")
-    digest = hashlib.sha256(str(path).encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    return f"{slug or 'vault'}-{digest}"
+    return vault_instance(_absolute(vault))
 
 
 def unit_name(vault: Path) -> str:
