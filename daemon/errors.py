@@ -129,3 +129,11 @@ class EmptyTranscriptError(PermanentError):
 
 class MalformedReplyError(PermanentError):
     pass
+
+
+class NeedsTranscriptionError(PermanentError):
+    """The source has no usable text until its audio is transcribed.
+
+    Raised by a generation worker; the dispatcher routes the job to the transcription
+    pool instead of failing it (the reason is what the user reads if it cannot).
+    """

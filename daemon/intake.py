@@ -5,22 +5,25 @@
 same video in any URL form is one key), and renders each source line's status from the
 ledger. Being a function of (text, ledger) it can be re-run on every retry of the swap.
 
-Subtitle-file links are resolved here, where the vault is visible: a path relative to
-the vault, to the inbox's folder, or (Obsidian style) a unique file name anywhere in the
-vault. Paths that leave the vault are refused.
+Subtitle- and media-file links are resolved here, where the vault is visible: a path
+relative to the vault, to the inbox's folder, or (Obsidian style) a unique file name
+anywhere in the vault. Paths that leave the vault are refused. A media file is keyed by
+its content fingerprint (:mod:`daemon.sources.media`), and only once it has stopped
+changing (a recording still being copied in is picked up by a later scan).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.ledger import Job, Ledger
 from vault_tools.inbox import InboxLine, Status, parse_inbox
 from vault_tools.notes import wikilink
-from vault_tools.sources import SUBTITLE_EXTS, SourceRef
+from vault_tools.sources import FILE_KINDS, SourceRef
 
 log = logging.getLogger("vaultd.intake")
 
@@ -41,6 +44,8 @@ class InboxSync:
         self._name_index: dict[str, list[str]] | None = None
         self.last_lines: list[InboxLine] = []
         self._parsed: tuple[str, list[InboxLine]] | None = None
+        # Set by the runner: how far a job's transcription got ("transcribing 3:00 of 58:00")
+        self.progress: Callable[[str], str | None] = lambda _key: None
 
     # -- resolution --------------------------------------------------------------
     def _inside(self, path: Path) -> str | None:
@@ -57,7 +62,7 @@ class InboxSync:
             for root, dirs, files in os.walk(self.vault):
                 dirs[:] = [d for d in dirs if not d.startswith(".")]
                 for f in files:
-                    if f.lower().endswith(SUBTITLE_EXTS):
+                    if f.lower().endswith(tuple(FILE_KINDS)):
                         rel = (Path(root) / f).relative_to(self.vault).as_posix()
                         index.setdefault(f.lower(), []).append(rel)
             self._name_index = index
@@ -65,30 +70,46 @@ class InboxSync:
 
     def resolve(self, ref: SourceRef) -> Resolved | None:
         """Ledger identity of a source; None for a bare path that names no file."""
-        if ref.kind != "file":
+        if ref.kind not in ("file", "media"):
             return Resolved(ref.key, ref.kind, ref.canonical_url or ref.text, ref.error)
-        target = ref.ident
+        kind, target = ref.kind, ref.ident
         candidates = [Path(target)] if Path(target).is_absolute() else [
             self.vault / target, self.inbox.parent / target]
         for cand in candidates:
             rel = self._inside(cand)
             if rel:
-                return Resolved(f"file:{rel}", "file", rel)
+                return self._found(kind, rel)
         if "/" not in target:
             found = self._by_name(Path(target).name)
             if len(found) == 1:
-                return Resolved(f"file:{found[0]}", "file", found[0])
+                return self._found(kind, found[0])
             if len(found) > 1:
-                return Resolved(f"file:{target}", "file", target,
+                return Resolved(f"{kind}:{target}", kind, target,
                                 f"{len(found)} files are named {target}; link one by its path")
         if ref.bare:
             return None
         vault = self.vault.resolve()
         outside = any(vault != c.resolve() and vault not in c.resolve().parents
                       for c in candidates)
+        what = "media file" if kind == "media" else "subtitle file"
         reason = (f"{target} is outside the vault" if outside
-                  else f"subtitle file not found in the vault: {target}")
-        return Resolved(f"file:{target}", "file", target, reason)
+                  else f"{what} not found in the vault: {target}")
+        return Resolved(f"{kind}:{target}", kind, target, reason)
+
+    def _found(self, kind: str, rel: str) -> Resolved | None:
+        """A file inside the vault: subtitles by path, media by content (once settled)."""
+        if kind != "media":
+            return Resolved(f"file:{rel}", "file", rel)
+        from daemon.sources import media
+
+        path = self.vault / rel
+        if not media.settled(path):
+            return None  # still being copied in: identified at a later scan
+        try:
+            return Resolved(f"media:{media.fingerprint(path)}", "media", rel)
+        except OSError as exc:
+            return Resolved(f"media:{rel}", "media", rel,
+                            f"cannot read {rel}: {exc.strerror or exc}")
 
     def forget_file_names(self) -> None:
         """Drop the file-name cache (call once per scan: files come and go)."""
@@ -125,6 +146,9 @@ class InboxSync:
         expected: dict[int, str] = {}
         for line, resolved in entries:
             status = line_status([jobs.get(r.key) for r in resolved], children)
+            if status.state == "working" and len(resolved) == 1 and \
+                    (heard := self.progress(resolved[0].key)):
+                status = Status("working", heard)
             if status.render() != line.annotation:
                 statuses[line.index] = status
                 expected[line.index] = line.body

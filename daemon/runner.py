@@ -156,6 +156,7 @@ class Daemon:
         self.writer.subscriptions = self.subscriptions
         self.dispatcher.is_known = self.writer.is_known_video
         self.dispatcher.on_known = self.writer.request_link_existing
+        self.writer.sync.progress = self.dispatcher.progress_of
         self.keeper.start()
         self.writer.start()
         self.writer.request_tick()  # resume generated-but-unwritten jobs

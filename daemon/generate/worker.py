@@ -12,7 +12,7 @@ import logging
 import re
 from pathlib import Path, PurePosixPath
 
-from daemon.errors import EmptyTranscriptError, InvalidSourceError, JobError, PermanentError
+from daemon.errors import EmptyTranscriptError, JobError, PermanentError
 from daemon.generate.base import Backend, JobSpec
 from vault_tools.models import SourceMeta, Transcript
 
@@ -46,14 +46,9 @@ def load_file_source(spec: JobSpec) -> tuple[Transcript, SourceMeta]:
 
 
 def load_source(spec: JobSpec) -> tuple[Transcript, SourceMeta]:
-    if spec.kind == "file":
-        return load_file_source(spec)
-    if spec.kind == "youtube":
-        from daemon.sources.youtube import fetch_youtube
+    from daemon.sources.base import load_source as load  # the table of source kinds
 
-        assert spec.video_id is not None
-        return fetch_youtube(spec.video_id, spec.context.config, Path(spec.context.state_dir))
-    raise InvalidSourceError(f"unsupported source kind {spec.kind!r}")
+    return load(spec)
 
 
 def get_backend(spec: JobSpec) -> Backend:

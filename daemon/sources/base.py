@@ -1,0 +1,113 @@
+"""The source seam: what every kind of source provides, and the table of kinds.
+
+A source kind (``youtube``, ``file``, ``media``...) is one module behind the
+:class:`Source` protocol plus one line in :data:`SOURCES` (and, for inbox links, one
+line in :data:`vault_tools.sources.FILE_KINDS` or the URL recognisers there):
+
+* identity: the ledger key, decided when the inbox is read (:mod:`daemon.intake`);
+* :meth:`Source.load`: transcript with timed segments plus metadata, in a generation
+  worker; a source whose words must first be heard raises
+  :class:`~daemon.errors.NeedsTranscriptionError`, and the dispatcher sends the job to
+  the transcription pool (:mod:`daemon.transcription`), which caches the transcript and
+  reports progress (seconds heard of the total) for the inbox line;
+* ``transcribable``: whether that pool can produce the transcript for this kind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from daemon.errors import InvalidSourceError, NeedsTranscriptionError, TranscriptUnavailableError
+from daemon.generate.base import JobSpec
+from daemon.sources.transcribe import (
+    ENABLE_HINT,
+    EngineSettings,
+    cache_key,
+    load_cached,
+    unavailable_reason,
+)
+from vault_tools.models import SourceMeta, Transcript
+
+
+class Source(Protocol):
+    kind: str
+    transcribable: bool
+
+    def load(self, spec: JobSpec) -> tuple[Transcript, SourceMeta]: ...
+
+
+class SubtitleFileSource:
+    kind = "file"
+    transcribable = False
+
+    def load(self, spec: JobSpec) -> tuple[Transcript, SourceMeta]:
+        from daemon.generate.worker import load_file_source
+
+        return load_file_source(spec)
+
+
+class MediaSource:
+    kind = "media"
+    transcribable = True
+
+    def load(self, spec: JobSpec) -> tuple[Transcript, SourceMeta]:
+        from daemon.sources import media
+
+        assert spec.file_path is not None
+        return media.load(spec.key, spec.file_path, spec.context.config,
+                          Path(spec.context.state_dir))
+
+
+# Reasons (daemon.sources.youtube) that mean "no captions", not "no video".
+_CAPTIONLESS = ("subtitles turned off", "has no subtitles", "gave no transcript",
+                "found no usable subtitles", "found no json3 subtitles")
+
+
+class YouTubeSource:
+    kind = "youtube"
+    transcribable = True
+
+    def load(self, spec: JobSpec) -> tuple[Transcript, SourceMeta]:
+        from daemon.sources.cache import _meta_from_dict
+        from daemon.sources.youtube import fetch_youtube
+
+        assert spec.video_id is not None
+        config, state = spec.context.config, Path(spec.context.state_dir)
+        settings = EngineSettings.from_config(config)
+        if settings.enabled and (heard := load_cached(state, cache_key(spec.key, settings))):
+            transcript, extra = heard
+            meta = _meta_from_dict(dict(extra.get("meta") or {}), {})
+            return transcript, meta
+        try:
+            return fetch_youtube(spec.video_id, config, state)
+        except TranscriptUnavailableError as exc:
+            if not any(k in exc.reason for k in _CAPTIONLESS):
+                raise
+            if why := unavailable_reason(settings):
+                if not settings.enabled:
+                    why = f"No captions, and transcription is off; {ENABLE_HINT}"
+                raise TranscriptUnavailableError(why) from None
+            from daemon.sources import ytdlp
+
+            if not ytdlp.available():
+                raise TranscriptUnavailableError(
+                    "No captions; transcribing its audio needs yt-dlp: pip install yt-dlp "
+                    "(the ytdlp extra of vaultd)") from None
+            raise NeedsTranscriptionError(f"{exc.reason} Transcribing its audio.") from None
+
+
+SOURCES: dict[str, Source] = {s.kind: s for s in (SubtitleFileSource(), MediaSource(),
+                                                  YouTubeSource())}
+
+
+def load_source(spec: JobSpec) -> tuple[Transcript, SourceMeta]:
+    source = SOURCES.get(spec.kind)
+    if source is None:
+        raise InvalidSourceError(f"unsupported source kind {spec.kind!r}")
+    return source.load(spec)
+
+
+def transcribable(kind: str) -> bool:
+    source = SOURCES.get(kind)
+    return bool(source and source.transcribable)

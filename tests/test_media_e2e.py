@@ -1,0 +1,129 @@
+"""End to end: a recorded lecture linked in the inbox becomes a study note and an
+assessment whose timestamps match the audio, with ``vaultd run --once`` as a subprocess
+and the real faster-whisper on Whisper tiny.en.
+
+The lecture is espeak-ng speech after five seconds of silence, encoded as m4a. Next to
+it in the same inbox: a silent recording and a damaged file (each fails with a plain
+reason, the daemon carries on), and later the same lecture renamed (the same source:
+linked to the same note, not transcribed again).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from speech import LECTURE, encode, heard_ratio, silence, speak, tiny_model  # noqa: E402
+
+from tests.helpers import vaultd, vaultd_env  # noqa: E402
+from tests.test_e2e_stand_ins import linked_note  # noqa: E402
+from vault_tools.frontmatter import split as read_frontmatter  # noqa: E402
+from vault_tools.inbox import parse_inbox  # noqa: E402
+
+CONFIG = """\
+[daemon]
+debounce_seconds = 0.1
+backoff_base_seconds = 0.2
+
+[generate]
+backend = "offline"
+
+[pdf]
+enabled = false
+
+[transcribe]
+engine = "{engine}"
+model = "{model}"
+device = "cpu"
+"""
+STAMP = re.compile(r"`(\d+):(\d{2})`")
+
+
+def settled(path: Path) -> Path:
+    """A file copied in a while ago (the daemon waits for files still being copied)."""
+    old = time.time() - 60
+    os.utime(path, (old, old))
+    return path
+
+
+def make_vault(tmp_path: Path, lines: list[str], *, engine: str, model: str = "small"
+               ) -> tuple[Path, dict[str, str]]:
+    vault = tmp_path / "vault"
+    (vault / ".vaultd").mkdir(parents=True, exist_ok=True)
+    (vault / ".vaultd" / "config.toml").write_text(CONFIG.format(engine=engine, model=model))
+    (vault / "inbox.md").write_text("# Inbox\n\n" + "\n".join(lines) + "\n")
+    return vault, vaultd_env(tmp_path / "state", HF_HUB_OFFLINE="1")
+
+
+def annotations(vault: Path) -> dict[str, str]:
+    return {line.body: line.annotation
+            for line in parse_inbox((vault / "inbox.md").read_text()) if line.sources}
+
+
+def test_a_recorded_lecture_becomes_notes_with_its_timestamps(tmp_path: Path) -> None:
+    model = tiny_model()
+    lectures = tmp_path / "vault" / "Lectures"
+    lectures.mkdir(parents=True)
+    wav = speak(LECTURE, tmp_path / "lecture.wav", silence_before=5.0)
+    settled(encode(wav, lectures / "week3.m4a"))
+    settled(silence(lectures / "quiet.wav", 8.0))
+    (lectures / "damaged.mp3").write_bytes(b"ID3\x03" + bytes(range(256)) * 16)
+    settled(lectures / "damaged.mp3")
+    vault, env = make_vault(tmp_path, ["- ![[Lectures/week3.m4a]]",
+                                       "- [[quiet.wav]] (the mic was off)",
+                                       "- [broken](Lectures/damaged.mp3)"],
+                            engine="faster-whisper", model=str(model))
+    proc = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = annotations(vault)
+    assert set(lines) == {"- ![[Lectures/week3.m4a]]", "- [[quiet.wav]] (the mic was off)",
+                          "- [broken](Lectures/damaged.mp3)"}
+    quiet = lines["- [[quiet.wav]] (the mic was off)"]
+    assert "❌ failed: quiet.wav: it is silent; nothing was sent to the transcriber" in quiet
+    assert "❌ failed: damaged.mp3 could not be read as audio or video" in \
+        lines["- [broken](Lectures/damaged.mp3)"]
+
+    note = linked_note(vault, lines["- ![[Lectures/week3.m4a]]"])
+    meta, body = read_frontmatter(note.read_text())
+    assert meta["source"] == "Lectures/week3.m4a"
+    assert meta["title"] == "Week3"
+    duration = meta["duration"]
+    assert 15 <= duration <= 40, duration
+    assert heard_ratio("photosynthesis chlorophyll glucose oxygen", body) >= 0.75, body
+    stamps = [int(m) * 60 + int(s) for m, s in STAMP.findall(body)]
+    assert stamps, body
+    # Nothing was said before 0:04; every timestamp is inside the recording.
+    assert min(stamps) >= 4 and max(stamps) <= duration, stamps
+    assessment = vault / f"{meta['assessment'].strip('[]').split('|')[0]}.md"
+    assert assessment.is_file() and STAMP.search(assessment.read_text())
+    assert proc.stderr.count("transcribing Lectures/week3.m4a") == 1
+
+    # The same recording renamed and linked again: the same source, heard once.
+    shutil.copy2(lectures / "week3.m4a", lectures / "Photosynthesis.m4a")
+    with open(vault / "inbox.md", "a") as f:
+        f.write("- ![[Lectures/Photosynthesis.m4a]] again\n")
+    again = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    renamed = annotations(vault)["- ![[Lectures/Photosynthesis.m4a]] again"]
+    assert linked_note(vault, renamed) == note
+    assert "transcribing" not in again.stderr
+
+
+def test_without_an_engine_the_line_says_how_to_enable_one(tmp_path: Path) -> None:
+    lectures = tmp_path / "vault" / "Lectures"
+    lectures.mkdir(parents=True)
+    settled(silence(lectures / "talk.wav", 1.0))
+    vault, env = make_vault(tmp_path, ["- ![[Lectures/talk.wav]]"], engine="off")
+    proc = vaultd("run", "--vault", str(vault), "--once", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = annotations(vault)["- ![[Lectures/talk.wav]]"]
+    assert "❌ failed:" in line and "pip install faster-whisper" in line, line
+    assert 'engine = "faster-whisper" in the transcribe section of .vaultd/config.toml' \
+        in line, line
+    assert line.startswith(" — ❌ failed: talk.wav: transcription is off"), line
