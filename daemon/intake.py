@@ -130,6 +130,8 @@ class InboxSync:
                 out.append((line, resolved))
                 new.extend(resolved)
         added = self.ledger.add_many([(r.key, r.kind, r.url, r.error) for r in new])
+        self.ledger.set_urls([(r.key, r.url) for r in new
+                              if r.kind == "media" and r.url and not r.error])
         for key in added:
             log.info("queued %s", key, extra={"job": key})
         self.last_lines = [line for line, _ in out]

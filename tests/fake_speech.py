@@ -5,7 +5,7 @@ becomes one ``verbose_json`` segment whose start and end are where the sound is 
 upload, and whose text is the next of ``lines``. So a test checks that the client sent
 real audio, that chunk offsets were added, and what was (not) sent: ``requests`` records
 each upload's length and form fields. ``fail_next`` answers that many requests with
-HTTP 500 first (a server that breaks mid-lecture).
+HTTP 500 first (a server that breaks mid-lecture); ``delay`` makes each answer slow.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import wave
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -45,6 +46,7 @@ class FakeSpeechServer(LoopbackServer):
         self.lines = list(lines or ["something was said here"])
         self.requests: list[dict[str, Any]] = []
         self.fail_next = 0
+        self.delay = 0.0  # seconds to "think" before each answer (a busy GPU)
         self._lock = threading.Lock()
         super().__init__(_handler(self))
 
@@ -57,6 +59,8 @@ class FakeSpeechServer(LoopbackServer):
             rate = w.getframerate()
             pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
         samples = pcm.astype(np.float32) / 32768
+        if self.delay:
+            time.sleep(self.delay)
         with self._lock:
             self.requests.append({"fields": fields, "seconds": samples.size / rate})
             if self.fail_next > 0:

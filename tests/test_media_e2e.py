@@ -13,15 +13,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
 
-from speech import LECTURE, encode, heard_ratio, silence, speak, tiny_model  # noqa: E402
+from fake_speech import FakeSpeechServer  # noqa: E402
+from speech import LECTURE, encode, heard_ratio, need, silence, speak, tiny_model  # noqa: E402
 
-from tests.helpers import vaultd, vaultd_env  # noqa: E402
+from tests.helpers import start_daemon, vaultd, vaultd_env, wait_for  # noqa: E402
 from tests.test_e2e_stand_ins import linked_note  # noqa: E402
 from vault_tools.frontmatter import split as read_frontmatter  # noqa: E402
 from vault_tools.inbox import parse_inbox  # noqa: E402
@@ -127,3 +131,41 @@ def test_without_an_engine_the_line_says_how_to_enable_one(tmp_path: Path) -> No
     assert 'engine = "faster-whisper" in the transcribe section of .vaultd/config.toml' \
         in line, line
     assert line.startswith(" — ❌ failed: talk.wav: transcription is off"), line
+
+
+@pytest.mark.slow
+def test_the_inbox_line_shows_how_far_a_long_recording_got(tmp_path: Path) -> None:
+    """A 12-minute recording heard by a slow remote server, in 5-minute chunks: while
+    the daemon runs, the line says how far it got, then links the note."""
+    lectures = tmp_path / "vault" / "Lectures"
+    lectures.mkdir(parents=True)
+    wav = tmp_path / "long.wav"
+    subprocess.run([need("sox"), "-n", "-r", "8000", "-c", "1", str(wav), "synth", "720",
+                    "sine", "220", "vol", "0.3"], check=True)
+    settled(encode(wav, lectures / "seminar.ogg"))
+    lines = ["the lecturer explains how congestion windows grow and shrink over time",
+             "slow start doubles the window every round trip until a loss happens",
+             "after a loss the window halves and grows again one segment at a time"]
+    with FakeSpeechServer(lines) as server:
+        server.delay = 2.0
+        vault, env = make_vault(tmp_path, ["- ![[Lectures/seminar.ogg]]"], engine="openai",
+                                model="whisper-1")
+        config = vault / ".vaultd" / "config.toml"
+        config.write_text(config.read_text() + f'base_url = "{server.base_url}"\n')
+        proc = start_daemon(vault, env, log=tmp_path / "daemon.log")
+        try:
+            seen = wait_for(lambda: re.search(r"⚙️ transcribing (\d+:\d\d) of 12:00",
+                                              (vault / "inbox.md").read_text()),
+                            timeout=60, what="a progress line")
+            assert seen.group(1) in ("5:00", "10:00"), seen.group(0)
+            done = wait_for(lambda: "✅" in (vault / "inbox.md").read_text(), timeout=90,
+                            what="the note link")
+            assert done
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    assert proc.returncode == 0
+    assert len(server.requests) == 3  # 5 + 5 + 2 minutes, each sent once
+    note = linked_note(vault, annotations(vault)["- ![[Lectures/seminar.ogg]]"])
+    stamps = [int(m) * 60 + int(s) for m, s in STAMP.findall(note.read_text())]
+    assert stamps and max(stamps) <= 720

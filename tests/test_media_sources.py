@@ -1,0 +1,118 @@
+"""Media files as inbox sources: the link table, identity by content, the path gate, and
+files still being copied in.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from daemon.errors import SourceNotFoundError
+from daemon.intake import InboxSync
+from daemon.ledger import Ledger
+from daemon.sources import media
+from vault_tools.inbox import Status
+from vault_tools.sources import find_sources
+
+
+def aged(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    old = time.time() - 60
+    os.utime(path, (old, old))
+    return path
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, Ledger, InboxSync]:
+    vault = tmp_path / "vault"
+    aged(vault / "Lectures" / "week3.m4a", b"\x00\x00\x00\x18ftypM4A lecture three")
+    aged(vault / "Lectures" / "week4.m4a", b"\x00\x00\x00\x18ftypM4A lecture four!")
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    return vault, ledger, InboxSync(vault, vault / "inbox.md", ledger)
+
+
+def test_every_link_form_and_extension_is_a_media_source() -> None:
+    for ext in ("mp3", "m4a", "wav", "ogg", "opus", "flac", "mp4", "mkv", "webm", "mov"):
+        for text in (f"![[Lectures/week3.{ext}]]", f"[[week3.{ext}|talk]]",
+                     f"[talk](Lectures/week%203.{ext.upper()})", f"Lectures/week3.{ext}"):
+            refs = find_sources(f"- {text} for Monday")
+            assert [r.kind for r in refs] == ["media"], text
+    assert find_sources("![[diagram.png]] and [[Lecture.md]]") == []
+    assert [r.kind for r in find_sources("[[a.srt]] ![[a.mp3]]")] == ["file", "media"]
+
+
+def test_a_renamed_recording_is_the_same_source(setup: tuple[Path, Ledger, InboxSync]
+                                                ) -> None:
+    vault, ledger, sync = setup
+    sync.transform("- ![[Lectures/week3.m4a]]\n")
+    (vault / "Lectures" / "week3.m4a").rename(vault / "Lectures" / "TCP congestion.m4a")
+    sync.forget_file_names()
+    out = sync.transform("- ![[Lectures/week3.m4a]]\n- [[TCP congestion.m4a]]\n"
+                         "- ![[Lectures/week4.m4a]]\n")
+    heard = [j for j in ledger.all_jobs() if j.state == "ready"]
+    assert len(heard) == 2 and all(j.kind == "media" for j in heard)
+    # One job for the recording, read from where it is now.
+    assert {j.url for j in heard} == {"Lectures/TCP congestion.m4a", "Lectures/week4.m4a"}
+    first, renamed, other = out.splitlines()
+    assert "⏳ queued" in renamed and "⏳ queued" in other
+    # The link to the old name now names no file.
+    assert "❌ failed: media file not found in the vault: Lectures/week3.m4a" in first
+
+
+def test_a_file_still_being_copied_is_not_identified_yet(
+        setup: tuple[Path, Ledger, InboxSync]) -> None:
+    vault, ledger, sync = setup
+    growing = vault / "Lectures" / "copying.mp3"
+    growing.write_bytes(b"ID3 first megabyte")
+    assert sync.transform("- [[copying.mp3]]\n") == "- [[copying.mp3]]\n"
+    assert ledger.all_jobs() == []
+    aged(growing, b"ID3 first megabyte and the rest")  # the copy finished a minute ago
+    sync.forget_file_names()
+    assert "⏳ queued" in sync.transform("- [[copying.mp3]]\n")
+    assert [j.url for j in ledger.all_jobs()] == ["Lectures/copying.mp3"]
+
+
+def test_the_gate_refuses_symlinks_out_and_non_files(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    outside = aged(tmp_path / "private" / "diary.m4a", b"secret")
+    (vault / "Lectures").mkdir(parents=True)
+    (vault / "Lectures" / "link.m4a").symlink_to(outside)
+    (vault / "Lectures" / "folder.m4a").mkdir()
+    inside = aged(vault / "Lectures" / "ok.m4a", b"fine")
+    assert media.gate(vault, "Lectures/ok.m4a") == inside.resolve()
+    with pytest.raises(SourceNotFoundError, match="outside the vault"):
+        media.gate(vault, "Lectures/link.m4a")
+    with pytest.raises(SourceNotFoundError, match="outside the vault"):
+        media.gate(vault, "../private/diary.m4a")
+    with pytest.raises(SourceNotFoundError, match="not a regular file"):
+        media.gate(vault, "Lectures/folder.m4a")
+    with pytest.raises(SourceNotFoundError, match="not found"):
+        media.gate(vault, "Lectures/gone.m4a")
+
+
+def test_a_symlink_out_of_the_vault_is_not_a_source(setup: tuple[Path, Ledger, InboxSync],
+                                                    tmp_path: Path) -> None:
+    vault, ledger, sync = setup
+    outside = aged(tmp_path / "private" / "diary.m4a", b"secret")
+    (vault / "Lectures" / "diary.m4a").symlink_to(outside)
+    out = sync.transform("- ![[Lectures/diary.m4a]]\n")
+    assert "❌ failed: Lectures/diary.m4a is outside the vault" in out
+    assert all(j.state == "failed" for j in ledger.all_jobs())
+
+
+def test_fingerprint_is_content_not_name(tmp_path: Path) -> None:
+    big = os.urandom(9 * 1024 * 1024)
+    a = aged(tmp_path / "a.mp4", big)
+    b = aged(tmp_path / "b.mp4", big)
+    c = aged(tmp_path / "c.mp4", big[:-1] + bytes([big[-1] ^ 1]))  # last byte differs
+    assert media.fingerprint(a) == media.fingerprint(b) != media.fingerprint(c)
+
+
+def test_transcribing_line_reads_like_the_issue_says() -> None:
+    assert Status("working", "transcribing 12:30 of 58:00").render() == \
+        " — ⚙️ transcribing 12:30 of 58:00"
+    assert Status("working", "1 of 3 done").render() == " — ⚙️ working: 1 of 3 done"
