@@ -21,7 +21,6 @@ from typing import Protocol
 from daemon.errors import InvalidSourceError, NeedsTranscriptionError, TranscriptUnavailableError
 from daemon.generate.base import JobSpec
 from daemon.sources.transcribe import (
-    ENABLE_HINT,
     EngineSettings,
     cache_key,
     load_cached,
@@ -77,7 +76,8 @@ class YouTubeSource:
         settings = EngineSettings.from_config(config)
         if settings.enabled and (heard := load_cached(state, cache_key(spec.key, settings))):
             transcript, extra = heard
-            meta = _meta_from_dict(dict(extra.get("meta") or {}), {})
+            meta = _meta_from_dict(extra, {})
+            meta.language = transcript.language
             return transcript, meta
         try:
             return fetch_youtube(spec.video_id, config, state)
@@ -86,8 +86,10 @@ class YouTubeSource:
                 raise
             if why := unavailable_reason(settings):
                 if not settings.enabled:
-                    why = f"No captions, and transcription is off; {ENABLE_HINT}"
-                raise TranscriptUnavailableError(why) from None
+                    why = ("To transcribe its audio: pip install faster-whisper yt-dlp, "
+                           'set engine = "faster-whisper" under transcribe (docs/media.md)')
+                said = exc.reason.split(",")[0].rstrip(".")
+                raise TranscriptUnavailableError(f"{said}. {why}") from None
             from daemon.sources import ytdlp
 
             if not ytdlp.available():

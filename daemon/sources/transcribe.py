@@ -381,12 +381,16 @@ def _segments(raw: list[list[Any]]) -> list[Segment]:
 
 
 def load_cached(state_dir: Path, key: str) -> tuple[Transcript, dict[str, Any]] | None:
-    """The finished transcript and its extra metadata, or None."""
+    """The finished transcript and the metadata stored with it (``duration`` at least:
+    the audio's length), or None."""
     data = _read_json(speech_dir(state_dir) / f"{key}.json")
     if data is None:
         return None
+    meta = dict(data.get("meta") or {})
+    if meta.get("duration") is None:
+        meta["duration"] = data.get("duration")
     return (Transcript(_segments(data["segments"]), language=data.get("language") or "en",
-                       is_generated=True), dict(data.get("meta") or {}))
+                       is_generated=True), meta)
 
 
 def progress(state_dir: Path, key: str) -> tuple[float, float] | None:
