@@ -148,6 +148,9 @@ SCHEMA: dict[str, list[Setting]] = {
                 check=_str_list),
         Setting("playlists", [], "YouTube playlist ids to follow.", kind=list, check=_str_list),
         Setting("poll_minutes", 60, "How often to poll followed feeds.", check=_at_least(5)),
+        Setting("podcasts", [], "Podcast RSS/Atom feed URLs to follow; new episodes are "
+                "added to the inbox and transcribed (needs [transcribe]).", kind=list,
+                check=_str_list),
     ],
     "transcribe": [
         Setting("engine", "off", "Speech to text for audio/video files and caption-less "

@@ -207,7 +207,7 @@ class Dispatcher(threading.Thread):
                         self.is_known(job.key.removeprefix("youtube:")):
                     self.on_known(job.key)
                     continue
-                if job.kind == "media" and not self._heard_before(job):
+                if job.kind in ("media", "podcast") and not self._heard_before(job):
                     self._transcribe(job, None)
                     continue
             try:
@@ -251,6 +251,8 @@ class Dispatcher(threading.Thread):
             return replace(spec, file_path=rel, file_text=text)
         if job.kind == "media":
             return replace(spec, file_path=job.url)
+        if job.kind == "podcast":
+            return replace(spec, url=job.url)
         if job.kind == "youtube":
             vid = job.key.removeprefix("youtube:")
             return replace(spec, video_id=vid, url=job.url)

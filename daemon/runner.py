@@ -191,7 +191,7 @@ class Daemon:
 
     def _schedule_subscriptions(self) -> None:
         sub = self.config.section("subscriptions")
-        if not (sub["channels"] or sub["playlists"]):
+        if not (sub["channels"] or sub["playlists"] or sub["podcasts"]):
             if self.scheduler.get_job("poll-subscriptions"):
                 self.scheduler.remove_job("poll-subscriptions")
             return

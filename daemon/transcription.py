@@ -45,7 +45,7 @@ class TranscribeTask:
     """What the pool needs for one job (pickled into the worker process)."""
 
     key: str  # ledger key
-    kind: str  # "media" | "youtube"
+    kind: str  # "media" | "youtube" | "podcast"
     config: dict[str, dict[str, Any]]
     state_dir: str
     vault: str | None = None  # media: the vault root
@@ -82,6 +82,11 @@ def run_transcription(task: TranscribeTask) -> str:
 
             transcribe_video(task.key.removeprefix("youtube:"), task.config, state, key,
                              settings)
+        elif task.kind == "podcast":
+            from daemon.sources.podcast import transcribe_episode
+
+            assert task.url is not None
+            transcribe_episode(task.url, task.config, state, key, settings)
         else:
             raise PermanentError(f"{task.kind} sources cannot be transcribed")
     except JobError:

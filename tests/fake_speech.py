@@ -26,7 +26,7 @@ from tests.loopback import LoopbackServer
 
 
 def loud_spans(samples: np.ndarray, rate: int, *, window: float = 0.1,
-               floor: float = 0.01, gap: float = 0.6) -> list[tuple[float, float]]:
+               floor: float = 0.01, gap: float = 0.3) -> list[tuple[float, float]]:
     """(start, end) seconds of the stretches above ``floor`` RMS, joined across gaps."""
     n = max(1, int(rate * window))
     spans: list[tuple[float, float]] = []

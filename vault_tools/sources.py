@@ -30,6 +30,11 @@ _WIKILINK = re.compile(rf"!?\[\[([^\]\|#^\n]+?\.(?:{_EXT_ALT}))(?:[#^|][^\]\n]*)
 _MDLINK = re.compile(r"!?\[[^\]\n]*\]\(\s*(<[^>\n]+>|[^)\s]+)(?:\s+\"[^\"]*\")?\s*\)")
 _BARE_FILE = re.compile(rf"(?<![\S])([^\s\[\]()<>\"'|`]+\.(?:{_EXT_ALT}))(?=[\s,;.!?]*$|\s)",
                         re.I)
+# A podcast episode (or any audio/video file on the web): an http(s) URL whose path ends
+# in a media extension; the query string may follow.
+_MEDIA_ALT = "|".join(sorted((e[1:] for e in MEDIA_EXTS), key=len, reverse=True))
+_MEDIA_URL = re.compile(rf"https?://[^\s<>\[\]()\"'|`]+?\.(?:{_MEDIA_ALT})"
+                        r"(?:\?[^\s<>\[\]()\"'|`]*)?(?=[\s)\]>\"'|`,;!]|\.?$|\.\s)", re.I)
 _QUICK = re.compile(rf"youtu|\.(?:{_EXT_ALT})", re.I)
 
 
@@ -37,8 +42,9 @@ _QUICK = re.compile(rf"youtu|\.(?:{_EXT_ALT})", re.I)
 class SourceRef:
     """A source found in text.
 
-    ``kind`` is ``youtube``, ``playlist``, ``file`` (subtitles) or ``media`` (audio or
-    video in the vault); ``key`` is the ledger key (``youtube:<id>``, ``playlist:<id>``,
+    ``kind`` is ``youtube``, ``playlist``, ``file`` (subtitles), ``media`` (audio or
+    video in the vault) or ``podcast`` (an audio URL); ``key`` is the ledger key
+    (``youtube:<id>``, ``playlist:<id>``, ``podcast:<url>``,
     ``file:<link target as written>``, ``media:<link target>``; the daemon replaces a
     file key with the resolved vault path and a media key with the file's content
     fingerprint); ``text`` is the exact substring.
@@ -57,6 +63,8 @@ class SourceRef:
             return f"https://www.youtube.com/watch?v={self.ident}"
         if self.kind == "playlist":
             return f"https://www.youtube.com/playlist?list={self.ident}"
+        if self.kind == "podcast":
+            return self.ident
         return None
 
 
@@ -136,6 +144,11 @@ def find_sources(line: str) -> list[SourceRef]:
         ref = parse_youtube_url(m.group(0))
         if ref:
             found.append((m.start(), ref))
+            taken.append(m.span())
+    for m in _MEDIA_URL.finditer(line):
+        if free(*m.span()):
+            url = m.group(0)
+            found.append((m.start(), SourceRef("podcast", f"podcast:{url}", url, url)))
             taken.append(m.span())
     for m in _MDLINK.finditer(line):
         target = m.group(1)

@@ -58,6 +58,28 @@ class MediaSource:
                           Path(spec.context.state_dir))
 
 
+class PodcastSource:
+    """An episode's audio URL: always heard (transcribed) first; metadata from its feed."""
+
+    kind = "podcast"
+    transcribable = True
+
+    def load(self, spec: JobSpec) -> tuple[Transcript, SourceMeta]:
+        from daemon.sources.cache import _meta_from_dict
+
+        config, state = spec.context.config, Path(spec.context.state_dir)
+        settings = EngineSettings.from_config(config)
+        heard = load_cached(state, cache_key(spec.key, settings))
+        if heard is None:
+            why = unavailable_reason(settings)
+            raise NeedsTranscriptionError(f"A podcast episode: {why}" if why
+                                          else "the episode needs transcription")
+        transcript, extra = heard
+        meta = _meta_from_dict(extra, {})
+        meta.language = transcript.language
+        return transcript, meta
+
+
 # Reasons (daemon.sources.youtube) that mean "no captions", not "no video".
 _CAPTIONLESS = ("subtitles turned off", "has no subtitles", "gave no transcript",
                 "found no usable subtitles", "found no json3 subtitles")
@@ -100,7 +122,7 @@ class YouTubeSource:
 
 
 SOURCES: dict[str, Source] = {s.kind: s for s in (SubtitleFileSource(), MediaSource(),
-                                                  YouTubeSource())}
+                                                  YouTubeSource(), PodcastSource())}
 
 
 def load_source(spec: JobSpec) -> tuple[Transcript, SourceMeta]:
