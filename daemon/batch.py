@@ -53,7 +53,7 @@ class BatchRun:
         if job.kind == "file":
             rel = job.key.removeprefix("file:")
             return replace(spec, file_path=rel,
-                           file_text=read_subtitle_file(self.paths.vault / rel, rel))
+                           file_text=read_subtitle_file(self.paths.gate, rel))
         return replace(spec, video_id=job.key.removeprefix("youtube:"), url=job.url)
 
     def _fail(self, key: str, exc: JobError) -> None:
@@ -88,8 +88,8 @@ class BatchRun:
             log.info("resuming batch %s (%d videos)", ticket.batch_id, len(keys))
             jobs = self._batch_jobs(keys)
         else:
-            edit_inbox(self.paths.inbox, InboxSync(self.paths.vault, self.paths.inbox,
-                                                   self.ledger).transform)
+            sync = InboxSync(self.paths.vault, self.paths.inbox, self.ledger, self.paths.gate)
+            edit_inbox(self.paths.gate.resolve(self.paths.inbox), sync.transform)
             claimed = []
             while len(claimed) < self.limit:
                 job = self.ledger.claim_next(OWNER, kinds=("youtube", "file"))

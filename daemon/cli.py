@@ -18,6 +18,7 @@ from daemon.demo import DemoFolderError
 from daemon.errors import ConfigError, VaultdError, VaultMissingError
 from daemon.ledger import Ledger
 from daemon.logs import setup_logging
+from daemon.paths import VaultPaths
 from daemon.runner import (
     AlreadyRunning,
     Daemon,
@@ -28,7 +29,8 @@ from daemon.runner import (
 )
 from daemon.service_install import ServiceInstallError
 from daemon.status import format_status, gather_status
-from vault_tools.inbox import append_lines, edit_inbox, parse_inbox
+from vault_tools.inbox import InboxBusy, append_lines, edit_inbox, parse_inbox
+from vault_tools.pathgate import PathRefused
 from vault_tools.sources import find_sources
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -42,9 +44,19 @@ def _vault_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vault", required=True, type=Path, help="path to the Obsidian vault")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vaultd")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vaultd", description="Turn videos pasted into "
                                      "inbox.md into study notes in an Obsidian vault.")
+    parser.add_argument("--version", action="version", version=f"vaultd {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the daemon")
     _vault_arg(run)
@@ -56,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "price, slower), then write them and exit")
     add = sub.add_parser("add", help="append URLs or subtitle-file links to the inbox")
     _vault_arg(add)
-    add.add_argument("urls", nargs="+", metavar="URL")
+    add.add_argument("urls", nargs="+", metavar="URL",
+                     help="YouTube video or playlist URLs, or paths of subtitle files "
+                          "in the vault (one inbox line each; already present: skipped)")
     status = sub.add_parser("status", help="jobs by state, work in progress, failures")
     _vault_arg(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -70,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     regen.add_argument("jobs", nargs="+", metavar="JOB",
                        help="job keys, video ids, URLs or subtitle-file paths")
     demo = sub.add_parser("demo", help="build and process an offline sample vault")
-    demo.add_argument("dir", nargs="?", type=Path, default=Path("vaultd-demo"))
+    demo.add_argument("dir", nargs="?", type=Path, default=Path("vaultd-demo"),
+                      help="folder for the sample vault, created if missing; must be "
+                           "empty or an earlier demo (default: ./vaultd-demo)")
     graph = sub.add_parser("graph", help="refresh the knowledge graph note and canvas")
     _vault_arg(graph)
     graph.add_argument("--rebuild", action="store_true",
@@ -182,8 +198,11 @@ def cmd_add(args: argparse.Namespace) -> int:
         added[:] = fresh
         return append_lines(text, fresh)
 
-    paths.inbox.parent.mkdir(parents=True, exist_ok=True)
-    edit_inbox(paths.inbox, transform, create=True)
+    try:  # through the path gate: an inbox (or its folder) linked out is refused
+        paths.gate.make_folder(paths.inbox.parent)
+        edit_inbox(paths.gate.resolve(paths.inbox), transform, create=True)
+    except PathRefused as exc:
+        raise UsageError(f"config: vault.inbox: {exc.reason}") from None
     for url in args.urls:
         print(f"{'added' if as_line(url) in added else 'already in the inbox'}: {url}")
     return EXIT_OK
@@ -197,12 +216,22 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 # -- retry / regenerate --------------------------------------------------------------------
+def _is_file_path(word: str) -> bool:
+    """A vault path of a subtitle or media file (no URL scheme), spaces allowed."""
+    from vault_tools.sources import SUBTITLE_EXTS
+
+    return "://" not in word and word.lower().endswith(SUBTITLE_EXTS)
+
+
 def job_keys(words: list[str]) -> list[str]:
     """Ledger keys named by keys, video ids, URLs or vault paths of subtitle files."""
     keys = []
     for word in words:
         if word.startswith(("youtube:", "file:", "playlist:", "invalid:")):
             keys.append(word)
+            continue
+        if _is_file_path(word):  # "Lectures/two words.srt": the whole word is the path
+            keys.append("file:" + word.removeprefix("./"))
             continue
         refs = find_sources(word)
         if refs:
@@ -212,6 +241,19 @@ def job_keys(words: list[str]) -> list[str]:
         else:
             keys.extend([f"youtube:{word}", f"file:{word}"])
     return keys
+
+
+def _refresh_inbox_lines(paths: VaultPaths, ledger: Ledger) -> None:
+    """Show re-queued jobs as queued in the inbox now, not when a daemon next runs: the
+    daemon's own transform, applied with the same compare-and-swap edit as ``add``."""
+    from daemon.intake import InboxSync
+
+    if not paths.inbox.is_file():
+        return
+    try:
+        edit_inbox(paths.inbox, InboxSync(paths.vault, paths.inbox, ledger).transform)
+    except (OSError, InboxBusy) as exc:  # the daemon updates it later; the retry stands
+        print(f"(the inbox will show it when the daemon runs: {exc})", file=sys.stderr)
 
 
 def _requeue(args: argparse.Namespace, regenerate: bool) -> int:
@@ -226,6 +268,8 @@ def _requeue(args: argparse.Namespace, regenerate: bool) -> int:
             moved = ledger.retry()
         else:
             moved = ledger.retry(job_keys(args.jobs))
+        if moved:
+            _refresh_inbox_lines(paths, ledger)
     finally:
         ledger.close()
     unknown = False
@@ -269,9 +313,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # -- graph -------------------------------------------------------------------------------
 def cmd_graph(args: argparse.Namespace) -> int:
-    from daemon.graphkeeper import load_or_rebuild, render_outputs
+    from daemon.graphkeeper import load_or_rebuild, render_outputs, write_graph_files
     from vault_tools.atomic import write_atomic
-    from vault_tools.frontmatter import split
+    from vault_tools.pathgate import PathRefused
 
     _config, paths = open_vault(args.vault)
     exclude = sorted(p for p in (paths.rel_any(paths.inbox), paths.rel_any(paths.graph_note),
@@ -279,16 +323,13 @@ def cmd_graph(args: argparse.Namespace) -> int:
     graph, rebuilt = load_or_rebuild(paths.vault, paths.state / "graph.json", exclude,
                                      rebuild=args.rebuild)
     note, canvas, _analysis = render_outputs(graph)
-    if paths.graph_note.exists():
-        data, _ = split(paths.graph_note.read_text(encoding="utf-8", errors="replace"))
-        if not data or data.get("type") != "knowledge-graph":
-            raise UsageError(f"{paths.graph_note} is not vaultd's graph note; move it or "
-                             "set vault.graph_note")
     paths.state.mkdir(parents=True, exist_ok=True)
-    write_atomic(paths.state / "graph.json", graph.to_json())
-    paths.graph_note.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(paths.graph_note, note)
-    write_atomic(paths.graph_note.with_suffix(".canvas"), canvas)
+    write_atomic(paths.state / "graph.json", graph.to_json())  # state dir, not the vault
+    try:  # through the path gate; a user's own file at either name is kept
+        for line in write_graph_files(paths.gate, paths.graph_note, note, canvas):
+            print(line)
+    except PathRefused as exc:
+        raise UsageError(exc.reason) from None
     notes = graph.notes()
     print(f"{'rebuilt from the vault' if rebuilt else 'refreshed'}: {len(notes)} notes")
     print(f"wrote {paths.graph_note} and {paths.graph_note.with_suffix('.canvas').name}")
@@ -297,6 +338,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 # -- pdf ---------------------------------------------------------------------------------
 def _find_note(vault: Path, name: str) -> Path | None:
+    # A lookup only: the note found is read through the path gate (cmd_pdf).
     for cand in (Path(name), vault / name, vault / f"{name}.md"):
         if cand.is_file() and cand.suffix == ".md":
             return cand.resolve()
@@ -305,26 +347,40 @@ def _find_note(vault: Path, name: str) -> Path | None:
 
 
 def cmd_pdf(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from daemon.pdffiling import put_pdf
     from daemon.pdfs import pdf_path_for
+    from vault_tools.pathgate import PathRefused
     from vault_tools.pdf import export_pdf
 
     config, paths = open_vault(args.vault)
     theme = args.theme or config.get("pdf", "theme")
-    failed = 0
+    missing = failed = 0
     for name in args.notes:
         note = _find_note(paths.vault, name)
         rel = paths.rel_any(note) if note else None
         if note is None or rel is None:
-            print(f"not found in the vault: {name}", file=sys.stderr)
+            print(f"vaultd: not found in the vault: {name}", file=sys.stderr)
+            missing += 1
+            continue
+        out = pdf_path_for(rel, config.get("vault", "pdf_folder"))
+        try:  # read and written through the path gate; a user's own PDF is kept
+            text = paths.gate.read_text(rel)
+            with tempfile.TemporaryDirectory(prefix="vaultd-pdf-") as tmp:
+                report = export_pdf(text, Path(tmp) / "out.pdf", vault_root=paths.vault,
+                                    note_path=Path(rel), theme=theme)
+                data = (Path(tmp) / "out.pdf").read_bytes()
+            out = put_pdf(paths.gate, out, data, print) or out
+        except PathRefused as exc:
+            print(f"{name}: {exc.reason}", file=sys.stderr)
             failed += 1
             continue
-        out = paths.vault / pdf_path_for(rel, config.get("vault", "pdf_folder"))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        report = export_pdf(note.read_text(encoding="utf-8", errors="replace"), out,
-                            vault_root=paths.vault, note_path=Path(rel), theme=theme)
-        print(f"{rel} -> {paths.rel_any(out)} ({report.pages} page(s))")
+        print(f"{rel} -> {out} ({report.pages} page(s))")
         for w in report.warnings:
             print(f"  warning: {w}")
+    if missing:  # a name that is no note: a usage error
+        return EXIT_USAGE
     return EXIT_FAILURE if failed else EXIT_OK
 
 

@@ -11,7 +11,6 @@ Reading: ``config.get("youtube", "proxy")`` or ``config.section("youtube")["prox
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.errors import ConfigError
+from vault_tools.pathgate import PathGate, PathRefused, clean_typed
 
 CONFIG_RELPATH = Path(".vaultd") / "config.toml"
 
@@ -50,6 +50,12 @@ def _relative_path(value: Any) -> str | None:
     p = Path(value)
     if not value or p.is_absolute() or ".." in p.parts:
         return "must be a path inside the vault (relative, no '..')"
+    try:
+        clean_typed(value)
+    except PathRefused as exc:
+        return f"must be a path inside the vault ({exc.reason})"
+    if "\\" in value:
+        return "must be a path inside the vault (use / between folders, not \\)"
     return None
 
 
@@ -68,6 +74,9 @@ SCHEMA: dict[str, list[Setting]] = {
                 check=_relative_path),
         Setting("graph_note", "Knowledge Graph.md", "Knowledge graph note (a .canvas sits "
                 "beside it).", check=_relative_path),
+        Setting("allow_symlinks_out", False, "Follow symlinks inside the vault that point "
+                "outside it (folders you link in on purpose). Off: such links are refused "
+                "with a reason."),
     ],
     "daemon": [
         Setting("workers", 2, "Generation worker processes.", check=_at_least(1)),
@@ -258,19 +267,28 @@ def load_config(vault: Path, *, create: bool = True) -> Config:
     Raises ConfigError for unreadable TOML, unknown keys or bad values.
     """
     path = vault / CONFIG_RELPATH
-    if not path.exists():
-        if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".toml.tmp")
-            tmp.write_text(render_default_config(), encoding="utf-8")
-            os.replace(tmp, path)
-        return Config(Config.defaults().values, path)
+    # Through the path gate: a .vaultd folder (or file) that is a symlink out of the vault
+    # is refused. vault.allow_symlinks_out cannot apply here: it is read from this file.
+    gate = PathGate(vault)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
+        data = gate.read_bytes(CONFIG_RELPATH, 1 << 20)
+    except FileNotFoundError:
+        if create:
+            try:
+                gate.write(CONFIG_RELPATH, render_default_config(), create_only=True)
+            except FileExistsError:
+                pass  # written this instant by someone else: the defaults apply now
+            except PathRefused as exc:
+                raise ConfigError(str(path), exc.reason) from None
+        return Config(Config.defaults().values, path)
+    except PathRefused as exc:
+        raise ConfigError(str(path), exc.reason) from None
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
     return Config(_validate(raw), path)
 
 

@@ -49,7 +49,10 @@ def sample_files() -> list[tuple[str, bytes]]:
 
 
 def build_demo_vault(folder: Path) -> list[str]:
-    """Create (or top up) the demo vault; returns the inbox lines it holds."""
+    """Create (or top up) the demo vault; returns the inbox lines it holds.
+
+    Not through the path gate: this builds the demo's own new folder (refused above when
+    it holds anything else) before any daemon runs on it; the daemon then uses the gate."""
     if folder.exists() and any(folder.iterdir()) and not (folder / CONFIG_RELPATH).exists():
         raise DemoFolderError(f"{folder} exists and is not a vaultd demo vault; "
                               "choose an empty or new folder")

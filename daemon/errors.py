@@ -20,7 +20,10 @@
             ├── TranscriptUnavailableError  disabled, none found, video unavailable,
             │                               unplayable, age restricted, PO token needed
             ├── EmptyTranscriptError    nothing (or almost nothing) to study from
-            └── MalformedReplyError     the model replied empty or unparsable twice
+            ├── MalformedReplyError     the model replied empty or unparsable twice
+            └── PathRefusedError    the path gate refused a vault path (outside the
+                                    vault, a symlink out, a FIFO/device, too large):
+                                    also a ``vault_tools.pathgate.PathRefused``
 
 Every error carries ``reason``: one plain sentence that goes on the inbox line and into
 ``vaultd status``, and may carry ``usage`` (tokens already billed when it happened, so
@@ -29,6 +32,8 @@ by ``(reason, retry_after, usage)``.
 """
 
 from __future__ import annotations
+
+from vault_tools.pathgate import PathRefused
 
 
 class VaultdError(Exception):
@@ -137,3 +142,16 @@ class NeedsTranscriptionError(PermanentError):
     Raised by a generation worker; the dispatcher routes the job to the transcription
     pool instead of failing it (the reason is what the user reads if it cannot).
     """
+
+
+class PathRefusedError(PermanentError, PathRefused):
+    """The path gate (:mod:`vault_tools.pathgate`) refused a vault path. Raised by the
+    gate as the pure ``PathRefused``; daemon code turns it into this permanent job error
+    with :meth:`from_gate` (the reason is kept word for word)."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        PermanentError.__init__(self, reason, retry_after=retry_after)
+
+    @classmethod
+    def from_gate(cls, exc: PathRefused) -> PathRefusedError:
+        return exc if isinstance(exc, cls) else cls(exc.reason)

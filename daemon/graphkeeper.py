@@ -9,8 +9,14 @@ analysis (PageRank, clusters) and renders ``Knowledge Graph.md`` and its canvas.
 The rendered text goes back to the writer, the only code that writes into the vault, as
 a millisecond job. Rendering at 10,000 notes takes seconds, which is why it lives here.
 
-At start the saved graph is loaded; without one (or when it is unreadable) the graph is
-rebuilt from the vault, in this thread.
+:func:`write_graph_files` is how the writer (and ``vaultd graph``) puts the note and its
+canvas into the vault: through the path gate, and never over a file vaultd did not
+make — a user's own ``Knowledge Graph.md`` or ``.canvas`` stays, and vaultd's goes
+beside it as ``Knowledge Graph (vaultd).md`` / ``.canvas``, said in the log.
+
+At start the saved graph is loaded (notes deleted meanwhile are dropped from it); without
+one (or when it is unreadable) the graph is rebuilt from the vault, in this thread. A note
+deleted while the daemon runs is removed at once (the writer sends ``remove``).
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from pathlib import Path
 
 from vault_tools.atomic import write_atomic
 from vault_tools.canvas import render_canvas
-from vault_tools.graph import KnowledgeGraph, NoteFacts
+from vault_tools.frontmatter import split as split_frontmatter
+from vault_tools.graph import GRAPH_NOTE_TYPE, KnowledgeGraph, NoteFacts
 from vault_tools.graph_note import Cluster, GraphAnalysis, analyze, render_graph_note
+from vault_tools.pathgate import PathGate
 
 log = logging.getLogger("vaultd.graph")
 
@@ -43,6 +51,62 @@ def render_outputs(graph: KnowledgeGraph, previous: GraphAnalysis | None = None
     note = render_graph_note(graph, now=now, analysis=analysis)
     canvas = json.dumps(render_canvas(graph, analysis=analysis), indent=1, ensure_ascii=False)
     return note, canvas, analysis
+
+
+CANVAS_MARK = "Maintained by vaultd"  # in the canvas's summary node (vault_tools.canvas)
+BESIDE = " (vaultd)"
+
+
+def _graph_note_ours(text: str) -> bool:
+    data, _ = split_frontmatter(text)
+    return bool(data) and data.get("type") == GRAPH_NOTE_TYPE
+
+
+def _canvas_ours(text: str) -> bool:
+    try:
+        nodes = json.loads(text).get("nodes", [])
+        return any(isinstance(n, dict) and n.get("id") == "summary"
+                   and CANVAS_MARK in str(n.get("text", "")) for n in nodes)
+    except (ValueError, AttributeError):
+        return False
+
+
+def write_graph_files(gate: PathGate, note_path: Path, note: str, canvas: str
+                      ) -> list[str]:
+    """Write the graph note and its canvas through the gate, each only over a file of
+    ours (by identity: the note's ``type: knowledge-graph``, the canvas's summary node).
+    A user's file at either name is left alone and ours goes beside it with `` (vaultd)``
+    in its name (both of ours together, so the pair stays a pair). Returns what was done
+    differently, one sentence each, for the log and ``status``. Raises ``OSError`` and
+    ``PathRefused`` (a symlink out) unchanged."""
+    canvas_path = note_path.with_suffix(".canvas")
+    said: list[str] = []
+    for path, ours in ((note_path, _graph_note_ours), (canvas_path, _canvas_ours)):
+        if _taken_by_user(gate, path, ours):
+            said.append(f"{gate.rel(path)} is not vaultd's; left it alone")
+    if said:
+        note_path = note_path.with_name(f"{note_path.stem}{BESIDE}{note_path.suffix}")
+        canvas_path = note_path.with_suffix(".canvas")
+        for path, ours in ((note_path, _graph_note_ours), (canvas_path, _canvas_ours)):
+            if _taken_by_user(gate, path, ours):
+                said.append(f"{gate.rel(path)} is not vaultd's either; graph note not "
+                            "written")
+                return said
+        said[-1] += f"; wrote the graph to {gate.rel(note_path)} instead"
+    gate.write(note_path, note)
+    gate.write(canvas_path, canvas)
+    return said
+
+
+def _taken_by_user(gate: PathGate, path: Path, ours: Callable[[str], bool]) -> bool:
+    if not gate.exists(path):
+        return False
+    try:
+        return not ours(gate.read_text(path))
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
 
 
 def load_or_rebuild(vault: Path, saved: Path, exclude: list[str], *, rebuild: bool = False
@@ -129,11 +193,13 @@ class GraphKeeper(threading.Thread):
         except Exception:  # noqa: BLE001 - an unreadable vault must not kill the thread
             log.exception("could not build the knowledge graph; starting empty")
             self.graph, rebuilt = KnowledgeGraph(), True
+        gone = [] if rebuilt else self._drop_deleted()
+        dirty_from_start = bool(gone)
         self._load_clusters()  # an initial assignment only: valid even after a rebuild
         log.info("knowledge graph %s in %.1f s: %d notes", "rebuilt" if rebuilt else "loaded",
                  time.monotonic() - started, len(self.graph.notes()))
         self.ready.set()
-        dirty = rebuilt
+        dirty = rebuilt or dirty_from_start
         first_change = last_change = time.monotonic() if dirty else 0.0
         force = dirty
         while True:
@@ -165,6 +231,17 @@ class GraphKeeper(threading.Thread):
             if not dirty:
                 first_change = now
             dirty, last_change = True, now
+
+    def _drop_deleted(self) -> list[str]:
+        """Notes of the saved graph deleted while the daemon was stopped leave it now (a
+        stat per note), not at the next rebuild."""
+        assert self.graph is not None
+        gone = [n[5:] for n in self.graph.notes() if not (self.vault / n[5:]).is_file()]
+        for path in gone:
+            self.graph.remove_note(path)
+        if gone:
+            log.info("%d note(s) deleted while stopped left the graph", len(gone))
+        return gone
 
     def _apply(self, kind: str, a: object, b: object) -> None:
         assert self.graph is not None

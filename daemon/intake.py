@@ -7,25 +7,37 @@ ledger. Being a function of (text, ledger) it can be re-run on every retry of th
 
 Subtitle- and media-file links are resolved here, where the vault is visible: a path
 relative to the vault, to the inbox's folder, or (Obsidian style) a unique file name
-anywhere in the vault. Paths that leave the vault are refused. A media file is keyed by
-its content fingerprint (:mod:`daemon.sources.media`), and only once it has stopped
-changing (a recording still being copied in is picked up by a later scan).
+anywhere in the vault. A media file is keyed by its content fingerprint
+(:mod:`daemon.sources.media`), and only once it has stopped changing (a recording still
+being copied in is picked up by a later scan). Every candidate is checked by the path
+gate (:mod:`vault_tools.pathgate`): paths that leave the vault (``..``, absolute, ``~``,
+drive letters, a symlink out) and files that are not regular files (a FIFO, a device)
+are refused with the gate's reason. The dispatcher (subtitles) and the transcriber
+(media) read the file through the gate again when they run the job.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import posixpath
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemon.ledger import Job, Ledger
-from vault_tools.inbox import InboxLine, Status, parse_inbox
+from daemon.errors import JobError
+from daemon.ledger import NOTE_DELETED, Job, Ledger
+from vault_tools.inbox import InboxLine, Status, parse_inbox, strip_annotation
 from vault_tools.notes import wikilink
+from vault_tools.pathgate import PathGate, PathRefused, clean_typed, file_kind
 from vault_tools.sources import FILE_KINDS, SourceRef
+from vault_tools.unhandled import unhandled_links
 
 log = logging.getLogger("vaultd.intake")
+
+MISSING_FILE = "subtitle file not found in the vault"  # a job failed so comes back by itself
+MISSING_MEDIA = "media file not found in the vault"
 
 
 @dataclass(frozen=True)
@@ -37,8 +49,10 @@ class Resolved:
 
 
 class InboxSync:
-    def __init__(self, vault: Path, inbox: Path, ledger: Ledger) -> None:
+    def __init__(self, vault: Path, inbox: Path, ledger: Ledger,
+                 gate: PathGate | None = None) -> None:
         self.vault = vault
+        self.gate = gate or PathGate(vault)
         self.inbox = inbox
         self.ledger = ledger
         self._name_index: dict[str, list[str]] | None = None
@@ -48,22 +62,31 @@ class InboxSync:
         self.progress: Callable[[str], str | None] = lambda _key: None
 
     # -- resolution --------------------------------------------------------------
-    def _inside(self, path: Path) -> str | None:
+    def _check(self, rel: str) -> tuple[str | None, str | None]:
+        """(real vault-relative path of a regular file, or None; the gate's refusal)."""
         try:
-            real = path.resolve()
-            rel = real.relative_to(self.vault.resolve())
-        except (ValueError, OSError):
-            return None
-        return rel.as_posix() if real.is_file() else None
+            real = self.gate.rel(rel)
+            st = self.gate.stat(real)
+        except PathRefused as exc:
+            return None, exc.reason
+        except OSError:
+            return None, None
+        if not stat.S_ISREG(st.st_mode):
+            return None, (None if stat.S_ISDIR(st.st_mode)
+                          else f"{rel} is {file_kind(st.st_mode)}, not a file")
+        return real, None
 
     def _by_name(self, name: str) -> list[str]:
+        """Vault paths of files with this name (any case), hidden folders skipped. Names
+        are listed without opening anything; each candidate is checked by the gate when
+        it is looked up, so a FIFO or a symlink out is never a match."""
         if self._name_index is None:
             index: dict[str, list[str]] = {}
-            for root, dirs, files in os.walk(self.vault):
+            for root, dirs, files in os.walk(self.gate.root):
                 dirs[:] = [d for d in dirs if not d.startswith(".")]
                 for f in files:
                     if f.lower().endswith(tuple(FILE_KINDS)):
-                        rel = (Path(root) / f).relative_to(self.vault).as_posix()
+                        rel = (Path(root) / f).relative_to(self.gate.root).as_posix()
                         index.setdefault(f.lower(), []).append(rel)
             self._name_index = index
         return self._name_index.get(name.lower(), [])
@@ -73,40 +96,53 @@ class InboxSync:
         if ref.kind not in ("file", "media"):
             return Resolved(ref.key, ref.kind, ref.canonical_url or ref.text, ref.error)
         kind, target = ref.kind, ref.ident
-        candidates = [Path(target)] if Path(target).is_absolute() else [
-            self.vault / target, self.inbox.parent / target]
-        for cand in candidates:
-            rel = self._inside(cand)
+        inbox_dir = posixpath.dirname(self.gate.relative(self.inbox))
+        candidates: list[str] = []
+        refusal: str | None = None
+        for base in ("", inbox_dir):
+            try:
+                typed = clean_typed(target, base)
+                candidates.append(self.gate.relative(typed))
+            except PathRefused as exc:
+                refusal = refusal or exc.reason
+            if posixpath.isabs(target) or target.startswith("~"):
+                break
+        for cand in dict.fromkeys(candidates):
+            rel, why = self._check(cand)
             if rel:
                 return self._found(kind, rel)
-        if "/" not in target:
-            found = self._by_name(Path(target).name)
+            refusal = refusal or why
+        if "/" not in target and "\\" not in target and not refusal:
+            found: list[str] = []
+            for cand in self._by_name(Path(target).name):
+                rel, why = self._check(cand)
+                if rel:
+                    found.append(rel)
+                refusal = refusal or why
             if len(found) == 1:
                 return self._found(kind, found[0])
             if len(found) > 1:
                 return Resolved(f"{kind}:{target}", kind, target,
                                 f"{len(found)} files are named {target}; link one by its path")
-        if ref.bare:
+        if ref.bare and not refusal:
             return None
-        vault = self.vault.resolve()
-        outside = any(vault != c.resolve() and vault not in c.resolve().parents
-                      for c in candidates)
-        what = "media file" if kind == "media" else "subtitle file"
-        reason = (f"{target} is outside the vault" if outside
-                  else f"{what} not found in the vault: {target}")
+        missing = MISSING_MEDIA if kind == "media" else MISSING_FILE
+        reason = refusal or f"{missing}: {target}"
         return Resolved(f"{kind}:{target}", kind, target, reason)
 
     def _found(self, kind: str, rel: str) -> Resolved | None:
-        """A file inside the vault: subtitles by path, media by content (once settled)."""
+        """A file the gate let through: subtitles by path, media by content (once settled)."""
         if kind != "media":
             return Resolved(f"file:{rel}", "file", rel)
         from daemon.sources import media
 
-        path = self.vault / rel
-        if not media.settled(path):
+        if not media.settled(self.gate, rel):
             return None  # still being copied in: identified at a later scan
         try:
-            return Resolved(f"media:{media.fingerprint(path)}", "media", rel)
+            with media.open_media(self.gate, rel) as recording:
+                return Resolved(f"media:{media.fingerprint(recording)}", "media", rel)
+        except JobError as exc:
+            return Resolved(f"media:{rel}", "media", rel, exc.reason)
         except OSError as exc:
             return Resolved(f"media:{rel}", "media", rel,
                             f"cannot read {rel}: {exc.strerror or exc}")
@@ -134,8 +170,19 @@ class InboxSync:
                               if r.kind == "media" and r.url and not r.error])
         for key in added:
             log.info("queued %s", key, extra={"job": key})
+        self._revive_found([r.key for r in new if r.kind == "file" and r.error is None])
         self.last_lines = [line for line, _ in out]
         return out
+
+    def _revive_found(self, keys: list[str]) -> None:
+        """A subtitle file that was missing is there now: its failed job becomes ready
+        (the watcher asks for a pass when such a file appears; the periodic rescan is
+        the backstop)."""
+        jobs = self.ledger.get_many(keys) if keys else {}
+        back = [k for k, j in jobs.items()
+                if j.state == "failed" and (j.last_error or "").startswith(MISSING_FILE)]
+        for key in self.ledger.retry(back) if back else []:
+            log.info("the subtitle file of %s is there now; queued", key, extra={"job": key})
 
     def transform(self, text: str) -> str:
         from vault_tools.inbox import annotate
@@ -154,7 +201,23 @@ class InboxSync:
             if status.render() != line.annotation:
                 statuses[line.index] = status
                 expected[line.index] = line.body
+        follow_channel_lines(text, statuses, expected)
         return annotate(text, statuses, expected) if statuses else text
+
+
+def follow_channel_lines(text: str, statuses: dict[int, Status | None],
+                         expected: dict[int, str]) -> None:
+    """A YouTube channel page pasted in the inbox is no source, but its line says how to
+    follow it (see :mod:`vault_tools.unhandled`)."""
+    found_links = unhandled_links(text, channels_only=True)
+    lines = text.splitlines() if found_links else []
+    for found in found_links:
+        if found.line not in statuses:
+            body, annotation = strip_annotation(lines[found.line].rstrip("\r\n"))
+            status = Status("follow", found.follow)
+            if status.render() != annotation:
+                statuses[found.line] = status
+                expected[found.line] = body
 
 
 def job_status(job: Job | None, children: dict[str, list[Job]]) -> Status:
@@ -169,12 +232,16 @@ def job_status(job: Job | None, children: dict[str, list[Job]]) -> Status:
         if failed:
             return Status("failed", f"{failed} of {len(kids)} videos failed, {done} done "
                                     "(see vaultd status)")
-        return Status("done", f"{done} of {len(kids)} done")
+        return Status("done", f"{done} of {len(kids)} done; for its new videos too, add "
+                              f'"{job.key[9:]}" to subscriptions.playlists in '
+                              ".vaultd/config.toml")
     if job.state == "ready":
         return Status("waiting", job.last_error or "") if job.waiting else Status("queued")
     if job.state in ("running", "generated", "written"):
         return Status("working")
     if job.state == "done":
+        if job.last_error == NOTE_DELETED:
+            return Status("deleted", job.key)
         if job.note_path:
             rel = job.note_path[:-3] if job.note_path.endswith(".md") else job.note_path
             return Status("done", wikilink(rel, rel.rsplit("/", 1)[-1]))
@@ -195,4 +262,7 @@ def line_status(jobs: list[Job | None], children: dict[str, list[Job]]) -> Statu
             return Status("queued")
         return Status("working", f"{len(done)} of {len(statuses)} done")
     failed = [s for s in statuses if s.state == "failed"]
+    if not failed:  # done, and some notes the user deleted
+        gone = [f"note of {s.detail} deleted" for s in statuses if s.state == "deleted"]
+        return Status("done", ", ".join([s.detail for s in done] + gone))
     return Status("failed", f"{failed[0].detail}; {len(done)} of {len(statuses)} done")

@@ -17,8 +17,10 @@ import logging
 import time
 from pathlib import Path, PurePosixPath
 
+from vault_tools.conflicts import is_conflict_copy
 from vault_tools.graph import NoteFacts, note_from_markdown
 from vault_tools.links import Linker
+from vault_tools.pathgate import PathGate, PathRefused
 from vault_tools.vault_index import VaultIndex, is_ignored_path
 
 log = logging.getLogger("vaultd.knowledge")
@@ -27,8 +29,9 @@ RELATED_LIMIT = 8
 
 
 class VaultKnowledge:
-    def __init__(self, vault: Path, exclude: set[str]) -> None:
+    def __init__(self, vault: Path, exclude: set[str], gate: PathGate | None = None) -> None:
         self.vault = vault
+        self.gate = gate or PathGate(vault)  # every note read goes through it
         self.exclude = exclude  # vault-relative paths that are not knowledge (inbox, graph)
         started = time.monotonic()
         self.index = VaultIndex.build(vault)
@@ -48,13 +51,18 @@ class VaultKnowledge:
         """A note was written or edited: refresh the index, return its graph facts."""
         if rel in self.exclude or is_ignored_path(rel) or not rel.endswith(".md"):
             return None
-        self.index.update_file(self.vault, rel)
-        self._relink(rel)
         if text is None:
             try:
-                text = (self.vault / rel).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                return None
+                text = self.gate.read_text(rel)
+            except (OSError, PathRefused):
+                text = None
+        if text is not None and is_conflict_copy(rel, text):
+            self.note_removed(rel)  # a regeneration's conflict copy: not knowledge
+            return None
+        self.index.update_file(self.vault, rel, self.gate)
+        self._relink(rel)
+        if text is None:
+            return None
         facts = note_from_markdown(rel, text)
         self.concepts[rel] = {c.casefold() for c in facts.concepts}
         return facts

@@ -21,12 +21,14 @@ State machine (every transition is one UPDATE guarded by the expected old state)
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,12 +57,40 @@ def today() -> str:
     return datetime.now(UTC).date().isoformat()
 
 
+_WILL_RETRY = re.compile(r"[;,]?\s*vaultd\s+will\s+(?:wait\s+and\s+)?retry(?:\s+later)?",
+                         re.IGNORECASE)
+
+
+def gave_up(reason: str, attempts: int) -> str:
+    """The final reason of a job that used up its attempts. Transient reasons promise a
+    retry ("...; vaultd will retry."), true while the job waits; once it has failed that
+    promise is dropped and the line says what does try again."""
+    reason = _WILL_RETRY.sub("", reason).strip().rstrip(".;,") or "failed"
+    return (f"{reason}; gave up after {attempts} attempt{'' if attempts == 1 else 's'} "
+            "(vaultd retry tries again)")
+
+
+NOTE_DELETED = "note deleted"  # last_error of a done job whose study note the user deleted
+
+
+def make_private(path: Path) -> None:
+    """The state folder 0700 and the ledger file 0600, whoever created them first and
+    whatever the umask: the ledger holds titles, URLs and spend of the user's study."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(PermissionError):  # someone else's folder or file: use it as it is
+        os.chmod(path.parent, 0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    with suppress(PermissionError):
+        os.chmod(path, 0o600)  # SQLite gives its -wal and -shm files the same mode
+
+
 class Ledger:
     """Durable job table. Safe to use from several threads (one connection each)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if str(path) != ":memory:":
+            make_private(path)
         self._local = threading.local()
         self._db().executescript(SCHEMA)
         migrate(self._db())
@@ -287,7 +317,7 @@ class Ledger:
                        (time.time() + delay, reason))
             return "ready"
         if transient:
-            reason = f"{reason} (gave up after {job.attempts} attempts)"
+            reason = gave_up(reason, job.attempts)
         self._move(key, from_states, "state='failed', last_error=?, waiting=0,"
                    " finished_at=?, claimed_at=NULL", (reason, time.time()))
         return "failed"
@@ -311,7 +341,7 @@ class Ledger:
             return "generated"
         self._move(key, ("generated", "written"), "state='failed', write_attempts=?,"
                    " last_error=?, waiting=0, finished_at=?",
-                   (attempts, f"{reason} (gave up after {attempts} attempts)", time.time()))
+                   (attempts, gave_up(reason, attempts), time.time()))
         return "failed"
 
     def due_writes(self, now: float | None = None) -> list[Job]:
@@ -373,6 +403,26 @@ class Ledger:
         with self._tx() as db:
             db.execute("DELETE FROM pdf_exports WHERE note_path=?", (new,))
             db.execute("UPDATE pdf_exports SET note_path=? WHERE note_path=?", (new, old))
+
+    def pdf_forget(self, note_path: str) -> None:
+        """The PDF of a deleted note was removed: forget its export record."""
+        with self._tx() as db:
+            db.execute("DELETE FROM pdf_exports WHERE note_path=?", (note_path,))
+
+    def note_deleted(self, note_path: str) -> str | None:
+        """The user deleted the study note of a done job: remember it (the inbox line says
+        so and how to make it again). The key, or None when no done job owns the note."""
+        with self._tx() as db:
+            row = db.execute("UPDATE jobs SET last_error=?, updated_at=? WHERE note_path=?"
+                             " AND state='done' RETURNING key",
+                             (NOTE_DELETED, time.time(), note_path)).fetchone()
+        return row[0] if row else None
+
+    def note_restored(self, note_path: str) -> bool:
+        """The deleted note is back (restored from the trash, or undone)."""
+        with self._tx() as db:
+            return db.execute("UPDATE jobs SET last_error=NULL WHERE note_path=? AND"
+                              " last_error=?", (note_path, NOTE_DELETED)).rowcount > 0
 
     def record_pdf(self, note_path: str, digest: str) -> None:
         with self._tx() as db:

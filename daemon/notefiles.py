@@ -8,25 +8,33 @@ edited file (see :mod:`vault_tools.regenerate`) and, when the two collide, leave
 note alone and writes the new version beside it as a conflict copy.
 
 Every text written is returned, so the ledger can keep it as the base of the next merge.
+
+Every read and write goes through the path gate (``paths.gate``) at the moment of use: a
+notes folder that has become a symlink out of the vault makes the job fail with the gate's
+reason (:class:`~daemon.errors.PathRefusedError`), nothing is written outside. Conflict
+copies are created only under a free name (never over any file).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from daemon.errors import VaultWriteError
+from daemon.errors import PathRefusedError, VaultWriteError
 from daemon.knowledge import VaultKnowledge
 from daemon.paths import VaultPaths
+from vault_tools import conflicts as conflict_copies
 from vault_tools import frontmatter, notes
 from vault_tools import related as related_region
-from vault_tools.atomic import create_atomic, write_atomic
 from vault_tools.filenames import numbered, safe_filename
 from vault_tools.inbox import InboxBusy, edit_inbox
+from vault_tools.merge import Collision
 from vault_tools.models import VideoContent
+from vault_tools.pathgate import PathRefused
 from vault_tools.regenerate import regenerate
 from vault_tools.sanitize import sanitize_markdown
 
@@ -51,25 +59,48 @@ class Composed:
     related: tuple[str, ...]  # vault paths of the notes listed under Related
 
 
+class Notices:
+    """What vaultd did differently because of a file in the vault (a user's file kept at
+    an output path and ours written beside it, a path refused): each said once in the
+    log, the latest listed in ``vaultd status``. Writer thread only."""
+
+    def __init__(self, limit: int = 20) -> None:
+        self.limit = limit
+        self._items: dict[str, float] = {}
+
+    def say(self, text: str) -> None:
+        if text in self._items:
+            return
+        log.warning("%s", text)
+        self._items[text] = time.time()
+        while len(self._items) > self.limit:
+            del self._items[next(iter(self._items))]
+
+    def recent(self) -> list[str]:
+        return list(self._items)
+
+
 def now_iso() -> str:
     return datetime.now().astimezone().replace(microsecond=0).isoformat()
 
 
 class NoteFiles:
     def __init__(self, paths: VaultPaths,
-                 knowledge: Callable[[], VaultKnowledge | None]) -> None:
+                 knowledge: Callable[[], VaultKnowledge | None],
+                 notices: Notices | None = None) -> None:
         self.paths = paths
         self.knowledge = knowledge
+        self.notices = notices or Notices()
 
     # -- identity ----------------------------------------------------------------------
     def owned(self, path: Path, key: str) -> bool | None:
         """True: our note for ``key``; False: someone else's file; None: no file."""
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
+        if not self.paths.gate.exists(path):  # (a folder that leads out: refused later)
             return None
-        except OSError:
-            return False
+        try:
+            text = self.paths.gate.read_text(path)
+        except (OSError, PathRefused):
+            return False  # unreadable, a symlink out, a FIFO...: never ours, never replaced
         return notes.owner_key(text) == key
 
     def find_by_video(self, video_id: str | None) -> str | None:
@@ -79,14 +110,17 @@ class NoteFiles:
     def assessment_of(self, rel: str) -> str:
         """The assessment a note links in its frontmatter (the note itself if none)."""
         try:
-            data, _ = frontmatter.split((self.paths.vault / rel).read_text(encoding="utf-8"))
-        except OSError:
+            data, _ = frontmatter.split(self.paths.gate.read_text(rel))
+        except (OSError, PathRefused):
             return rel
         link = (data or {}).get("assessment")
         if isinstance(link, str) and link.startswith("[["):
-            cand = self.paths.vault / (link[2:].split("|")[0].split("]]")[0] + ".md")
-            if cand.exists():
-                return self.paths.rel(cand)
+            cand = link[2:].split("|")[0].split("]]")[0] + ".md"
+            try:
+                if self.paths.gate.is_file(cand):
+                    return self.paths.rel(self.paths.vault / cand)
+            except PathRefused:
+                pass
         return rel
 
     def existing(self, key: str, note_path: str | None, content: VideoContent
@@ -129,7 +163,7 @@ class NoteFiles:
         folder = self.paths.notes
         stem = safe_filename(content.meta.title)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            self.paths.gate.make_folder(folder)
             for n in range(1, 1000):
                 name = numbered(stem, n)
                 note_path = folder / f"{name}.md"
@@ -142,14 +176,16 @@ class NoteFiles:
                 note_text, assess_text = composed.note, composed.assessment
                 try:
                     if not assess_owner:
-                        create_atomic(assess_path, assess_text)
+                        self.paths.gate.write(assess_path, assess_text, create_only=True)
                     if not note_owner:
-                        create_atomic(note_path, note_text)
+                        self.paths.gate.write(note_path, note_text, create_only=True)
                 except FileExistsError:  # appeared this instant: next name
                     continue
                 return WriteResult(self.paths.rel(note_path), self.paths.rel(assess_path),
                                    created=not note_owner, note_text=note_text,
                                    assessment_text=assess_text, related=composed.related)
+        except PathRefused as exc:
+            raise PathRefusedError.from_gate(exc) from None
         except OSError as exc:
             raise VaultWriteError(f"could not write the note: {exc.strerror or exc}") from exc
         raise VaultWriteError(f"no free file name for {stem!r}")
@@ -163,10 +199,11 @@ class NoteFiles:
             assess_path = note_path.with_name(f"{note_path.stem} (Assessment).md")
             assess_rel = self.paths.rel_any(assess_path) or assess_rel
         created = now_iso()
+        gate = self.paths.gate
         try:
-            data, _ = frontmatter.split(note_path.read_text(encoding="utf-8"))
+            data, _ = frontmatter.split(gate.read_text(note_path))
             created = str((data or {}).get("created") or created)
-        except OSError:
+        except (OSError, PathRefused):
             pass
         composed = self.compose(content, note_path, assess_path, created=created)
         note_text, assess_text = composed.note, composed.assessment
@@ -174,25 +211,46 @@ class NoteFiles:
         try:
             for path, new, base in ((note_path, note_text, note_base),
                                     (assess_path, assess_text, assess_base)):
-                if not path.exists():
-                    create_atomic(path, new)
+                if not gate.exists(path):
+                    gate.write(path, new, create_only=True)
                     continue
-                current = path.read_text(encoding="utf-8", errors="surrogateescape")
-                merged = regenerate(base, current, new) if base is not None else None
-                if merged is None:
-                    copy = path.with_name(f"{path.stem} (regenerated "
-                                          f"{created[:10]} {now_iso()[11:16].replace(':', '')}).md")
-                    write_atomic(copy, new)
+                current = gate.read_text(path, errors="surrogateescape")
+                collided: list[Collision] = []
+                if base is None:  # nothing to merge against (a ledger from before
+                    # merge bases were kept): the whole new text is one collided block
+                    merged = None
+                    collided.append(Collision(0, "", [], new.split("\n"), []))
+                else:
+                    merged = regenerate(base, current, new, collided)
+                if merged is not None and merged != current:
+                    gate.write(path, merged.encode("utf-8", "surrogateescape"))
+                if collided:
+                    copy = self._conflict_copy(path, collided)
                     conflicts.append(self.paths.rel(copy))
-                    log.warning("%s was edited where the new version changed too; wrote "
-                                "the new version to %s", self.paths.rel(path), copy.name)
-                elif merged != current:
-                    write_atomic(path, merged.encode("utf-8", "surrogateescape"))
+                    log.warning("%s: applied the new version except %d block(s) you had "
+                                "edited too; their new text is in %s", self.paths.rel(path),
+                                len(collided), copy.name)
+        except PathRefused as exc:
+            raise PathRefusedError.from_gate(exc) from None
         except OSError as exc:
             raise VaultWriteError(f"could not write the note: {exc.strerror or exc}") from exc
         return WriteResult(note_rel, assess_rel, created=False, note_text=note_text,
                            assessment_text=assess_text, conflicts=tuple(conflicts),
                            related=composed.related)
+
+    def _conflict_copy(self, path: Path, collided: list[Collision]) -> Path:
+        """Create the collided blocks' new text beside the note under a free name (a file
+        already there, even one of ours from a minute ago, is never replaced)."""
+        when = now_iso()
+        stem = conflict_copies.copy_name(path.stem, when)[:-3]
+        text = conflict_copies.render_copy(self.paths.rel(path), collided, when)
+        for n in range(1, 100):
+            copy = path.with_name(f"{numbered(stem, n)}.md")
+            try:
+                return self.paths.gate.write(copy, text, create_only=True)
+            except FileExistsError:
+                continue
+        raise VaultWriteError(f"no free name for a conflict copy of {path.name}")
 
     def add_related_link(self, note_rel: str, target: str) -> bool:
         """Link ``target`` from the Related region of our study note ``note_rel``
@@ -202,9 +260,10 @@ class NoteFiles:
         def transform(text: str) -> str:
             return related_region.add_link(text, target) or text
 
-        path = self.paths.vault / note_rel
         try:
+            # The compare-and-swap editor works on the real path the gate returns now.
+            path = self.paths.gate.resolve(note_rel)
             return edit_inbox(path, transform, rounds=20)
-        except (OSError, InboxBusy) as exc:
+        except (OSError, InboxBusy, PathRefused) as exc:
             log.info("left %s as it is (could not add a related link: %s)", note_rel, exc)
             return False

@@ -15,26 +15,57 @@ export per pause is enough. After a start or a config reload every exported note
 compared with its digest, a batch per idle pass (:meth:`PdfFiling.idle_pass`), so edits
 made while the daemon was stopped and a new theme reach the PDFs too. Re-exports only
 start while the PDF pool is idle, so a new note's export never queues behind them.
+
+PDFs are read and written through the path gate (a ``PDF`` folder that is a symlink out
+of the vault is refused, said once in the log and ``status``). A PDF is replaced only when
+it is ours (its Creator is vaultd, or the ledger has filed one for that note); a user's own
+PDF at the target path stays and ours is written beside it as ``<name> (vaultd).pdf``.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import PurePosixPath
 
 from daemon.config import Config
 from daemon.ledger import Ledger, StateConflict
+from daemon.notefiles import Notices
 from daemon.paths import VaultPaths
 from daemon.pdfs import PdfExporter, PdfResult, pdf_path_for
-from vault_tools.atomic import write_atomic
+from vault_tools.pathgate import PathGate, PathRefused
 from vault_tools.pdfhash import content_hash
 
 log = logging.getLogger("vaultd.writer")
 
 AUDIT_BATCH = 100  # notes read per idle pass: a write waits for one batch at most
+OUR_PDF = b"/Creator (vaultd)"  # in every PDF vault_tools.pdf renders (its identity)
+
+
+def put_pdf(gate: PathGate, pdf: str, data: bytes, say: Callable[[str], None]) -> str | None:
+    """Write a PDF through the gate over nothing or over one of ours (its Creator is
+    vaultd); a user's file at that name stays and ours goes beside it as
+    ``<name> (vaultd).pdf``, said through ``say``. Returns the path written (None: both
+    names are someone else's)."""
+    target = PurePosixPath(pdf)
+    if gate.exists(pdf) and not _ours(gate, pdf):
+        beside = str(target.with_name(f"{target.stem} (vaultd){target.suffix}"))
+        if gate.exists(beside) and not _ours(gate, beside):
+            say(f"{pdf} and {beside} are not vaultd's; PDF not written")
+            return None
+        say(f"{pdf} is not vaultd's; left it alone and wrote {beside}")
+        pdf = beside
+    gate.write(pdf, data)
+    return pdf
+
+
+def _ours(gate: PathGate, pdf: str) -> bool:
+    try:
+        return OUR_PDF in gate.read_bytes(pdf, 1 << 30)
+    except (OSError, PathRefused):
+        return False
 
 
 class PdfRefresh:
@@ -69,9 +100,10 @@ class PdfRefresh:
 class PdfFiling:
     """Decides what to export and files the results; see the module docstring."""
 
-    def __init__(self, paths: VaultPaths, ledger: Ledger, config: Callable[[], Config]
-                 ) -> None:
+    def __init__(self, paths: VaultPaths, ledger: Ledger, config: Callable[[], Config],
+                 notices: Notices | None = None) -> None:
         self.paths = paths
+        self.notices = notices or Notices()
         self.ledger = ledger
         self._config = config  # the writer's current config (replaced on reload)
         self.exporter: PdfExporter | None = None
@@ -99,8 +131,8 @@ class PdfFiling:
 
     def _read(self, rel: str) -> str | None:
         try:
-            return (self.paths.vault / rel).read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            return self.paths.gate.read_text(rel)
+        except (OSError, PathRefused):
             return None
 
     # -- new notes -----------------------------------------------------------------------
@@ -127,10 +159,13 @@ class PdfFiling:
             if r.data is None:
                 log.warning("PDF of %s failed: %s", r.note, "; ".join(r.warnings))
                 continue
-            target = self.paths.vault / r.pdf
+            if not self.paths.gate.is_file(r.note):
+                continue  # deleted while it rendered: no PDF of a note that is gone
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(target, r.data)
+                self._put(r.pdf, r.data)
+            except PathRefused as exc:
+                self.notices.say(f"PDF of {r.note} not written: {exc.reason}")
+                continue
             except OSError as exc:
                 log.error("could not write %s: %s", r.pdf, exc)
                 continue
@@ -142,6 +177,9 @@ class PdfFiling:
                 self.ledger.mark_done(key)
             except StateConflict as exc:
                 log.warning("%s", exc)
+
+    def _put(self, pdf: str, data: bytes) -> None:
+        put_pdf(self.paths.gate, pdf, data, self.notices.say)
 
     # -- changed notes -------------------------------------------------------------------
     def changed(self, rel: str) -> None:
@@ -156,6 +194,21 @@ class PdfFiling:
     def forget(self, rel: str) -> None:
         self.refresh.forget(rel)
 
+    def removed(self, rel: str) -> None:
+        """The user deleted a note: its PDF goes too, if we exported it (the record says
+        so; a PDF of the user's own under that name stays)."""
+        self.refresh.forget(rel)
+        if self.ledger.pdf_digest(rel) is None:
+            return
+        pdf = self.paths.vault / pdf_path_for(rel, self._config().get("vault", "pdf_folder"))
+        try:
+            pdf.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not remove %s: %s", self.paths.rel_any(pdf), exc)
+            return
+        self.ledger.pdf_forget(rel)
+        log.info("removed %s (its note was deleted)", self.paths.rel_any(pdf))
+
     def moved(self, old: str, new: str) -> None:
         """The user moved or renamed a note: its PDF moves to the mirrored place (unless
         something is already there) and its export record follows, so later edits keep
@@ -164,15 +217,14 @@ class PdfFiling:
         if self.ledger.pdf_digest(old) is None:
             return
         folder = self._config().get("vault", "pdf_folder")
-        src = self.paths.vault / pdf_path_for(old, folder)
-        dst = self.paths.vault / pdf_path_for(new, folder)
+        src, dst = pdf_path_for(old, folder), pdf_path_for(new, folder)
+        gate = self.paths.gate
         try:
-            if src.is_file() and not dst.exists():
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(src, dst)
-        except OSError as exc:
-            log.warning("could not move %s to %s: %s", self.paths.rel(src),
-                        self.paths.rel(dst), exc)
+            if gate.is_file(src) and not gate.exists(dst):
+                gate.rename(src, dst)
+        except (OSError, PathRefused) as exc:
+            log.warning("could not move %s to %s: %s", src, dst,
+                        getattr(exc, "reason", exc))
             return
         self.ledger.pdf_moved(old, new)
 

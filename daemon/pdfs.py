@@ -24,6 +24,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from daemon import orphans
 from daemon.logs import setup_logging
 
 log = logging.getLogger("vaultd.pdf")
@@ -77,10 +78,11 @@ class PdfExporter:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            init, initargs = orphans.initializer(  # the worker dies with the daemon
+                setup_logging, logging.getLevelName(log.getEffectiveLevel()))
             self._pool = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=setup_logging,
-                initargs=(logging.getLevelName(log.getEffectiveLevel()),))
+                initializer=init, initargs=initargs)
         return self._pool
 
     def submit(self, key: str | None, notes: list[tuple[str, str, str]], *,

@@ -24,6 +24,7 @@ import json
 import logging
 import multiprocessing
 import os
+import posixpath
 import threading
 import time
 from collections import deque
@@ -31,8 +32,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
-from pathlib import Path
 
+from daemon import orphans
 from daemon.config import Config
 from daemon.errors import (
     ConfigError,
@@ -40,6 +41,7 @@ from daemon.errors import (
     NeedsTranscriptionError,
     NetworkError,
     OfflineError,
+    PathRefusedError,
     PermanentError,
     SourceNotFoundError,
 )
@@ -53,24 +55,28 @@ from daemon.sources.base import transcribable
 from daemon.sources.transcribe import EngineSettings, cache_key, speech_dir, unavailable_reason
 from daemon.transcription import TranscribeTask, TranscriptionPool, progress_text
 from vault_tools.models import Usage, VideoContent
+from vault_tools.pathgate import PathGate, PathRefused
 
 log = logging.getLogger("vaultd.dispatcher")
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
+# run --once without a network: at most this many tries, at most this many seconds
+# apart (about 10 s of waiting in all, instead of the daemon's growing backoff)
+ONCE_OFFLINE_ATTEMPTS = 3
+ONCE_OFFLINE_BACKOFF = 5.0
 
 
-def read_subtitle_file(path: Path, rel: str) -> str:
-    """Read a subtitle file for a worker; missing/unreadable/huge is a permanent error."""
+def read_subtitle_file(gate: PathGate, rel: str) -> str:
+    """Read a subtitle file for a worker through the path gate (at the moment of use, so
+    a refused line put back by ``vaultd retry`` is refused again); missing, unreadable,
+    outside the vault, not a regular file (FIFO, device) or over the limit is a
+    permanent error. At most ``MAX_FILE_BYTES`` are read whatever ``st_size`` says."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise PermanentError(f"{rel} is {size // 1_000_000} MB; subtitle files over "
-                                 f"{MAX_FILE_BYTES // 1_000_000} MB are not read")
-        raw = path.read_bytes()
+        raw = gate.read_bytes(rel, MAX_FILE_BYTES)
+    except PathRefused as exc:
+        raise PathRefusedError.from_gate(exc) from None
     except FileNotFoundError:
         raise SourceNotFoundError(f"subtitle file not found in the vault: {rel}") from None
-    except IsADirectoryError:
-        raise SourceNotFoundError(f"{rel} is a folder, not a subtitle file") from None
     except OSError as exc:
         raise SourceNotFoundError(f"cannot read {rel}: {exc.strerror or exc}") from None
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -125,9 +131,11 @@ class Dispatcher(threading.Thread):
     def _new_pool(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("spawn")
         # Workers log to the same stderr (journald) in the same format as the daemon.
+        # ... and die with the daemon (daemon.orphans), never outliving a kill -9.
+        init, initargs = orphans.initializer(setup_logging,
+                                             self.config.get("daemon", "log_level"))
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                   initializer=setup_logging,
-                                   initargs=(self.config.get("daemon", "log_level"),))
+                                   initializer=init, initargs=initargs)
 
     def working_on(self) -> list[tuple[str, float]]:
         """(key, seconds in flight) of jobs being generated now."""
@@ -246,8 +254,7 @@ class Dispatcher(threading.Thread):
         spec = JobSpec(key=job.key, kind=job.kind, backend=self.backend, context=ctx)
         if job.kind == "file":
             rel = job.key.removeprefix("file:")
-            path = self.paths.vault / rel
-            text = read_subtitle_file(path, rel)
+            text = read_subtitle_file(self.paths.gate, rel)
             return replace(spec, file_path=rel, file_text=text)
         if job.kind == "media":
             return replace(spec, file_path=job.url)
@@ -305,18 +312,19 @@ class Dispatcher(threading.Thread):
         config = self.config.to_dict()
         why = unavailable_reason(EngineSettings.from_config(config))
         if why or not transcribable(job.kind):
-            reason = need.reason if need else f"{Path(job.url or job.key).name}: {why}"
+            reason = need.reason if need else f"{posixpath.basename(job.url or job.key)}: {why}"
             self._failed(job, PermanentError(reason))
             return
         if job.kind == "media":
-            try:
-                media.gate(self.paths.vault, job.url or "")
+            try:  # through the gate now; the transcriber opens it through the gate again
+                media.open_media(self.paths.gate, job.url or "").close()
             except JobError as exc:
                 self._failed(job, exc)
                 return
         task = TranscribeTask(key=job.key, kind=job.kind, config=config,
                               state_dir=str(self.paths.state), vault=str(self.paths.vault),
-                              rel=job.url if job.kind == "media" else None, url=job.url)
+                              rel=job.url if job.kind == "media" else None, url=job.url,
+                              allow_symlinks_out=self.paths.gate.allow_symlinks_out)
         log.info("transcribing %s", job.url or job.key, extra={"job": job.key})
         with self._lock:
             self.transcribing[job.key] = (job, time.monotonic(), self._speech_key(job))
@@ -365,7 +373,12 @@ class Dispatcher(threading.Thread):
     def _failed(self, job: Job, exc: JobError) -> None:
         if isinstance(exc.usage, Usage):
             self.ledger.record_usage(job.key, exc.usage)
-        d = self.config.section("daemon")
+        d = dict(self.config.section("daemon"))
+        if self.once and isinstance(exc, OfflineError):  # a one-shot run does not sit out
+            # an outage: a few quick tries, then the job fails and says how to retry
+            d["max_attempts"] = min(d["max_attempts"], ONCE_OFFLINE_ATTEMPTS)
+            for k in ("backoff_base_seconds", "backoff_max_seconds"):
+                d[k] = min(d[k], ONCE_OFFLINE_BACKOFF)
         state = self.ledger.fail(job.key, exc.reason, transient=exc.transient,
                                  max_attempts=d["max_attempts"],
                                  backoff_base=d["backoff_base_seconds"],

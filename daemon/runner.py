@@ -7,12 +7,11 @@ intake, drain in-flight generation until a deadline (unfinished jobs go back to
 ``ready``), flush the writer (its poison pill is queued after every pending write),
 close the ledger.
 
-One daemon per vault: an exclusive lock file in the state dir.
+One daemon per vault, however it was started: :class:`daemon.vaultlock.VaultLock`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -28,47 +27,20 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from daemon import sdnotify
 from daemon.apikey import load_api_key
 from daemon.config import Config, load_config
-from daemon.errors import ConfigError, VaultdError, VaultMissingError
+from daemon.errors import ConfigError, VaultMissingError
 from daemon.follow import Subscriptions
 from daemon.graphkeeper import GraphKeeper
 from daemon.ledger import Ledger
-from daemon.paths import VaultPaths
+from daemon.paths import VaultPaths, check_vault_paths
 from daemon.pdfs import PdfExporter
 from daemon.pipeline import Dispatcher
+from daemon.vaultlock import AlreadyRunning, VaultLock  # noqa: F401 - cli imports it here
 from daemon.watcher import VaultWatcher
 from daemon.writer import VaultWriter
 
 log = logging.getLogger("vaultd")
 
 STATUS_FILE = "daemon.json"
-
-
-class AlreadyRunning(VaultdError):
-    pass
-
-
-class VaultLock:
-    """One vaultd process per vault: an exclusive lock on a file in the state dir."""
-
-    def __init__(self, paths: VaultPaths) -> None:
-        self.paths = paths
-        self.fd: int | None = None
-
-    def acquire(self) -> None:
-        self.paths.state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.paths.state / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise AlreadyRunning(f"another vaultd is already running for {self.paths.vault}"
-                                 ) from None
-        self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
 
 
 def api_key_available(config: Config) -> bool:
@@ -117,6 +89,7 @@ class Daemon:
     def __init__(self, vault: Path, options: RunOptions | None = None) -> None:
         self.options = options or RunOptions()
         self.config, self.paths = open_vault(vault)
+        check_vault_paths(self.paths)  # the path gate's rule for configured locations
         self.stop_event = threading.Event()
         self.reload_requested = threading.Event()
         self.vault_gone = False
@@ -231,6 +204,7 @@ class Daemon:
             or ("vault folder missing" if self.vault_gone or self.writer.vault_missing
                 else None),
             "watcher": "polling" if self.watcher.polling else "os events",
+            "notices": self.writer.notices.recent(),  # foreign files kept, paths refused
         }
         path = self.paths.state / STATUS_FILE
         tmp = path.with_suffix(".tmp")
@@ -266,6 +240,8 @@ class Daemon:
         sdnotify.reloading()
         try:
             config = load_config(self.paths.vault, create=False)
+            check_vault_paths(VaultPaths.from_config(self.paths.vault, config))
+            self.paths.gate.allow_symlinks_out = config.get("vault", "allow_symlinks_out")
         except ConfigError as exc:
             log.error("config not reloaded, keeping the running one: %s", exc)
         else:

@@ -1,6 +1,7 @@
 """What ``vaultd status`` reports: the ledger's counts, waiting and failed jobs, today's
 usage, the running daemon's heartbeat and the service state, as a dict (``--json``) or
-as plain lines for a person. Reads only; works whether or not the daemon runs.
+as plain lines for a person. Reads only (a vault never run gets no config file, state
+folder or ledger from it); works whether or not the daemon runs.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from daemon.config import Config, load_config
 from daemon.errors import ConfigError
 from daemon.ledger import Job, Ledger
+from daemon.paths import VaultPaths
 from daemon.runner import open_vault, read_status_file, resolve_backend
+from vault_tools.unhandled import unhandled_links
 
 
 def _ago(seconds: float) -> str:
@@ -23,15 +27,25 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _open_read_only(vault: Path) -> tuple[Config, VaultPaths]:
+    """Like ``open_vault``, but a vault without a config file gets the defaults, not a
+    new file: ``status`` writes nothing (nor does ``doctor``)."""
+    if not vault.is_dir():
+        return open_vault(vault)  # raises the plain "vault folder not found" error
+    config = load_config(vault, create=False)
+    return config, VaultPaths.from_config(vault, config)
+
+
 def gather_status(vault: Path) -> dict[str, Any]:
     """Everything ``status`` shows, as plain data (the ``--json`` contract)."""
-    config, paths = open_vault(vault)
+    config, paths = _open_read_only(vault)
     running = read_status_file(paths)
     try:
         backend, why = resolve_backend(config)
     except ConfigError as exc:
         backend, why = "none", str(exc)
-    ledger = Ledger(paths.ledger)
+    # A vault never run has no ledger yet: read an empty one rather than create it.
+    ledger = Ledger(paths.ledger if paths.ledger.exists() else Path(":memory:"))
     try:
         now = time.time()
         waiting = [j for j in ledger.in_state("ready", "generated") if j.waiting]
@@ -44,6 +58,7 @@ def gather_status(vault: Path) -> dict[str, Any]:
             "counts": ledger.counts(),
             "working_on": running["working_on"] if running else [],
             "paused": running.get("paused") if running else None,
+            "notices": running.get("notices", []) if running else [],
             "waiting": [{"key": j.key, "reason": j.last_error,
                          "retry_in_seconds": max(0, round(j.next_attempt_at - now)),
                          "attempts": j.attempts} for j in waiting],
@@ -53,9 +68,20 @@ def gather_status(vault: Path) -> dict[str, Any]:
             "usage_today": ledger.usage_on(),
             "service": _service_state(paths.vault),
             "usage_total": _usage_total(ledger.all_jobs()),
+            "unhandled": _unhandled(paths.inbox),
         }
     finally:
         ledger.close()
+
+
+def _unhandled(inbox: Path) -> list[dict[str, Any]]:
+    """Links in the inbox that make no note, and why (a Vimeo link, a channel page)."""
+    try:
+        text = inbox.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [{"line": u.line + 1, "link": u.link, "reason": u.reason, "follow": u.follow}
+            for u in unhandled_links(text)]
 
 
 def _service_state(vault: Path) -> str:
@@ -98,6 +124,10 @@ def format_status(st: dict[str, Any]) -> str:
                    f"{_ago(w['retry_in_seconds'])})")
     for f in st["failures"]:
         out.append(f"  failed   {f['key']}: {f['reason']}")
+    for n in st.get("unhandled", []):
+        out.append(f"  no note  line {n['line']}: {n['link']}: {n['reason']}")
+    for n in st.get("notices", []):
+        out.append(f"  notice   {n}")
     u = st["usage_today"]
     out.append(f"today:   {u['tokens']:,} tokens, ${u['cost_usd']:.2f}")
     return "\n".join(out)

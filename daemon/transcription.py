@@ -34,6 +34,7 @@ from daemon.sources.transcribe import (
     unavailable_reason,
 )
 from vault_tools.models import format_timestamp
+from vault_tools.pathgate import PathGate
 
 log = logging.getLogger("vaultd.transcription")
 
@@ -51,12 +52,13 @@ class TranscribeTask:
     vault: str | None = None  # media: the vault root
     rel: str | None = None  # media: vault-relative path, gated again at the moment of use
     url: str | None = None  # remote sources
+    allow_symlinks_out: bool = False  # the vault's path-gate setting
 
 
-def _wait_settled(path: Path, rel: str) -> None:
-    """A file still being copied in is read once its size and time stop changing."""
+def _wait_settled(gate: PathGate, rel: str) -> None:
+    """A file still being copied in is read once it stops changing."""
     deadline = time.monotonic() + SETTLE_WAIT_SECONDS
-    while not media.settled(path):
+    while not media.settled(gate, rel):
         if time.monotonic() > deadline:
             raise TransientError(f"{rel} is still being copied; vaultd will try again")
         time.sleep(0.5)
@@ -74,9 +76,10 @@ def run_transcription(task: TranscribeTask) -> str:
     try:
         if task.kind == "media":
             assert task.vault is not None and task.rel is not None
-            path = media.gate(Path(task.vault), task.rel)
-            _wait_settled(path, task.rel)
-            transcribe_file(path, state, key, settings)
+            gate = PathGate(task.vault, allow_symlinks_out=task.allow_symlinks_out)
+            _wait_settled(gate, task.rel)
+            with media.open_media(gate, task.rel) as recording:
+                transcribe_file(recording, state, key, settings, name=Path(task.rel).name)
         elif task.kind == "youtube":
             from daemon.sources.ytaudio import transcribe_video
 

@@ -2,7 +2,8 @@
 
 One watchdog observer on the vault folder, recursive, so both ways editors save work:
 in-place writes (modified) and write-temp-then-rename (moved onto the inbox path).
-Inbox events are debounced: a burst of keystroke saves becomes one read after
+The arrival of a subtitle file counts as an inbox change too (a link may have been
+waiting for it). Inbox events are debounced: a burst of keystroke saves becomes one read after
 ``debounce`` seconds of quiet. Watchers miss events (overflowing inotify queues, network
 folders, sync clients), so the daemon also rescans on a timer; ``polling=True`` uses
 watchdog's PollingObserver for folders where OS events do not arrive at all.
@@ -25,6 +26,7 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from vault_tools.atomic import is_temp_file
+from vault_tools.sources import SUBTITLE_EXTS
 
 log = logging.getLogger("vaultd.watcher")
 
@@ -54,6 +56,9 @@ class _Handler(FileSystemEventHandler):
             event.is_directory and any(self.w.inbox.startswith(p + os.sep) for p in paths)
         ):
             self.w.inbox_touched()
+        elif not event.is_directory and event.event_type in ("created", "moved", "closed") \
+                and self.w.is_subtitle(paths[-1]):
+            self.w.inbox_touched()  # a linked subtitle file that was missing may be here now
         if self.w.on_note is not None and not event.is_directory:
             self.w.note_event(event.event_type, paths[0], paths[1] if dest else None)
 
@@ -125,6 +130,13 @@ class VaultWatcher:
         rel_parts = Path(path).parts[len(Path(self.vault).parts):]
         return path.endswith(".md") and not is_temp_file(os.path.basename(path)) and \
             not any(part in IGNORED_PARTS or part.startswith(".") for part in rel_parts[:-1])
+
+    def is_subtitle(self, path: str) -> bool:
+        """A subtitle file in the vault (not hidden, not a temp file): the inbox may link
+        it before it exists, so its arrival calls for an inbox pass."""
+        rel_parts = Path(path).parts[len(Path(self.vault).parts):]
+        return path.lower().endswith(SUBTITLE_EXTS) and not is_temp_file(
+            os.path.basename(path)) and not any(p.startswith(".") for p in rel_parts)
 
     def note_event(self, kind: str, path: str, dest: str | None) -> None:
         """Report note changes. A move that crosses the line between notes and the rest

@@ -25,21 +25,21 @@ from pathlib import Path
 from daemon.config import Config
 from daemon.errors import VaultWriteError
 from daemon.follow import Subscriptions
-from daemon.graphkeeper import GraphKeeper
+from daemon.graphkeeper import GraphKeeper, write_graph_files
 from daemon.intake import InboxSync
 from daemon.knowledge import VaultKnowledge
 from daemon.ledger import Job, Ledger, StateConflict
 from daemon.logs import current_job
-from daemon.notefiles import NoteFiles, WriteResult
+from daemon.notefiles import NoteFiles, Notices, WriteResult
 from daemon.paths import VaultPaths
 from daemon.pdffiling import PdfFiling
 from daemon.pdfs import PdfExporter
 from vault_tools import frontmatter, notes
 from vault_tools import related as related_region
-from vault_tools.atomic import remove_stale_temps, write_atomic
-from vault_tools.graph import GRAPH_NOTE_TYPE
+from vault_tools.atomic import remove_stale_temps
 from vault_tools.inbox import InboxBusy, edit_inbox
 from vault_tools.models import VideoContent
+from vault_tools.pathgate import PathRefused
 
 log = logging.getLogger("vaultd.writer")
 
@@ -57,11 +57,12 @@ class VaultWriter(threading.Thread):
         self.ledger = ledger
         self.config = config
         self.inbox_min_interval = inbox_min_interval
-        self.sync = InboxSync(paths.vault, paths.inbox, ledger)
+        self.sync = InboxSync(paths.vault, paths.inbox, ledger, paths.gate)
+        self.notices = Notices()  # foreign files kept, refused paths: logged, in status
         self.queue: queue.Queue[tuple[str, ...] | None] = queue.Queue()
         self.keeper: GraphKeeper | None = None
-        self.pdf = PdfFiling(paths, ledger, lambda: self.config)
-        self.files = NoteFiles(paths, lambda: self.knowledge)
+        self.pdf = PdfFiling(paths, ledger, lambda: self.config, self.notices)
+        self.files = NoteFiles(paths, lambda: self.knowledge, self.notices)
         self.subscriptions: Subscriptions | None = None
         self.knowledge: VaultKnowledge | None = None
         self.exclude = {paths.rel_any(paths.inbox), paths.rel_any(paths.graph_note),
@@ -137,7 +138,7 @@ class VaultWriter(threading.Thread):
         if self.paths.vault.is_dir():
             for path in remove_stale_temps(self.paths.vault):
                 log.info("removed a temp file a crash left behind: %s", self.paths.rel(path))
-            self.knowledge = VaultKnowledge(self.paths.vault, self.exclude)
+            self.knowledge = VaultKnowledge(self.paths.vault, self.exclude, self.paths.gate)
         self.pdf.start_audit()
         inbox_dirty = True
         last_inbox = 0.0
@@ -205,9 +206,14 @@ class VaultWriter(threading.Thread):
 
     # -- inbox -----------------------------------------------------------------------
     def ensure_inbox(self) -> None:
-        if not self.paths.inbox.exists() and self.paths.vault.is_dir():
-            self.paths.inbox.parent.mkdir(parents=True, exist_ok=True)
-            edit_inbox(self.paths.inbox, lambda t: t or INBOX_TEMPLATE, create=True)
+        """Create the inbox when missing, through the path gate. The inbox editor then
+        works on the real path the gate returns, right away (a compare-and-swap of whole
+        files in a folder the gate has just checked)."""
+        gate = self.paths.gate
+        if not gate.exists(self.paths.inbox) and self.paths.vault.is_dir():
+            gate.make_folder(self.paths.inbox.parent)
+            edit_inbox(gate.resolve(self.paths.inbox), lambda t: t or INBOX_TEMPLATE,
+                       create=True)
             log.info("created %s", self.paths.rel(self.paths.inbox))
 
     def refresh_inbox(self) -> None:
@@ -218,12 +224,15 @@ class VaultWriter(threading.Thread):
         try:
             self.sync.forget_file_names()
             self.ensure_inbox()
-            edit_inbox(self.paths.inbox, self.sync.transform)
+            edit_inbox(self.paths.gate.resolve(self.paths.inbox), self.sync.transform)
         except InboxBusy as exc:
             log.warning("%s", exc)
             self.request_inbox()
             return
         except FileNotFoundError:
+            return
+        except PathRefused as exc:
+            self.notices.say(f"inbox not read: {exc.reason}")
             return
         except OSError as exc:
             self._log_throttled("inbox", "cannot update the inbox: %s", exc)
@@ -284,6 +293,11 @@ class VaultWriter(threading.Thread):
                 self._log_throttled(f"write:{key}", "write failed (%s): %s", state, exc.reason)
             except StateConflict as exc:
                 log.warning("%s", exc)
+            except PathRefused as exc:  # a folder that leads out of the vault: permanent
+                self.ledger.fail(key, exc.reason, transient=False, max_attempts=1,
+                                 backoff_base=0, backoff_max=0,
+                                 from_states=("generated", "written"))
+                log.error("not written: %s", exc.reason)
         finally:
             current_job.reset(token)
 
@@ -316,7 +330,7 @@ class VaultWriter(threading.Thread):
         relation shows from both sides. Only our own study notes (known to the ledger)
         are edited, only inside their marked region (see :mod:`vault_tools.related`);
         the merge base kept for a later regeneration gets the same line."""
-        if self.knowledge is None or rel == note or not (self.paths.vault / note).is_file():
+        if self.knowledge is None or rel == note or not self.paths.gate.is_file(note):
             return
         job = self.ledger.find_by_note(rel)
         target = self.knowledge.link_target(note)
@@ -336,8 +350,8 @@ class VaultWriter(threading.Thread):
             return
         if text is None:
             try:
-                text = (self.paths.vault / rel).read_text(encoding="utf-8", errors="replace")
-            except OSError:
+                text = self.paths.gate.read_text(rel)
+            except (OSError, PathRefused):
                 return
         digest = hash(text)
         if self._learned.get(rel) == digest:
@@ -379,23 +393,40 @@ class VaultWriter(threading.Thread):
             self.pdf.moved(rel, new)
             self._learn(new)
         elif kind == "deleted":
-            self.pdf.forget(rel)
-            self.knowledge.note_removed(rel)
-            if self.keeper is not None:
-                self.keeper.remove(rel)
+            self._note_deleted(rel)
         elif kind in ("created", "modified", "closed"):
-            if (self.paths.vault / rel).is_file():
+            if self.paths.gate.is_file(rel):
                 self._learn(rel)
                 self.pdf.changed(rel)
                 if kind == "created":
                     self._follow_identity(rel)
+                    if self.ledger.note_restored(rel):
+                        self.request_inbox()  # back from the trash: the line links it again
+
+    def _note_deleted(self, rel: str) -> None:
+        """The user deleted a note (or moved it to the trash): follow at once. It leaves
+        the index, the linker and the graph (the graph note and canvas are re-rendered),
+        its PDF goes if it was ours, and if it was a job's study note the inbox line says
+        it was deleted and how to make it again."""
+        if (self.paths.vault / rel).exists():
+            return  # a late event: the note is back already
+        self._learned.pop(rel, None)
+        self.pdf.removed(rel)
+        self.knowledge.note_removed(rel)  # type: ignore[union-attr]
+        if self.keeper is not None:
+            self.keeper.remove(rel)
+        key = self.ledger.note_deleted(rel)
+        if key is not None:
+            log.info("study note %s was deleted; vaultd regenerate %s makes it again",
+                     rel, key, extra={"job": key})
+            self.request_inbox()
 
     def _follow_identity(self, rel: str) -> None:
         """A note of ours appeared under a new path (a move the watcher saw as delete +
         create, or one made while the daemon was down): point its job at it."""
         try:
-            text = (self.paths.vault / rel).read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            text = self.paths.gate.read_text(rel)
+        except (OSError, PathRefused):
             return
         key = notes.owner_key(text)
         job = self.ledger.get(key) if key else None
@@ -403,7 +434,7 @@ class VaultWriter(threading.Thread):
             return
         data, _ = frontmatter.split(text)
         old = job.assessment_path if (data or {}).get("type") == "assessment" else job.note_path
-        if old and old != rel and not (self.paths.vault / old).exists():
+        if old and old != rel and not self.paths.gate.exists(old):
             self.ledger.note_moved(old, rel)
             self.pdf.moved(old, rel)
             log.info("followed %s to %s", old, rel, extra={"job": job.key})
@@ -411,17 +442,10 @@ class VaultWriter(threading.Thread):
     def _write_graph_note(self, note: str, canvas: str) -> None:
         if not self._vault_ok():
             return
-        target = self.paths.graph_note
         try:
-            if target.exists():
-                data, _ = frontmatter.split(target.read_text(encoding="utf-8",
-                                                             errors="replace"))
-                if not data or data.get("type") != GRAPH_NOTE_TYPE:
-                    log.warning("%s is not vaultd's graph note; leaving it alone",
-                                self.paths.rel(target))
-                    return
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, note)
-            write_atomic(target.with_suffix(".canvas"), canvas)
+            for line in write_graph_files(self.paths.gate, self.paths.graph_note, note, canvas):
+                self.notices.say(line)
+        except PathRefused as exc:
+            self.notices.say(f"graph note not written: {exc.reason}")
         except OSError as exc:
             self._log_throttled("graph", "could not write the graph note: %s", exc)

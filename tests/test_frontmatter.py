@@ -69,3 +69,18 @@ def test_property_round_trip_keeps_values(values: dict) -> None:  # type: ignore
     data, _ = frontmatter.split(text)
     assert frontmatter.plain(data) == values
     assert list(data) == list(values)
+
+
+def test_split_and_read_agree_on_where_frontmatter_ends() -> None:
+    """One fence for both readers: the graph's fast reader and the round-trip reader
+    (which used to miss a BOM or a YAML ``...`` end, and then kept the old block as body
+    text under a new one)."""
+    for text in ("---\ntitle: A\n---\nbody\n", "\ufeff---\ntitle: A\n---\nbody\n",
+                 "---\r\ntitle: A\r\n...\r\nbody\r\n", "---\n---\nbody\n"):
+        data, body = frontmatter.split(text)
+        plain, plain_body = frontmatter.read(text)
+        assert data is not None, repr(text)
+        assert frontmatter.plain(data) == plain
+        assert body == plain_body and body.lstrip("\r\n") == body and "body" in body
+    assert frontmatter.split("no frontmatter\n---\n") == (None, "no frontmatter\n---\n")
+    assert frontmatter.read("no frontmatter\n") == ({}, "no frontmatter\n")

@@ -75,7 +75,8 @@ def test_playlist_line_shows_progress_then_done(setup: tuple[Path, Ledger, Inbox
         ledger.mark_written(claimed.key, f"Study Notes/{k}.md", f"Study Notes/{k} (A).md")
         ledger.mark_done(claimed.key)
         out = sync.transform(out)
-    assert out.endswith("— ✅ 2 of 2 done\n")
+    assert out.endswith('— ✅ 2 of 2 done; for its new videos too, add "PLabcdefghij" to '
+                        "subscriptions.playlists in .vaultd/config.toml\n")
 
 
 def test_waiting_and_failed_statuses_carry_the_reason(setup: tuple[Path, Ledger, InboxSync]

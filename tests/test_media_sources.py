@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from daemon.errors import SourceNotFoundError
+from daemon.errors import PathRefusedError, SourceNotFoundError
 from daemon.intake import InboxSync
 from daemon.ledger import Ledger
 from daemon.sources import media
 from vault_tools.inbox import Status
+from vault_tools.pathgate import PathGate
 from vault_tools.sources import find_sources
 
 
@@ -82,16 +83,24 @@ def test_the_gate_refuses_symlinks_out_and_non_files(tmp_path: Path) -> None:
     (vault / "Lectures").mkdir(parents=True)
     (vault / "Lectures" / "link.m4a").symlink_to(outside)
     (vault / "Lectures" / "folder.m4a").mkdir()
-    inside = aged(vault / "Lectures" / "ok.m4a", b"fine")
-    assert media.gate(vault, "Lectures/ok.m4a") == inside.resolve()
-    with pytest.raises(SourceNotFoundError, match="outside the vault"):
-        media.gate(vault, "Lectures/link.m4a")
-    with pytest.raises(SourceNotFoundError, match="outside the vault"):
-        media.gate(vault, "../private/diary.m4a")
-    with pytest.raises(SourceNotFoundError, match="not a regular file"):
-        media.gate(vault, "Lectures/folder.m4a")
+    os.mkfifo(vault / "Lectures" / "pipe.m4a")
+    aged(vault / "Lectures" / "ok.m4a", b"fine")
+    gate = PathGate(vault)
+    with media.open_media(gate, "Lectures/ok.m4a") as f:
+        assert f.read() == b"fine"
+    with pytest.raises(PathRefusedError, match="outside the vault"):
+        media.open_media(gate, "Lectures/link.m4a")
+    with pytest.raises(PathRefusedError, match="outside the vault"):
+        media.open_media(gate, "../private/diary.m4a")
+    with pytest.raises(PathRefusedError, match="not a file"):
+        media.open_media(gate, "Lectures/pipe.m4a")  # never blocks on a FIFO
+    with pytest.raises(PathRefusedError, match="is a folder, not a file"):
+        media.open_media(gate, "Lectures/folder.m4a")
     with pytest.raises(SourceNotFoundError, match="not found"):
-        media.gate(vault, "Lectures/gone.m4a")
+        media.open_media(gate, "Lectures/gone.m4a")
+    # A vault that links folders in on purpose (vault.allow_symlinks_out) may.
+    with media.open_media(PathGate(vault, allow_symlinks_out=True), "Lectures/link.m4a") as f:
+        assert f.read() == b"secret"
 
 
 def test_a_symlink_out_of_the_vault_is_not_a_source(setup: tuple[Path, Ledger, InboxSync],
@@ -100,16 +109,21 @@ def test_a_symlink_out_of_the_vault_is_not_a_source(setup: tuple[Path, Ledger, I
     outside = aged(tmp_path / "private" / "diary.m4a", b"secret")
     (vault / "Lectures" / "diary.m4a").symlink_to(outside)
     out = sync.transform("- ![[Lectures/diary.m4a]]\n")
-    assert "❌ failed: Lectures/diary.m4a is outside the vault" in out
+    assert "❌ failed: Lectures/diary.m4a is a symlink to " in out and "outside the vault" in out
     assert all(j.state == "failed" for j in ledger.all_jobs())
 
 
 def test_fingerprint_is_content_not_name(tmp_path: Path) -> None:
     big = os.urandom(9 * 1024 * 1024)
-    a = aged(tmp_path / "a.mp4", big)
-    b = aged(tmp_path / "b.mp4", big)
-    c = aged(tmp_path / "c.mp4", big[:-1] + bytes([big[-1] ^ 1]))  # last byte differs
-    assert media.fingerprint(a) == media.fingerprint(b) != media.fingerprint(c)
+    aged(tmp_path / "a.mp4", big)
+    aged(tmp_path / "b.mp4", big)
+    aged(tmp_path / "c.mp4", big[:-1] + bytes([big[-1] ^ 1]))  # last byte differs
+    gate = PathGate(tmp_path)
+    prints = []
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        with media.open_media(gate, name) as f:
+            prints.append(media.fingerprint(f))
+    assert prints[0] == prints[1] != prints[2]
 
 
 def test_transcribing_line_reads_like_the_issue_says() -> None:

@@ -304,7 +304,10 @@ def test_unmergeable_edit_gives_a_conflict_copy(h: Harness, vault: Path) -> None
                          text=lecture_srt("stomata and water", 80, seed=3))
     regenerate_with(h, key, other)
     h.done(key)
-    assert note.read_text() == edited  # the user's note is untouched
+    # The user's edited line stays; the new version's other changes are applied and the
+    # collided block's new text is in the copy (tests/test_conflict_merge.py has more).
+    assert "> MY OWN SUMMARY, rewritten by hand." in note.read_text()
+    assert note.read_text() != edited
     copies = list(note.parent.glob("Stomata (regenerated *).md"))
     assert len(copies) == 1 and "stomata" in copies[0].read_text().lower()
 

@@ -1,4 +1,5 @@
-"""Crash-safe file writes inside the vault.
+"""Crash-safe file writes (used for the state folder; vault files are written by the path
+gate, :mod:`vault_tools.pathgate`, which builds on :func:`write_temp`).
 
 Every write goes to a hidden temp file in the same folder (so the final rename never
 crosses a filesystem), is fsynced, then renamed into place, then the folder is fsynced.
@@ -39,17 +40,24 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_temp(path: Path, data: bytes, *, mode: int | None = None) -> Path:
-    """Write ``data`` to a fsynced temp file beside ``path`` and return the temp path."""
+def write_temp(path: Path, data: bytes, *, mode: int | None = None,
+               dir_fd: int | None = None) -> Path:
+    """Write ``data`` to a fsynced temp file beside ``path`` and return the temp path.
+    With ``dir_fd`` (the path gate), ``path`` is a name in that open folder and so is the
+    returned temp name."""
     tmp = temp_path_for(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644 if mode is None else mode)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                 0o644 if mode is None else mode, dir_fd=dir_fd)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
         raise
     return tmp
 
@@ -137,6 +145,8 @@ def remove_stale_temps(root: Path, skip_dirs: frozenset[str] = frozenset(
     live processes (another writer mid-write) are left alone.
     """
     removed: list[Path] = []
+    # Not through the path gate on purpose: only unlinks our own temp names, found by a
+    # walk that does not follow symlinks (os.walk's default), and never reads anything.
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d not in skip_dirs]
         for name in files:

@@ -4,6 +4,11 @@ Round-trips through ruamel.yaml so user-added keys, their order and comments sur
 regeneration. python-frontmatter is not used for writing: it sorts keys and lets YAML 1.1
 readers turn ``10:30`` into 630 and ``no`` into false. Here every string value that a
 YAML 1.1 reader could misread is written double-quoted.
+
+This module is the one place that knows where frontmatter ends (:func:`fence`). Two
+readers share it: :func:`split` (ruamel round-trip, for text vaultd will write back) and
+:func:`read` (PyYAML's C base loader, every scalar a string, for reading thousands of
+notes quickly: the knowledge graph).
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-_FENCE = re.compile(r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)?^---[ \t]*(?:\r?\n|\Z)", re.S | re.M)
+# Opens on the first line (after an optional byte-order mark); closes with ``---`` (or
+# YAML's ``...``) on a line of its own.
+_FENCE = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*\r?$\n?", re.S | re.M)
 _PLAIN_SAFE = re.compile(r"^[A-Za-z_][\w .,'()/+-]*$")
 _YAML11_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}
 
@@ -38,19 +46,47 @@ def _yaml() -> YAML:
     return y
 
 
+def fence(text: str) -> tuple[str, str] | None:
+    """(the YAML between the fences, the body after them), or None without frontmatter."""
+    m = _FENCE.match(text)
+    return (m.group(1), text[m.end():]) if m else None
+
+
 def split(text: str) -> tuple[CommentedMap | None, str]:
     """Return (frontmatter mapping or None, body). Bad YAML counts as no frontmatter,
     and the whole text is returned as body so nothing is lost."""
-    m = _FENCE.match(text)
-    if not m:
+    fenced = fence(text)
+    if fenced is None:
         return None, text
+    raw, body = fenced
     try:
-        data = _yaml().load(m.group(1)) if m.group(1).strip() else CommentedMap()
+        data = _yaml().load(raw) if raw.strip() else CommentedMap()
     except YAMLError:
         return None, text
     if not isinstance(data, CommentedMap):
         return None, text
-    return data, text[m.end():]
+    return data, body
+
+
+# PyYAML's C base loader: every scalar stays a string (no YAML 1.1 guessing), ten times
+# faster than ruamel's pure-Python reader (the graph reads every note of the vault), and
+# a new loader per call, so it is safe from several threads.
+_BaseLoader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+
+
+def read(text: str) -> tuple[dict[str, Any], str]:
+    """Frontmatter as a dict of strings/lists (YAML base loader: no type guessing), and
+    the body. Read-only: for text vaultd writes back, use :func:`split`. Bad YAML counts
+    as empty frontmatter (the body is still the text after the fences)."""
+    fenced = fence(text.lstrip("\ufeff"))
+    if fenced is None:
+        return {}, text.lstrip("\ufeff")
+    raw, body = fenced
+    try:
+        data = yaml.load(raw, Loader=_BaseLoader)
+    except (yaml.YAMLError, ValueError, IndexError, AttributeError, TypeError):
+        data = None  # not valid YAML: the note still counts, without frontmatter
+    return (data if isinstance(data, dict) else {}), body
 
 
 def _quote(value: Any) -> Any:

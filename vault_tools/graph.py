@@ -32,7 +32,10 @@ from typing import Any
 from urllib.parse import unquote
 
 import networkx as nx
-import yaml
+
+from vault_tools import frontmatter
+from vault_tools.conflicts import is_conflict_copy
+from vault_tools.pathgate import PathGate, PathRefused
 
 FORMAT_VERSION = 1
 KINDS = ("study-note", "assessment", "user")
@@ -357,7 +360,6 @@ class KnowledgeGraph:
 
 # --------------------------------------------------------------------------- markdown
 
-_FRONTMATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*\r?$\n?", re.S | re.M)
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
 _INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
 _COMMENTS = re.compile(r"%%.*?%%|<!--.*?-->", re.S)
@@ -370,10 +372,6 @@ _MDLINK = re.compile(
     re.I,
 )
 _TAG = re.compile(r"(?:(?<=\s)|^)#([^\s#!\"$%&'()*+,.:;<=>?@\[\]\\^`{|}~]+)", re.M)
-# PyYAML's C base loader: every scalar stays a string (no YAML 1.1 guessing), ten times
-# faster than ruamel's pure-Python reader (the graph reads every note of the vault), and
-# a new loader per call, so it is safe from several threads.
-_BaseLoader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 
 
 def _strip_code(body: str) -> str:
@@ -401,19 +399,6 @@ def _strip_code(body: str) -> str:
     return text
 
 
-def split_frontmatter(text: str) -> tuple[dict[str, Any], str]:
-    """Frontmatter as a dict of strings/lists (YAML base loader: no type guessing)."""
-    text = text.lstrip("\ufeff")
-    m = _FRONTMATTER.match(text)
-    if not m:
-        return {}, text
-    try:
-        data = yaml.load(m.group(1), Loader=_BaseLoader)
-    except (yaml.YAMLError, ValueError, IndexError, AttributeError, TypeError):
-        data = None  # not valid YAML: the note still counts, without frontmatter
-    return (data if isinstance(data, dict) else {}), text[m.end():]
-
-
 def _as_list(value: Any, *, split: bool = False) -> list[str]:
     if value is None:
         return []
@@ -438,7 +423,7 @@ def _strings(value: Any) -> Iterator[str]:
 
 def note_from_markdown(path: str, text: str) -> NoteFacts:
     """Read one note's graph facts from its markdown (frontmatter and body)."""
-    fm, body = split_frontmatter(text)
+    fm, body = frontmatter.read(text)
     kind = str(fm.get("type", "")).strip()
     title = fm.get("title")
     concepts: list[str] = []
@@ -474,6 +459,7 @@ def iter_vault_notes(vault_root: Path, *, exclude: Iterable[str] = ()) -> Iterat
     """
     root = Path(vault_root)
     skip = {normalize_path(p) for p in exclude}
+    gate = PathGate(root)
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(
             d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
@@ -485,10 +471,12 @@ def iter_vault_notes(vault_root: Path, *, exclude: Iterable[str] = ()) -> Iterat
             rel = full.relative_to(root).as_posix()
             if rel in skip:
                 continue
-            try:
-                text = full.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+            try:  # through the path gate: no symlink out, no FIFO, bounded
+                text = gate.read_bytes(rel, 64 << 20).decode("utf-8")
+            except (OSError, UnicodeDecodeError, PathRefused):
                 continue
+            if is_conflict_copy(rel, text):
+                continue  # a regeneration's conflict copy is no note of the graph
             facts = note_from_markdown(rel, text)
             if facts.kind != GRAPH_NOTE_TYPE:
                 yield facts

@@ -8,6 +8,8 @@ Annotation grammar (always at the end of a source line, after the user's text)::
     <user text with the URL> — 🔁 waiting: <reason>
     <user text with the URL> — ✅ [[Study Notes/Title|Title]]
     <user text with the URL> — ❌ failed: <reason>
+    <user text with the URL> — 🗑 note deleted — vaultd regenerate <key> makes it again
+    <channel page URL> — ➕ a channel, not a video; to follow it, add "UC…" to …
 
 The annotation is recognised by `` — `` followed by one of those marks and runs to the
 end of the line; rendering then re-parsing gives the same line (idempotent). Everything
@@ -21,8 +23,11 @@ check and swap is found in the swapped-out file and merged on the next round.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shlex
+import stat
 import time
 from bisect import bisect_right
 from collections.abc import Callable
@@ -34,10 +39,11 @@ from vault_tools.atomic import _fsync_dir, exchange, write_temp
 from vault_tools.sources import FILE_KINDS, SourceRef, find_sources
 
 SEP = " — "
-MARKS = {"queued": "⏳", "working": "⚙️", "waiting": "🔁", "done": "✅", "failed": "❌"}
+MARKS = {"queued": "⏳", "working": "⚙️", "waiting": "🔁", "done": "✅", "failed": "❌",
+         "deleted": "🗑", "follow": "➕"}
 # Exactly the separator we write (" — "), so a user's trailing blanks (a markdown hard
 # break) stay theirs.
-_ANNOTATION = re.compile(r" —[ \t]+(?:⏳|⚙️|⚙|🔁|✅|❌)(?:[ \t].*)?$")
+_ANNOTATION = re.compile(r" —[ \t]+(?:⏳|⚙️|⚙|🔁|✅|❌|🗑️|🗑|➕)(?:[ \t].*)?$")
 MAX_REASON = 160
 
 
@@ -58,13 +64,27 @@ class Status:
             return f"{SEP}{mark} working" + (f": {self.detail}" if self.detail else "")
         if self.state == "done":
             return f"{SEP}{mark} {self.detail}".rstrip()
+        if self.state == "follow":  # a channel page: detail says how to follow it
+            return f"{SEP}{mark} a channel, not a video; to follow it, {clean_reason(self.detail)}"
+        if self.state == "deleted":  # detail: the job key, for the command that remakes it
+            key = shlex.quote(clean_reason(self.detail))
+            return f"{SEP}{mark} note deleted{SEP}vaultd regenerate {key} makes it again"
         return f"{SEP}{mark} {self.state}: {clean_reason(self.detail)}"
 
 
+_ZWSP = "\u200b"
+
+
 def clean_reason(reason: str) -> str:
-    """One line, no markup that could break the line or the link syntax."""
-    text = re.sub(r"[\r\n\t]+", " ", reason or "unknown error")
-    text = re.sub(r"[\[\]`|<>]", "'", text).replace("%%", "%")
+    """One line, no markup that could break the line or the link syntax.
+
+    Angle brackets stay readable (a subtitle error quotes ``00:00:01,000 --> ...``) but
+    inert: a zero-width space after ``<`` and before ``>`` means no HTML tag or comment
+    can open, and no ``-->`` can close a comment the user's text opened above the line.
+    """
+    text = re.sub(r"[\r\n\t]+", " ", reason or "unknown error").replace(_ZWSP, "")
+    text = re.sub(r"[\[\]`|]", "'", text).replace("%%", "%")
+    text = text.replace("<", "<" + _ZWSP).replace(">", _ZWSP + ">")
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1].rstrip() + "…"
 
@@ -212,7 +232,16 @@ class InboxBusy(RuntimeError):
 
 
 def read_text(path: Path) -> tuple[bytes, str]:
-    raw = path.read_bytes()
+    """The file's bytes and text. Callers pass the real path the path gate returned, so
+    the open follows no symlink (``O_NOFOLLOW``), never blocks (``O_NONBLOCK``: a FIFO
+    put in the inbox's place) and only a regular file is read."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        raw = fh.read()
     return raw, raw.decode("utf-8", "surrogateescape")
 
 
@@ -304,7 +333,7 @@ def _swap_in(path: Path, transform: Callable[[str], str], *, rounds: int) -> boo
         tmp = write_temp(path, data, mode=path.stat().st_mode & 0o7777)
         try:
             # Writing the temp file (fsync) takes a while: look again right before the swap.
-            if path.read_bytes() != raw:
+            if read_text(path)[0] != raw:
                 continue
             if exchange(tmp, path):
                 old_fd = os.open(tmp, os.O_RDONLY)

@@ -6,11 +6,14 @@ what both started from, ``ours`` and ``theirs`` the two descendants. Changes to
 different places are both applied. Where both sides changed the same place, the result
 holds ``ours``' lines followed by those of ``theirs``' lines that ``ours`` does not
 have, so no text is ever lost (at worst a line appears in two versions, which a person
-can see and fix; a lost line they could not).
+can see and fix; a lost line they could not). :func:`merge3_blocks` instead keeps one
+side of each such place and reports the places (regeneration: the user's text stays in
+the note, the new text of those places goes to a conflict copy).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 Change = tuple[int, int, list[str]]  # replace base[i1:i2] by lines
@@ -38,14 +41,42 @@ def merge3(base: list[str], ours: list[str], theirs: list[str]) -> list[str]:
     return merge3_report(base, ours, theirs)[0]
 
 
+@dataclass(frozen=True)
+class Collision:
+    """One place both sides changed differently: ``base`` became ``ours`` on one side and
+    ``theirs`` on the other. ``before`` is the last non-blank line of the merged text
+    above the place (context for a person), ``at`` where the place starts in it."""
+
+    at: int
+    before: str
+    base: list[str]
+    ours: list[str]
+    theirs: list[str]
+
+
 def merge3_report(base: list[str], ours: list[str], theirs: list[str]
                   ) -> tuple[list[str], int]:
     """(merged lines, number of places both sides changed differently)."""
+    merged, collisions = _merge(base, ours, theirs, keep_both=True)
+    return merged, len(collisions)
+
+
+def merge3_blocks(base: list[str], ours: list[str], theirs: list[str]
+                  ) -> tuple[list[str], list[Collision]]:
+    """Apply every change that does not collide; where both sides changed the same
+    block, keep ``theirs`` alone and report the block. For regeneration: ``theirs`` is
+    the user's note, which wins every collision; ``ours`` (the new version) of those
+    blocks goes to a conflict copy for the user to take what they want."""
+    return _merge(base, ours, theirs, keep_both=False)
+
+
+def _merge(base: list[str], ours: list[str], theirs: list[str], *, keep_both: bool
+           ) -> tuple[list[str], list[Collision]]:
     if ours == theirs or theirs == base:
-        return list(ours), 0
+        return list(ours), []
     if ours == base:
-        return list(theirs), 0
-    conflicts = 0
+        return list(theirs), []
+    collisions: list[Collision] = []
     tagged = sorted([(c, 0) for c in _changes(base, ours)] + [(c, 1) for c in
                     _changes(base, theirs)], key=lambda item: (item[0][0], item[0][1]))
     out: list[str] = []
@@ -76,15 +107,21 @@ def merge3_report(base: list[str], ours: list[str], theirs: list[str]
         touched = {side for _, side in group}
         if touched == {1}:
             mine, yours = yours, mine
-        out.extend(mine)
         if len(touched) == 2 and mine != yours:
-            conflicts += 1
-            have = set(mine)
-            out.extend(line for line in yours if line not in have)
+            before = next((line for line in reversed(out) if line.strip()), "")
+            collisions.append(Collision(len(out), before, base[lo:hi], mine, yours))
+            if keep_both:
+                have = set(mine)
+                out.extend(mine)
+                out.extend(line for line in yours if line not in have)
+            else:
+                out.extend(yours)
+        else:
+            out.extend(mine)
         pos = hi
         i = j
     out.extend(base[pos:])
-    return out, conflicts
+    return out, collisions
 
 
 def merge3_text(base: str, ours: str, theirs: str) -> str:

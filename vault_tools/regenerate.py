@@ -9,8 +9,9 @@ their order kept. Spaced-repetition scheduling comments (``<!--SR:...-->``) that
 plugin added to flashcards are set aside before merging and put back on the card with
 the same question, so a card's review history survives a reworded answer.
 
-When both sides changed the same lines the merge is refused (``None``) and the caller
-writes the new version as a separate conflict copy instead of touching the note.
+When both sides changed the same lines, the caller's ``collisions`` list gets those
+blocks (the user's text stays in the note; :mod:`vault_tools.conflicts` writes the new
+text of only those blocks to a conflict copy); without a list the merge is refused.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import re
 
 from vault_tools import frontmatter
-from vault_tools.merge import merge3_report
+from vault_tools.merge import Collision, merge3_blocks
 
 _SR = re.compile(r"\s*<!--SR:[^>]*-->")
 
@@ -77,8 +78,11 @@ def put_sr_comments(body: str, comments: dict[str, str]) -> str:
     return "\n".join(out)
 
 
-def regenerate(base_text: str, current_text: str, new_text: str) -> str | None:
-    """Merged note text, or None when the user's edits and ours collide."""
+def regenerate(base_text: str, current_text: str, new_text: str,
+               collisions: list[Collision] | None = None) -> str | None:
+    """Merged note text, or None when the user's edits and ours collide. With a
+    ``collisions`` list, never None: every change that does not collide is applied, the
+    user's text wins each collided block and those blocks are appended to the list."""
     base_fm, base_body = frontmatter.split(base_text)
     cur_fm, cur_body = frontmatter.split(current_text)
     new_fm, new_body = frontmatter.split(new_text)
@@ -86,10 +90,12 @@ def regenerate(base_text: str, current_text: str, new_text: str) -> str | None:
         raise ValueError("generated text has no frontmatter")
     cur_body, comments = take_sr_comments(cur_body)
     base_body = take_sr_comments(base_body)[0]
-    merged, conflicts = merge3_report(base_body.split("\n"), new_body.split("\n"),
-                                      cur_body.split("\n"))
-    if conflicts:
+    merged, found = merge3_blocks(base_body.split("\n"), new_body.split("\n"),
+                                  cur_body.split("\n"))
+    if found and collisions is None:
         return None
+    if collisions is not None:
+        collisions.extend(found)
     body = put_sr_comments("\n".join(merged), comments)
     return frontmatter.compose(merge_frontmatter(base_fm, cur_fm, new_fm), body)
 

@@ -12,7 +12,8 @@ the strings the user typed); 10,000 notes index in well under a second.
 
 Ignored: ``.obsidian/``, ``.trash/``, ``.vaultd/``, ``.git/`` and every other hidden
 folder or file, sync-tool files (``.sync-conflict``, ``conflicted copy``, ``.~``, ``~$``,
-``.icloud``) and the writer's temp files (``*.vaultd-tmp*``). Pure: no threads, no I/O
+``.icloud``), the writer's temp files (``*.vaultd-tmp*``) and regeneration conflict
+copies (:mod:`vault_tools.conflicts`: name pattern and frontmatter marker). Pure: no threads, no I/O
 beyond reading notes.
 """
 
@@ -20,11 +21,15 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import yaml
+
+from vault_tools.conflicts import has_copy_name, is_conflict_copy
+from vault_tools.pathgate import PathGate, PathRefused
 
 __all__ = ["IndexEntry", "VaultIndex", "is_ignored_path", "read_head"]
 
@@ -65,9 +70,22 @@ class IndexEntry:
     video_id: str | None = None
 
 
-def read_head(path: str | Path) -> str | None:
-    """The YAML text between the opening and closing ``---`` of a note, or None."""
-    with open(path, "rb") as handle:
+def read_head(path: str | Path, gate: PathGate | None = None) -> str | None:
+    """The YAML text between the opening and closing ``---`` of a note, or None.
+
+    Opened through ``gate`` when given (a vault path from a watcher event); otherwise
+    ``path`` must be a file the scan found without following symlinks, and it is opened
+    without following one now (``O_NOFOLLOW``) and without blocking. Only a regular
+    file is read (never a FIFO or a device)."""
+    if gate is not None:
+        fd = gate.open_read(path)
+    else:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(f"{path} is not a regular file")
+    with os.fdopen(fd, "rb") as handle:
         data = handle.read(_HEAD_CHUNK)
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
@@ -226,22 +244,24 @@ class VaultIndex:
                         elif (
                             name[-3:].lower() == ".md"
                             and not _ignored_name(name)
-                            and item.is_file()
+                            and item.is_file(follow_symlinks=False)  # no symlink out
                         ):
                             index._load(item.path, rel)
                     except OSError:
                         continue
         return index
 
-    def update_file(self, vault_root: Path, rel_path: str | PurePosixPath) -> IndexEntry | None:
-        """Re-read one note after a create/modify event; drops it if gone or ignored."""
+    def update_file(self, vault_root: Path, rel_path: str | PurePosixPath,
+                    gate: PathGate | None = None) -> IndexEntry | None:
+        """Re-read one note after a create/modify event; drops it if gone or ignored.
+        Read through ``gate`` (default: the vault's gate with symlinks out refused)."""
         rel = _norm(rel_path)
         if is_ignored_path(rel):
             self.remove(rel)
             return None
-        try:
-            return self._load(os.path.join(vault_root, rel), rel)
-        except OSError:
+        try:  # a path from an event: through the path gate
+            return self._load(rel, rel, gate or PathGate(vault_root))
+        except (OSError, PathRefused):
             self.remove(rel)
             return None
 
@@ -325,8 +345,11 @@ class VaultIndex:
 
     # ------------------------------------------------------------------ internals
 
-    def _load(self, path: str, rel: str) -> IndexEntry:
-        head = read_head(path)
+    def _load(self, path: str, rel: str, gate: PathGate | None = None) -> IndexEntry | None:
+        head = read_head(path, gate)
+        if has_copy_name(rel) and is_conflict_copy(rel, head):
+            self.remove(rel)  # a regeneration's conflict copy is not a note to link to
+            return None
         aliases, video_id = _parse_keys(head) if head else ((), None)
         entry = IndexEntry(rel, _stem(rel), aliases, video_id)
         old = self._entries.pop(rel, None)

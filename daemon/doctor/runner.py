@@ -31,6 +31,7 @@ from daemon.doctor.vault import (
     check_inbox,
     check_ledger,
     check_state,
+    check_symlinks,
     check_vault,
 )
 
@@ -40,11 +41,12 @@ ANTHROPIC_URL = "https://api.anthropic.com"
 _CHECKS: list[tuple[str, Callable[[Context], Check]]] = [
     ("vault", check_vault), ("config", check_config), ("state", check_state),
     ("inbox", check_inbox), ("ledger", check_ledger), ("daemon", check_daemon),
+    ("symlinks", check_symlinks),
     ("api-key", check_api_key), ("backend", check_backend), ("proxy", check_proxy),
     ("tor", check_tor), ("youtube", check_youtube), ("anthropic", check_anthropic),
     ("fonts", check_fonts), ("service", check_service),
 ]
-_ORDER = ["vault", "config", "inbox", "state", "ledger", "daemon", "backend", "api-key",
+_ORDER = ["vault", "config", "inbox", "symlinks", "state", "ledger", "daemon", "backend", "api-key",
           "proxy", "tor", "youtube", "anthropic", "fonts", "service"]
 
 

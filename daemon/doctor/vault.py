@@ -1,4 +1,5 @@
-"""Doctor checks of the vault's own files: the folder, config, inbox, state dir, ledger.
+"""Doctor checks of the vault's own files: the folder, config, inbox, state dir, ledger,
+and symlinks that lead out of the vault (the path gate refuses them unless allowed).
 
 They run first because everything else depends on them: a usable vault folder sets
 ``Context.vault_ok``, the config check loads ``Context.config`` and the state check
@@ -21,9 +22,13 @@ from daemon.config import CONFIG_RELPATH, Config, load_config
 from daemon.doctor.model import Check, Context
 from daemon.errors import ConfigError
 from daemon.ledger import STATES, Ledger
-from daemon.paths import VaultPaths, state_dir_for
+from daemon.paths import VaultPaths, check_vault_paths, state_dir_for
+from vault_tools.pathgate import PathGate, PathRefused
+from vault_tools.unhandled import unhandled_links
 
 INBOX_WARN_BYTES = 5 * 1024 * 1024
+SYMLINK_SCAN_LIMIT = 200_000  # entries looked at; a huge vault is sampled, not hung on
+SYMLINKS_LISTED = 5
 
 
 def check_vault(c: Context) -> Check:
@@ -48,8 +53,10 @@ def check_config(c: Context) -> Check:
     try:
         c.config = load_config(c.vault, create=False)
     except ConfigError as exc:
+        # A file-wide problem (bad TOML) names the file itself as the setting.
+        what = "the error above" if exc.setting == str(path) else exc.setting
         return Check("config", "fail", str(exc),
-                     f"edit {path} and fix {exc.setting}, or move the file aside to get "
+                     f"edit {path} and fix {what}, or move the file aside to get "
                      "commented defaults back on the next run")
     if not path.exists():
         return Check("config", "ok", f"no {CONFIG_RELPATH} yet: defaults apply "
@@ -69,9 +76,15 @@ def check_inbox(c: Context) -> Check:
         return Check("inbox", "fail", f"{inbox} is not a file",
                      "rename that folder, or set vault.inbox to a .md file")
     size = inbox.stat().st_size
-    try:
-        with inbox.open("rb") as fh:
+    try:  # through the path gate: never a symlink out, never blocks on a FIFO
+        allow = bool((c.config or Config.defaults()).get("vault", "allow_symlinks_out"))
+        fd = PathGate(c.vault, allow_symlinks_out=allow).open_read(inbox)
+        with os.fdopen(fd, "rb") as fh:
             data = fh.read(INBOX_WARN_BYTES + 1)
+    except PathRefused as exc:
+        return Check("inbox", "fail", exc.reason,
+                     "make vault.inbox a note inside the vault, or set "
+                     "vault.allow_symlinks_out = true if you linked it in on purpose")
     except OSError as exc:
         return Check("inbox", "fail", f"cannot read {inbox}: {exc.strerror}",
                      f"chmod u+rw {shlex.quote(str(inbox))}")
@@ -88,6 +101,13 @@ def check_inbox(c: Context) -> Check:
     if size > INBOX_WARN_BYTES:
         return Check("inbox", "warn", f"{inbox} is {size / 1e6:.1f} MB; every change "
                      "re-reads all of it", "move finished lines into another note")
+    found = unhandled_links(text)
+    if found:
+        listed = "; ".join(f"line {u.line + 1}: {u.link}: {u.reason}" for u in found[:10])
+        more = f" (and {len(found) - 10} more)" if len(found) > 10 else ""
+        return Check("inbox", "warn", f"{inbox}: {len(found)} link(s) make no note: "
+                     f"{listed}{more}", "follow channels as the reason says; paste the "
+                     "YouTube video URL or a subtitle file instead of other links")
     return Check("inbox", "ok", f"{inbox} is readable text ({len(text.splitlines())} lines)")
 
 
@@ -142,8 +162,56 @@ def check_ledger(c: Context) -> Check:
     return Check("ledger", "ok", detail)
 
 
+def outside_symlinks(vault: Path, limit: int = SYMLINK_SCAN_LIMIT) -> list[tuple[str, str]]:
+    """(vault path, target) of every symlink in the vault whose target is outside the
+    vault's real root (hidden folders included: ``.vaultd`` holds prompts vaultd reads)."""
+    root = os.path.realpath(vault)
+    found: list[tuple[str, str]] = []
+    seen = 0
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in (".git", ".trash")]
+        for name in dirs + files:
+            seen += 1
+            full = os.path.join(folder, name)
+            if not os.path.islink(full):
+                continue
+            real = os.path.realpath(full)
+            if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+                found.append((os.path.relpath(full, root), real))
+        if seen > limit:
+            break
+    return found
+
+
+def check_symlinks(c: Context) -> Check:
+    if not c.vault_ok:
+        return Check("symlinks", "skip", "vault folder unusable (see vault)")
+    cfg = c.config or Config.defaults()
+    allowed = bool(cfg.get("vault", "allow_symlinks_out"))
+    paths = VaultPaths.from_config(c.vault, cfg)
+    try:
+        check_vault_paths(paths)
+    except ConfigError as exc:
+        return Check("symlinks", "fail", str(exc).removeprefix("config: "),
+                     "move that folder into the vault, or set vault.allow_symlinks_out = "
+                     "true if you linked it in on purpose")
+    links = outside_symlinks(c.vault)
+    if not links:
+        return Check("symlinks", "ok", "no symlink leads out of the vault")
+    shown = "; ".join(f"{rel} -> {target}" for rel, target in links[:SYMLINKS_LISTED])
+    more = f" and {len(links) - SYMLINKS_LISTED} more" if len(links) > SYMLINKS_LISTED else ""
+    if allowed:
+        return Check("symlinks", "ok", f"{len(links)} symlink(s) lead out of the vault and "
+                     f"are followed (vault.allow_symlinks_out = true): {shown}{more}")
+    return Check("symlinks", "warn", f"{len(links)} symlink(s) lead out of the vault; "
+                 f"vaultd does not follow them: {shown}{more}",
+                 "move what they point to into the vault, or set vault.allow_symlinks_out = "
+                 "true if you linked it in on purpose")
+
+
 def _probe_write(folder: Path) -> str:
-    """'' when a file can be created in ``folder``, else the reason."""
+    """'' when a file can be created in ``folder``, else the reason. (Not through the
+    path gate: a fresh ``mkstemp`` name in the folder itself, deleted at once.)"""
     try:
         fd, name = tempfile.mkstemp(prefix=".vaultd-doctor-", dir=folder)
         os.close(fd)

@@ -62,7 +62,8 @@ class OfflineBackend:
         words = len(text.split())
         if words < MIN_WORDS:
             raise EmptyTranscriptError(
-                f"The transcript has only {words} words, too few to study from."
+                f"The transcript has only {words} word{'' if words == 1 else 's'}, too "
+                "few to study from."
             )
         if len(content_words(text)) < MIN_WORDS // 3:
             raise EmptyTranscriptError(

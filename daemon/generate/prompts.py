@@ -15,6 +15,8 @@ import string
 from importlib import resources
 from pathlib import Path
 
+from vault_tools.pathgate import PathGate, PathRefused
+
 log = logging.getLogger(__name__)
 
 PROMPT_NAMES = ("system", "notes", "assessment", "chunk")
@@ -26,10 +28,13 @@ def load_prompt(name: str, prompts_dir: str | None = None) -> str:
         raise ValueError(f"unknown prompt {name!r}")
     if prompts_dir:
         override = Path(prompts_dir) / f"{name}.md"
-        try:
-            text = override.read_text(encoding="utf-8")
+        try:  # <vault>/.vaultd/prompts: read through the vault's path gate
+            gate = PathGate(Path(prompts_dir).parents[1])
+            text = gate.read_bytes(override, 1 << 20).decode("utf-8")
         except FileNotFoundError:
             pass
+        except PathRefused as exc:
+            log.warning("prompt override not used: %s", exc.reason)
         except (OSError, UnicodeDecodeError) as exc:
             log.warning("prompt override %s unreadable (%s); using the packaged one",
                         override, exc)

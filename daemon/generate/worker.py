@@ -74,7 +74,8 @@ def run_job(spec: JobSpec) -> str:
         if words < MIN_WORDS:
             raise EmptyTranscriptError(
                 "the transcript is empty" if words == 0 else
-                f"the transcript has only {words} words, too little to study from")
+                f"the transcript has only {words} word{'' if words == 1 else 's'}, too "
+                "little to study from")
         content = get_backend(spec).generate(transcript, meta, spec.context)
         return content.to_json()
     except JobError:

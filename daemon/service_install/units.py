@@ -124,7 +124,11 @@ def render_systemd_unit(
     if credential_file is not None:
         lines.append(f"LoadCredential=anthropic-api-key:{_path_word(_absolute(credential_file))}")
     lines += [
-        f"StateDirectory=vaultd/{instance}",
+        # The shared base, not a per-vault folder: $STATE_DIRECTORY is then %S/vaultd,
+        # the base a terminal `vaultd` uses too, and daemon/paths.py nests the same
+        # per-vault folder in it -- one ledger per vault, whoever runs the command.
+        "StateDirectory=vaultd",
+        "StateDirectoryMode=0700",
         f"CacheDirectory=vaultd/{instance}",
         "NoNewPrivileges=yes",
         "RestrictSUIDSGID=yes",

@@ -5,10 +5,11 @@ renamed or moved recording is the same source and is never transcribed twice; th
 path is what the user sees (ledger ``url``, the note's ``source``). Fingerprinting reads
 at most 8 MiB however large the file, so the inbox pass stays quick.
 
-Reads go through :func:`gate`: a regular file inside the vault's real root, reached
-without leaving it through a symlink, checked at the moment of use. A file whose size
-or modification time changed within ``SETTLE_SECONDS`` is still being copied in and is
-not identified yet (the next inbox scan picks it up).
+Reads go through the vault's path gate (:mod:`vault_tools.pathgate`, :func:`open_media`):
+a regular file inside the vault's real root, never through a symlink out (unless the
+vault allows it), checked at the moment of use; the transcriber reads the opened file.
+A file modified within ``SETTLE_SECONDS`` is still being copied in and is not
+identified yet (the next inbox scan picks it up).
 
 The generation worker never decodes audio: :func:`load` reads the transcript the
 transcription pool cached; without one it raises :class:`NeedsTranscriptionError`.
@@ -18,64 +19,63 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from daemon.errors import NeedsTranscriptionError, SourceNotFoundError
+from daemon.errors import NeedsTranscriptionError, PathRefusedError, SourceNotFoundError
 from daemon.generate.worker import title_from_filename
 from daemon.sources.transcribe import EngineSettings, cache_key, load_cached, unavailable_reason
 from vault_tools.models import SourceMeta, Transcript
+from vault_tools.pathgate import PathGate, PathRefused
 
 KIND = "media"
 SETTLE_SECONDS = 3.0
 _EDGE = 4 * 1024 * 1024
 
 
-def gate(vault: Path, rel: str) -> Path:
-    """The real path of ``rel`` if it is a regular file inside the vault's real root.
+def open_media(gate: PathGate, rel: str) -> BinaryIO:
+    """The recording at ``rel``, opened for reading through the vault's path gate.
 
-    Raises :class:`SourceNotFoundError` with a plain reason otherwise (missing, a
-    folder, outside the vault, or reached through a symlink that leaves it).
+    Raises :class:`PathRefusedError` (outside the vault, a symlink out, not a regular
+    file) or :class:`SourceNotFoundError` with a plain reason.
     """
-    root = vault.resolve()
     try:
-        real = (root / rel).resolve(strict=True)
-        real.relative_to(root)
-        mode = real.stat().st_mode
+        fd = gate.open_read(rel)
+    except PathRefused as exc:
+        raise PathRefusedError.from_gate(exc) from None
     except FileNotFoundError:
         raise SourceNotFoundError(f"media file not found in the vault: {rel}") from None
-    except ValueError:
-        raise SourceNotFoundError(f"{rel} is outside the vault") from None
+    except IsADirectoryError:
+        raise SourceNotFoundError(f"{rel} is a folder, not a media file") from None
     except OSError as exc:
         raise SourceNotFoundError(f"cannot read {rel}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(mode):
-        raise SourceNotFoundError(f"{rel} is not a regular file")
-    return real
+    return os.fdopen(fd, "rb")
 
 
-def settled(path: Path, seconds: float = SETTLE_SECONDS, now: float | None = None) -> bool:
-    """True when the file has not changed for ``seconds`` (it is not being copied)."""
+def settled(gate: PathGate, rel: str, seconds: float = SETTLE_SECONDS,
+            now: float | None = None) -> bool:
+    """True when the file has not changed for ``seconds`` (it is not being copied in)."""
     try:
-        st = path.stat()
-    except OSError:
+        st = gate.stat(rel)
+    except (OSError, PathRefused):
         return False
     return (now if now is not None else time.time()) - st.st_mtime >= seconds
 
 
-def fingerprint(path: Path) -> str:
+def fingerprint(f: BinaryIO) -> str:
     """Content identity: SHA-256 over the size, the first and the last 4 MiB."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        h.update(str(size).encode())
+    size = os.fstat(f.fileno()).st_size
+    h.update(str(size).encode())
+    f.seek(0)
+    h.update(f.read(_EDGE))
+    if size > 2 * _EDGE:
+        f.seek(size - _EDGE)
         h.update(f.read(_EDGE))
-        if size > 2 * _EDGE:
-            f.seek(size - _EDGE)
-            h.update(f.read(_EDGE))
-        elif size > _EDGE:
-            h.update(f.read())
+    elif size > _EDGE:
+        h.update(f.read())
+    f.seek(0)
     return h.hexdigest()[:24]
 
 

@@ -31,7 +31,7 @@ import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
@@ -113,14 +113,26 @@ def cache_key(source_id: str, settings: EngineSettings) -> str:
 # --------------------------------------------------------------------------- decoding
 
 
-def probe_duration(path: Path) -> float:
+Media = Path | BinaryIO  # a path, or a file opened through the vault's path gate
+
+
+def _open(source: Media) -> Any:
+    import av
+
+    if isinstance(source, Path):
+        return av.open(str(source))
+    source.seek(0)
+    return av.open(source)
+
+
+def probe_duration(source: Media, name: str) -> float:
     """Length of the audio track in seconds; a file without one is a permanent error."""
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with _open(source) as container:
             if not container.streams.audio:
-                raise PermanentError(f"{path.name} has no audio track")
+                raise PermanentError(f"{name} has no audio track")
             stream = container.streams.audio[0]
             if stream.duration is not None and stream.time_base is not None:
                 return float(stream.duration * stream.time_base)
@@ -129,7 +141,7 @@ def probe_duration(path: Path) -> float:
     except PermanentError:
         raise
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise PermanentError(f"{path.name} could not be read as audio or video (empty, "
+        raise PermanentError(f"{name} could not be read as audio or video (empty, "
                              f"damaged or not a media file: {_av_reason(exc)})") from None
     return 0.0  # unknown (some streams do not say); decoding finds the real length
 
@@ -139,7 +151,7 @@ def _av_reason(exc: BaseException) -> str:
     return text.split(": '", 1)[0][:120] if text else type(exc).__name__
 
 
-def decode_chunks(path: Path, chunk_seconds: float = CHUNK_SECONDS
+def decode_chunks(source: Media, name: str, chunk_seconds: float = CHUNK_SECONDS
                   ) -> Iterator[tuple[float, np.ndarray]]:
     """``(start seconds, float32 mono 16 kHz samples)`` per chunk of the audio track.
 
@@ -150,13 +162,13 @@ def decode_chunks(path: Path, chunk_seconds: float = CHUNK_SECONDS
 
     per_chunk = int(chunk_seconds * SAMPLE_RATE)
     try:
-        container = av.open(str(path))
+        container = _open(source)
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise PermanentError(f"{path.name} could not be read as audio or video (empty, "
+        raise PermanentError(f"{name} could not be read as audio or video (empty, "
                              f"damaged or not a media file: {_av_reason(exc)})") from None
     with container:
         if not container.streams.audio:
-            raise PermanentError(f"{path.name} has no audio track")
+            raise PermanentError(f"{name} has no audio track")
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         pending: list[np.ndarray] = []
@@ -177,7 +189,7 @@ def decode_chunks(path: Path, chunk_seconds: float = CHUNK_SECONDS
                 pending.append(out.to_ndarray().reshape(-1))
         except av.FFmpegError as exc:
             codec = getattr(stream.codec_context, "name", "?")
-            raise PermanentError(f"{path.name}: the audio ({codec}) could not be decoded "
+            raise PermanentError(f"{name}: the audio ({codec}) could not be decoded "
                                  f"({_av_reason(exc)})") from None
         if pending and (block := np.concatenate(pending)).size:
             yield emitted / SAMPLE_RATE, block.astype(np.float32) / 32768
@@ -401,8 +413,8 @@ def progress(state_dir: Path, key: str) -> tuple[float, float] | None:
     return float(data.get("done", 0.0)), float(data.get("duration", 0.0))
 
 
-def transcribe_file(path: Path, state_dir: Path, key: str, settings: EngineSettings, *,
-                    meta: dict[str, Any] | None = None,
+def transcribe_file(source: Media, state_dir: Path, key: str, settings: EngineSettings, *,
+                    name: str | None = None, meta: dict[str, Any] | None = None,
                     engine_factory: Callable[[EngineSettings], Engine] = make_engine,
                     chunk_seconds: float = CHUNK_SECONDS) -> Transcript:
     """Transcribe ``path`` into the cache under ``key``, resuming a partial run.
@@ -412,10 +424,11 @@ def transcribe_file(path: Path, state_dir: Path, key: str, settings: EngineSetti
     """
     if cached := load_cached(state_dir, key):
         return cached[0]
-    duration = probe_duration(path)
+    name = name or (source.name if isinstance(source, Path) else "the recording")
+    duration = probe_duration(source, name)
     if settings.max_hours and duration > settings.max_hours * 3600:
         raise PermanentError(
-            f"{path.name} is {duration / 3600:.1f} hours long; files over "
+            f"{name} is {duration / 3600:.1f} hours long; files over "
             f"{settings.max_hours:g} hours are not transcribed (transcribe max_hours)")
     partial_path = speech_dir(state_dir) / f"{key}.partial.json"
     partial = _read_json(partial_path) or {}
@@ -425,11 +438,11 @@ def transcribe_file(path: Path, state_dir: Path, key: str, settings: EngineSetti
     done = float(partial.get("done", 0.0))
     language: str | None = partial.get("language")
     if done:
-        log.info("%s: resuming transcription at %.0f s of %.0f s", path.name, done, duration)
+        log.info("%s: resuming transcription at %.0f s of %.0f s", name, done, duration)
     engine: Engine | None = None
     heard = bool(partial.get("heard"))
     end = done
-    for start, samples in decode_chunks(path, chunk_seconds):
+    for start, samples in decode_chunks(source, name, chunk_seconds):
         end = start + samples.size / SAMPLE_RATE
         if start + 1e-6 < done:
             continue  # transcribed before a stop or crash
@@ -447,11 +460,11 @@ def transcribe_file(path: Path, state_dir: Path, key: str, settings: EngineSetti
             "duration": max(duration, done), "language": language, "heard": heard,
             "segments": [[s.start, s.duration, s.text] for s in segments]})
     if end <= 0.0:
-        raise PermanentError(f"{path.name} contains no audio (empty or damaged file)")
+        raise PermanentError(f"{name} contains no audio (empty or damaged file)")
     if not segments:
         reason = ("no speech was heard in it" if heard else
                   "it is silent; nothing was sent to the transcriber")
-        raise EmptyTranscriptError(f"{path.name}: {reason}")
+        raise EmptyTranscriptError(f"{name}: {reason}")
     final = {"version": CACHE_VERSION, "language": language or "en", "duration": end,
              "segments": [[s.start, s.duration, s.text] for s in segments],
              "meta": meta or {}}

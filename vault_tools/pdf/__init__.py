@@ -115,7 +115,12 @@ def export_pdf(
         shown = sorted(ctx.missing)[:_MAX_MISSING_LISTED]
         listed = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in shown)
         more = len(ctx.missing) - len(shown)
-        hint = "" if fonts.cjk else "; install a CJK TrueType font for Chinese/Japanese/Korean"
+        cjk_missing = any(0x2E80 <= ord(ch) <= 0x9FFF or 0xAC00 <= ord(ch) <= 0xD7AF
+                          for ch in ctx.missing)
+        hint = ("; install a CJK TrueType font for Chinese/Japanese/Korean"
+                if cjk_missing and not fonts.cjk else
+                "; a symbol font (e.g. fonts-symbola) has many symbols"
+                if not cjk_missing and not fonts.symbols else "")
         warn(f"no font has glyphs for {listed}{f' and {more} more' if more > 0 else ''}"
              f"{hint}")
     _write_atomic(Path(out_path), data)
@@ -132,6 +137,8 @@ def _plain_story(body: str, style: object) -> list[Flowable]:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    # Not a vault path: vaultd renders into a private temp folder and files the bytes
+    # through the path gate (daemon/pdfs.py, daemon/pdffiling.py, ``vaultd pdf``).
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

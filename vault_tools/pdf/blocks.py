@@ -329,7 +329,8 @@ class BlockRenderer:
         path = self.images.resolve(ref.target, ref.wiki)
         if path is not None:
             try:
-                return [image_flowable(path, self.avail, self.page_height * 0.5, ref.width),
+                return [image_flowable(self.images.read(path), self.avail,
+                                       self.page_height * 0.5, ref.width),
                         Spacer(1, 6)]
             except Exception as exc:  # noqa: BLE001 - unreadable image: say so, go on
                 self.warn(f"image {ref.target!r} could not be read ({type(exc).__name__})")

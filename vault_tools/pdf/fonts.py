@@ -2,7 +2,8 @@
 
 Owns which faces a PDF uses: a serif, a sans and a monospace family (DejaVu, each with
 bold/italic variants) found in the usual system font folders or in matplotlib's bundled
-copy, plus an optional TrueType CJK face for Chinese/Japanese/Korean runs. When no
+copy, plus optional TrueType faces for Chinese/Japanese/Korean runs and for symbol
+marks such as ✅ ❌ (Symbola, Noto Sans Symbols 2, Segoe UI Symbol). When no
 DejaVu is found it falls back to ReportLab's built-in Times/Helvetica/Courier with a
 warning instead of failing. It also knows which code points each face covers, so the
 inline renderer can switch faces per character and report glyphs that no face has.
@@ -59,6 +60,14 @@ _CJK_CANDIDATES = (
     "unifont.ttf",
 )
 
+# Faces with the emoji-style marks notes use (✅ ❌ ☑ …), which DejaVu lacks. Colour
+# emoji fonts (bitmap tables) are useless to ReportLab; these have outlines.
+_SYMBOL_CANDIDATES = (
+    "Symbola.ttf", "Symbola_hint.ttf", "NotoSansSymbols2-Regular.ttf",
+    "NotoEmoji-Regular.ttf", "seguisym.ttf", "seguiemj.ttf", "Apple Symbols.ttf",
+)
+_SYMBOL_PROBES = (0x2705, 0x274C)  # ✅ ❌: a symbol face must have at least one
+
 _FONT_SUFFIXES = (".ttf", ".ttc", ".otf")
 _MAX_FILES = 20_000  # stop indexing absurdly large font trees
 
@@ -79,6 +88,7 @@ class FontSet:
     truetype: bool
     coverage: dict[str, frozenset[int]] = field(default_factory=dict, compare=False)
     warnings: tuple[str, ...] = ()
+    symbols: str | None = None  # a face for ✅ ❌ and friends, when one is installed
 
     def covers(self, font: str, codepoint: int) -> bool:
         return codepoint in self.coverage.get(font, _WINANSI)
@@ -203,6 +213,23 @@ def _register_cjk(
     return None
 
 
+def _register_symbols(
+    index: dict[str, Path], coverage: dict[str, frozenset[int]]
+) -> str | None:
+    for fname in _SYMBOL_CANDIDATES:
+        path = index.get(fname.lower())
+        if path is None:
+            continue
+        name = _safe_name("sym", path)
+        cov = _register(name, path)
+        if cov is None or not any(cp in cov for cp in _SYMBOL_PROBES):
+            continue
+        coverage[name] = cov
+        _map_family(name, name, name, name)
+        return name
+    return None
+
+
 @lru_cache(maxsize=8)
 def _load(dirs: tuple[Path, ...]) -> FontSet:
     index = _index(dirs)
@@ -224,6 +251,7 @@ def _load(dirs: tuple[Path, ...]) -> FontSet:
             "ReportLab's built-in fonts, which only cover Western European characters"
         )
     cjk = _register_cjk(index, coverage)
+    symbols = _register_symbols(index, coverage)
     return FontSet(
         serif=names["serif"],
         sans=names["sans"],
@@ -232,6 +260,7 @@ def _load(dirs: tuple[Path, ...]) -> FontSet:
         truetype=truetype,
         coverage=coverage,
         warnings=tuple(warnings),
+        symbols=symbols,
     )
 
 

@@ -14,7 +14,7 @@ Tags are kept on a stack so the output is always well nested, even for input suc
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
@@ -125,6 +125,31 @@ class _Markup:
         return "".join(self.parts)
 
 
+# Marks no installed face may have (DejaVu lacks the emoji forms), each with plainer
+# look-alikes, best first; the last is plain ASCII that every font shows.
+PLAIN_MARKS: dict[str, tuple[str, ...]] = {
+    "✅": ("✔", "✓", "[x]"), "☑": ("✔", "✓", "[x]"), "✔": ("✓", "[x]"), "✓": ("[x]",),
+    "❌": ("✘", "✗", "[ ]"), "❎": ("✘", "✗", "[ ]"), "✖": ("✘", "✗", "x"),
+    "✘": ("✗", "x"), "✗": ("x",), "⬜": ("☐", "[ ]"), "☐": ("[ ]",),
+}
+_VS16 = "\ufe0f"  # emoji presentation selector: invisible, and in no text face
+
+
+def plain_marks(text: str, faces: list[str], covers: Callable[[str, int], bool]) -> str:
+    """``text`` with each mark of :data:`PLAIN_MARKS` that none of ``faces`` can show
+    replaced by the first look-alike one of them can (an empty box helps nobody)."""
+    if not any(ch in PLAIN_MARKS or ch == _VS16 for ch in text):
+        return text
+    out = []
+    for ch in text.replace(_VS16, ""):
+        if ch in PLAIN_MARKS and not any(covers(f, ord(ch)) for f in faces):
+            ch = next((alt for alt in PLAIN_MARKS[ch]
+                       if all(any(covers(f, ord(c)) for f in faces) for c in alt)),
+                      PLAIN_MARKS[ch][-1])
+        out.append(ch)
+    return "".join(out)
+
+
 def text_markup(text: str, base_font: str, ctx: InlineContext) -> str:
     """Escape ``text`` and wrap characters ``base_font`` lacks in a fallback face."""
     if text.isascii():
@@ -133,6 +158,9 @@ def text_markup(text: str, base_font: str, ctx: InlineContext) -> str:
     fallbacks = [f for f in (fonts.sans, fonts.serif, fonts.mono) if f != base_font]
     if fonts.cjk:
         fallbacks.append(fonts.cjk)
+    if fonts.symbols:
+        fallbacks.append(fonts.symbols)
+    text = plain_marks(text, [base_font, *fallbacks], fonts.covers)
     out: list[str] = []
     run: list[str] = []
     run_font: str | None = None

@@ -9,6 +9,7 @@ anywhere in the vault) without ever leaving the vault or touching the network.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from urllib.parse import unquote
@@ -17,7 +18,10 @@ from reportlab.lib.colors import Color
 from reportlab.lib.utils import ImageReader
 from reportlab.platypus import Flowable, Image
 
+from vault_tools.pathgate import PathGate, PathRefused
+
 _MAX_INDEX = 50_000
+_MAX_IMAGE_BYTES = 64 * 1024 * 1024
 
 
 class Indented(Flowable):
@@ -58,6 +62,8 @@ class ImageResolver:
 
     def __init__(self, vault_root: Path | None, note_path: Path | None) -> None:
         self.vault_root = vault_root.resolve() if vault_root is not None else None
+        # Inside a vault every image is found and read through the path gate.
+        self.gate = PathGate(self.vault_root) if self.vault_root is not None else None
         note_dir: Path | None = None
         if note_path is not None:
             note_dir = note_path.parent
@@ -67,13 +73,13 @@ class ImageResolver:
         self._index: dict[str, Path] | None = None
 
     def _inside(self, path: Path) -> bool:
-        if self.vault_root is None:
+        if self.gate is None:
             return True
         try:
-            path.resolve().relative_to(self.vault_root)
-        except (ValueError, OSError):
+            self.gate.relative(path)
+        except PathRefused:
             return False
-        return True
+        return self.gate.is_file(path)  # a regular file, reached by the gate's rule
 
     def _by_name(self, name: str) -> Path | None:
         if self.vault_root is None:
@@ -104,7 +110,7 @@ class ImageResolver:
             candidates.append(self.vault_root / target)
         for cand in candidates:
             try:
-                if cand.is_file() and self._inside(cand):
+                if self._inside(cand) and (self.gate is not None or cand.is_file()):
                     return cand
             except OSError:
                 continue
@@ -112,10 +118,21 @@ class ImageResolver:
         return found if found is not None and self._inside(found) else None
 
 
-def image_flowable(path: Path, max_width: float, max_height: float,
+    def read(self, path: Path) -> bytes:
+        """The image's bytes, through the gate inside a vault (never a symlink out, a
+        FIFO or a device; at most 64 MB)."""
+        if self.gate is not None:
+            return self.gate.read_bytes(path, _MAX_IMAGE_BYTES)
+        with open(path, "rb") as fh:  # no vault: a path the caller chose (vaultd pdf)
+            return fh.read(_MAX_IMAGE_BYTES)
+
+
+def image_flowable(path: Path | bytes, max_width: float, max_height: float,
                    width: float | None = None) -> Image:
-    """An Image scaled to fit ``max_width`` x ``max_height`` (never enlarged past 100%)."""
-    iw, ih = ImageReader(str(path)).getSize()
+    """An Image scaled to fit ``max_width`` x ``max_height`` (never enlarged past 100%).
+    ``path`` may be the image's bytes (as read through the path gate)."""
+    source = io.BytesIO(path) if isinstance(path, bytes) else str(path)
+    iw, ih = ImageReader(source).getSize()
     if iw <= 0 or ih <= 0:
         raise ValueError("image has no size")
     w = width if width is not None else iw * 0.75  # pixels at 96 dpi -> points
@@ -124,7 +141,7 @@ def image_flowable(path: Path, max_width: float, max_height: float,
     if h > max_height:
         h = max_height
         w = h * iw / ih
-    img = Image(str(path), width=w, height=h)
+    img = Image(io.BytesIO(path) if isinstance(path, bytes) else str(path), width=w, height=h)
     img.hAlign = "CENTER"
     return img
 
