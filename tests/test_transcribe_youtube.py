@@ -89,3 +89,28 @@ def test_a_transcribed_video_is_not_fetched_again(tmp_path: Path,
     assert abs(transcript.segments[0].start - 3.0) < 0.4
     assert loaded.title == meta.title and loaded.channel == "Bench Physics"
     assert loaded.timestamp_url(62) == f"https://youtu.be/{VID}?t=62"
+
+
+def test_the_youtube_modules_import_without_a_circle() -> None:
+    """ytdlp and playlist depend on ytcommon, never on youtube; youtube imports them at
+    the top (no import hidden in a function to dodge a circle)."""
+    import ast
+
+    folder = Path(__file__).resolve().parents[1] / "daemon" / "sources"
+
+    def imports(name: str, *, top_only: bool) -> set[str]:
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        nodes = tree.body if top_only else list(ast.walk(tree))
+        found = set()
+        for node in nodes:
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+                found.update(f"{node.module}.{a.name}" for a in node.names)
+        return found
+
+    for name in ("ytcommon", "ytdlp", "playlist"):
+        assert not {m for m in imports(name, top_only=False)
+                    if m.startswith("daemon.sources.youtube")}, name
+    top = imports("youtube", top_only=True)
+    assert {"daemon.sources.ytdlp", "daemon.sources.playlist"} <= top
+    assert imports("youtube", top_only=False) - top <= set(), "lazy imports left"

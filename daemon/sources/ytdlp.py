@@ -21,7 +21,7 @@ import requests
 from youtube_transcript_api.proxies import ProxyConfig
 
 from daemon.errors import EmptyTranscriptError, TranscriptUnavailableError
-from daemon.sources.youtube import (
+from daemon.sources.ytcommon import (
     WATCH_URL,
     meta_fields,
     parse_chapters,
