@@ -53,7 +53,12 @@ from daemon.paths import VaultPaths
 from daemon.sources import media
 from daemon.sources.base import transcribable
 from daemon.sources.transcribe import EngineSettings, cache_key, speech_dir, unavailable_reason
-from daemon.transcription import TranscribeTask, TranscriptionPool, progress_text
+from daemon.transcription import (
+    TranscribeTask,
+    TranscriptionPool,
+    progress_text,
+    terminate_pool,
+)
 from vault_tools.models import Usage, VideoContent
 from vault_tools.pathgate import PathGate, PathRefused
 
@@ -429,9 +434,5 @@ class Dispatcher(threading.Thread):
             except Exception:  # noqa: BLE001 - already moved by a late callback
                 pass
         if self._pool is not None:
-            procs = list(getattr(self._pool, "_processes", {}).values())
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            for p in procs:
-                if p.is_alive():
-                    p.terminate()
+            terminate_pool(self._pool)
             self._pool = None

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from daemon import orphans
 from daemon.errors import JobError, PermanentError, TransientError
 from daemon.logs import setup_logging
 from daemon.sources import media
@@ -131,9 +132,11 @@ class TranscriptionPool:
             done(fut)
             return fut
         if self._pool is None:  # started on first use: most vaults never transcribe
+            # Workers log like the daemon and die with it (daemon.orphans).
+            init, initargs = orphans.initializer(setup_logging, self.log_level)
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=setup_logging, initargs=(self.log_level,))
+                initializer=init, initargs=initargs)
         fut = self._pool.submit(run_transcription, task)
         fut.add_done_callback(done)
         return fut
@@ -145,11 +148,17 @@ class TranscriptionPool:
             self._pool = None
 
     def shutdown(self) -> None:
-        if self._pool is None:
-            return
-        procs = list(getattr(self._pool, "_processes", {}).values())
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        self._pool = None
+        if self._pool is not None:
+            terminate_pool(self._pool)
+            self._pool = None
+
+
+def terminate_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a process pool now: queued work is cancelled, running workers terminated
+    (what they were doing is given back to the queue by the caller, or resumes from its
+    persisted chunks)."""
+    procs = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
