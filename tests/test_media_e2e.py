@@ -169,3 +169,46 @@ def test_the_inbox_line_shows_how_far_a_long_recording_got(tmp_path: Path) -> No
     note = linked_note(vault, annotations(vault)["- ![[Lectures/seminar.ogg]]"])
     stamps = [int(m) * 60 + int(s) for m, s in STAMP.findall(note.read_text())]
     assert stamps and max(stamps) <= 720
+
+
+@pytest.mark.slow
+def test_a_daemon_killed_mid_lecture_resumes_where_it_was(tmp_path: Path) -> None:
+    """kill -9 while the second of three 5-minute chunks is being heard: after a restart
+    the first chunk is not sent again (its result was saved), the note arrives."""
+    lectures = tmp_path / "vault" / "Lectures"
+    lectures.mkdir(parents=True)
+    wav = tmp_path / "long.wav"
+    subprocess.run([need("sox"), "-n", "-r", "8000", "-c", "1", str(wav), "synth", "720",
+                    "sine", "330", "vol", "0.3"], check=True)
+    settled(encode(wav, lectures / "lab.ogg"))
+    lines = ["the professor shows how an enzyme lowers the activation energy of a reaction",
+             "the substrate binds to the active site and the product is released again",
+             "temperature and acidity change the shape of the enzyme and its activity"]
+    with FakeSpeechServer(lines) as server:
+        server.delay = 3.0
+        vault, env = make_vault(tmp_path, ["- ![[Lectures/lab.ogg]]"], engine="openai",
+                                model="whisper-1")
+        config = vault / ".vaultd" / "config.toml"
+        config.write_text(config.read_text() + f'base_url = "{server.base_url}"\n')
+        inbox = vault / "inbox.md"
+        first = start_daemon(vault, env, log=tmp_path / "daemon.log")
+        try:
+            wait_for(lambda: "⚙️ transcribing 5:00 of 12:00" in inbox.read_text(),
+                     timeout=90, what="the first chunk heard")
+        finally:
+            first.kill()
+            first.wait(timeout=30)
+        before = len(server.requests)
+        assert before in (1, 2)  # chunk 1 answered; chunk 2 maybe sent, never answered
+        second = start_daemon(vault, env, log=tmp_path / "daemon.log")
+        try:
+            wait_for(lambda: "✅" in inbox.read_text(), timeout=120, what="the note link")
+        finally:
+            second.terminate()
+            second.wait(timeout=60)
+        after = server.requests[before:]
+    assert second.returncode == 0
+    # Resumed at 5:00: the 5-minute chunk 2 and the 2-minute chunk 3, not chunk 1 again.
+    assert [round(r["seconds"]) for r in after] == [300, 120], after
+    log = (tmp_path / "daemon.log").read_text()
+    assert "resuming transcription at 300 s of 720 s" in log
