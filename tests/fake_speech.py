@@ -59,10 +59,11 @@ class FakeSpeechServer(LoopbackServer):
             rate = w.getframerate()
             pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
         samples = pcm.astype(np.float32) / 32768
+        with self._lock:  # recorded on arrival, answered after the delay
+            self.requests.append({"fields": fields, "seconds": samples.size / rate})
         if self.delay:
             time.sleep(self.delay)
         with self._lock:
-            self.requests.append({"fields": fields, "seconds": samples.size / rate})
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return 500, {"error": {"message": "the GPU fell over"}}
