@@ -47,6 +47,7 @@ class FakeSpeechServer(LoopbackServer):
         self.requests: list[dict[str, Any]] = []
         self.fail_next = 0
         self.delay = 0.0  # seconds to "think" before each answer (a busy GPU)
+        self.floor = 0.01  # RMS above which the stand-in hears something
         self._lock = threading.Lock()
         super().__init__(_handler(self))
 
@@ -68,7 +69,7 @@ class FakeSpeechServer(LoopbackServer):
                 self.fail_next -= 1
                 return 500, {"error": {"message": "the GPU fell over"}}
             segments = []
-            for i, (start, end) in enumerate(loud_spans(samples, rate)):
+            for i, (start, end) in enumerate(loud_spans(samples, rate, floor=self.floor)):
                 text = self.lines[(len(self.requests) + i - 1) % len(self.lines)]
                 segments.append({"id": i, "start": round(start, 2), "end": round(end, 2),
                                  "text": f" {text}"})

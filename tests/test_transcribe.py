@@ -198,3 +198,17 @@ def test_cache_key_changes_with_engine_and_model() -> None:
     assert cache_key("media:x", a) != cache_key("media:x", EngineSettings(
         engine="faster-whisper", model="tiny"))
     assert cache_key("media:x", a) != cache_key("media:y", a)
+
+
+def test_a_quiet_recording_is_not_taken_for_silence(tmp_path: Path) -> None:
+    """A far-away microphone: speech at about -40 dBFS is still sent to the engine."""
+    import subprocess
+
+    loud = speak(SHORT, tmp_path / "loud.wav", silence_before=1.0, silence_after=20.0)
+    quiet = tmp_path / "quiet.wav"
+    subprocess.run(["sox", str(loud), str(quiet), "vol", "0.03"], check=True)
+    with FakeSpeechServer(["the mitochondria is the powerhouse of the cell"]) as server:
+        server.floor = 0.0005  # the stand-in hears quiet speech too
+        transcript = transcribe_file(quiet, tmp_path / "state", "k", remote(server.base_url))
+        assert len(server.requests) == 1
+    assert transcript.text == "the mitochondria is the powerhouse of the cell"

@@ -48,7 +48,8 @@ log = logging.getLogger("vaultd.transcribe")
 
 SAMPLE_RATE = 16000
 CHUNK_SECONDS = 300.0
-SILENCE_RMS = 0.003  # about -50 dBFS: room noise, not speech
+SILENCE_RMS = 0.003  # about -50 dBFS on average: room noise, not speech
+SILENCE_PEAK = 0.01  # -40 dBFS: what the loudest 0.1 % of a silent chunk stays under
 CACHE_VERSION = 1
 # Said on an inbox line (160 characters at most, brackets are not kept there).
 ENABLE_HINT = ('pip install faster-whisper and set engine = "faster-whisper" in the '
@@ -196,9 +197,12 @@ def decode_chunks(source: Media, name: str, chunk_seconds: float = CHUNK_SECONDS
 
 
 def is_silent(samples: np.ndarray) -> bool:
+    """No sound worth a model's time: quiet on average *and* without peaks. Speech from a
+    far-away microphone is quiet on average but still peaks well above ``SILENCE_PEAK``."""
     if samples.size == 0:
         return True
-    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) < SILENCE_RMS
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return rms < SILENCE_RMS and float(np.percentile(np.abs(samples), 99.9)) < SILENCE_PEAK
 
 
 # --------------------------------------------------------------------------- engines
