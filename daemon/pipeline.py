@@ -285,7 +285,11 @@ class Dispatcher(threading.Thread):
             self._pool_broken = True
             self._failed(job, NetworkError("a worker process died; retrying"))
         except NeedsTranscriptionError as exc:
-            self._transcribe(job, exc)
+            if self._heard_before(job):  # heard, yet the worker found no transcript: no loop
+                self._failed(job, PermanentError(f"internal error: {job.key} was transcribed "
+                                                 "but its transcript could not be loaded"))
+            else:
+                self._transcribe(job, exc)
         except JobError as exc:
             self._failed(job, exc)
         except ConfigError as exc:  # e.g. a proxy setting only a worker can check
