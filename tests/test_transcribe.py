@@ -19,9 +19,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fake_speech import FakeSpeechServer  # noqa: E402
 from speech import LECTURE, SHORT, encode, heard_ratio, silence, speak, tiny_model  # noqa: E402
 
-from daemon.errors import EmptyTranscriptError, NetworkError, PermanentError  # noqa: E402
+from daemon.errors import (  # noqa: E402
+    EmptyTranscriptError,
+    NetworkError,
+    OfflineError,
+    PermanentError,
+)
 from daemon.sources.transcribe import (  # noqa: E402
     EngineSettings,
+    RemoteEngine,
     cache_key,
     load_cached,
     make_engine,
@@ -98,13 +104,32 @@ def test_remote_engine_offsets_every_chunk(tmp_path: Path) -> None:
     assert all(r["fields"]["response_format"] == "verbose_json" for r in sent)
 
 
-def test_openai_sdk_against_the_stand_in(tmp_path: Path) -> None:
-    pytest.importorskip("openai", reason="the openai SDK is not installed")
+@pytest.mark.parametrize("use_sdk", [True, False], ids=["openai-sdk", "requests"])
+def test_both_http_clients_against_the_stand_in(tmp_path: Path, use_sdk: bool) -> None:
+    if use_sdk:
+        pytest.importorskip("openai", reason="the openai SDK is not installed")
     wav = speak(SHORT, tmp_path / "s.wav", silence_before=2.0)
     with FakeSpeechServer(["the mitochondria is the powerhouse"]) as server:
-        transcript = transcribe_file(wav, tmp_path / "state", "k", remote(server.base_url))
+        transcript = transcribe_file(wav, tmp_path / "state", "k", remote(server.base_url),
+                                     engine_factory=lambda s: RemoteEngine(s, use_sdk=use_sdk))
+        (sent,) = server.requests
     assert transcript.text == "the mitochondria is the powerhouse"
     assert abs(transcript.segments[0].start - 2.0) < 0.4
+    assert sent["fields"]["model"] == "whisper-1"
+    assert sent["fields"]["response_format"] == "verbose_json"
+
+
+def test_a_server_error_is_retried_and_a_refusal_is_not(tmp_path: Path) -> None:
+    wav = speak(SHORT, tmp_path / "s.wav")
+    with FakeSpeechServer() as server:
+        server.fail_next = 1
+        with pytest.raises(NetworkError, match="failed .HTTP 500.; vaultd will retry"):
+            transcribe_file(wav, tmp_path / "state", "k", remote(server.base_url))
+        with pytest.raises(PermanentError, match="refused the audio .HTTP 404.") as err:
+            transcribe_file(wav, tmp_path / "state", "k2", remote(server.base_url + "/x"))
+    assert not err.value.transient
+    with pytest.raises(OfflineError, match="could not be reached"):  # server gone: retried
+        transcribe_file(wav, tmp_path / "state", "k3", remote(server.base_url))
 
 
 def test_silence_sends_nothing_and_says_so(tmp_path: Path) -> None:

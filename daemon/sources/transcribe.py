@@ -272,9 +272,11 @@ class RemoteEngine:
 
     name = "openai"
 
-    def __init__(self, settings: EngineSettings) -> None:
+    def __init__(self, settings: EngineSettings, *, use_sdk: bool | None = None) -> None:
         if not settings.base_url:
             raise PermanentError(unavailable_reason(settings) or "base_url missing")
+        self.use_sdk = (importlib.util.find_spec("openai") is not None if use_sdk is None
+                        else use_sdk)
         self.settings = settings
         self.base_url = settings.base_url.rstrip("/")
         self.api_key = (os.environ.get("VAULTD_TRANSCRIBE_API_KEY")
@@ -287,7 +289,7 @@ class RemoteEngine:
         if self.settings.language != "auto":
             fields["language"] = self.settings.language
         audio = wav_bytes(samples)
-        if importlib.util.find_spec("openai") is not None:
+        if self.use_sdk:
             data = self._with_sdk(audio, fields)
         else:
             data = self._with_requests(audio, fields)
