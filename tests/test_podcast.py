@@ -198,5 +198,6 @@ base_url = "{speech.base_url}"
     assert meta["published"] == NEW["when"].date().isoformat()
     assert meta["duration"] == 31
     assert meta["source"] == f"{host.url}/audio/ep2.m4a"
+    assert meta["chapters"] == ["0:00 Welcome", "0:12 Light and leaves"]
     assert "Light and leaves" in body  # a chapter of the feed heads a section
     assert not list((state / "downloads").glob("*"))  # the download was removed

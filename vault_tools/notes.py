@@ -4,7 +4,8 @@ The frontmatter contract (Dataview users query these keys) lives here and only h
 
 * study note: ``type: study-note``, title, source, video_id, channel, duration (s),
   published, created, tags, aliases, assessment ("[[...]]"), model,
-  tokens {in, out, cached}, source_key
+  tokens {in, out, cached}, source_key; a podcast episode with Podcasting 2.0 chapters
+  also gets ``chapters`` (``["0:00 Welcome", "12:30 Light reactions"]``)
 * assessment: ``type: assessment``, source, video_id, notes ("[[...]]"), source_key
 
 ``source_key`` (the ledger key) is how the daemon recognises its own notes by identity,
@@ -17,7 +18,7 @@ import re
 from typing import Any
 
 from vault_tools import frontmatter
-from vault_tools.models import VideoContent
+from vault_tools.models import VideoContent, format_timestamp
 
 
 def wikilink(rel_path_no_ext: str, label: str | None = None) -> str:
@@ -43,7 +44,7 @@ def _source(content: VideoContent) -> str:
 def note_frontmatter(content: VideoContent, *, created: str, assessment_link: str
                      ) -> dict[str, Any]:
     meta, usage = content.meta, content.usage
-    return {
+    data: dict[str, Any] = {
         "type": "study-note",
         "title": plain_text(meta.title),
         "source": _source(content),
@@ -61,6 +62,10 @@ def note_frontmatter(content: VideoContent, *, created: str, assessment_link: st
         "concepts": list(content.key_terms),
         "source_key": encode_key(meta.key),
     }
+    if meta.kind == "podcast" and meta.chapters:  # Podcasting 2.0 chapters of the feed
+        data["chapters"] = [f"{format_timestamp(c.start)} {plain_text(c.title)}"
+                            for c in meta.chapters]
+    return data
 
 
 def assessment_frontmatter(content: VideoContent, *, created: str, notes_link: str
