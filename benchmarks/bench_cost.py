@@ -38,9 +38,9 @@ from standins import KEY, FakeAnthropic, lecture_sentences, machine, model_respo
 
 from daemon.config import Config  # noqa: E402
 from daemon.generate.base import GenerationContext  # noqa: E402
-from daemon.generate.claude import ClaudeBackend, _checked  # noqa: E402
-from daemon.generate.content import parse_assessment, parse_note  # noqa: E402
+from daemon.generate.claude import ClaudeBackend  # noqa: E402
 from daemon.generate.pricing import estimate_cost  # noqa: E402
+from daemon.generate.reader import read_assessment, read_note  # noqa: E402
 from vault_tools.models import Segment, SourceMeta, Transcript, Usage  # noqa: E402
 
 MODELS = ["claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-5"]
@@ -85,10 +85,10 @@ def measure(minutes: int, model: str, state: str) -> dict[str, Any]:
         prep = backend.prepare(transcript, meta, ctx)
         notes_req, assess_req = backend.requests(prep, ctx)
         dur = prep.duration
-        _, u1 = backend.client.call(strip_cache(notes_req), what="study note", parse=_checked(
-            "study note", lambda t: parse_note(t, meta, dur, ctx.related_notes)))
-        _, u2 = backend.client.call(strip_cache(assess_req), what="assessment", parse=_checked(
-            "assessment", lambda t: parse_assessment(t, meta, dur, ctx.related_notes)))
+        _, u1 = backend.client.call(strip_cache(notes_req), what="study note", parse=(
+            lambda r: read_note(r.text, meta, dur, ctx.related_notes)))
+        _, u2 = backend.client.call(strip_cache(assess_req), what="assessment", parse=(
+            lambda r: read_assessment(r.text, meta, dur, ctx.related_notes)))
         naive = u1.add(u2)
         words = sum(len(s.text.split()) for s in transcript.segments)
     return {"minutes": minutes, "words": words, "cached": cached, "naive": naive,

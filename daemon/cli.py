@@ -27,6 +27,7 @@ from daemon.runner import (
     open_vault,
     read_status_file,
 )
+from daemon.secrets import scrub
 from daemon.service_install import ServiceInstallError
 from daemon.status import format_status, gather_status
 from vault_tools.inbox import InboxBusy, append_lines, edit_inbox, parse_inbox
@@ -138,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         daemon.run()
     finally:
         daemon.stop()
-    return EXIT_OK
+    return EXIT_FAILURE if daemon.supervisor.failure else EXIT_OK  # a thread died
 
 
 def cmd_run_batch(args: argparse.Namespace) -> int:
@@ -428,10 +429,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except (ConfigError, VaultMissingError, UsageError, AlreadyRunning,
             ServiceInstallError, DemoFolderError) as exc:
-        print(f"vaultd: {exc}", file=sys.stderr)
+        print(f"vaultd: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except VaultdError as exc:
-        print(f"vaultd: {exc}", file=sys.stderr)
+        print(f"vaultd: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE

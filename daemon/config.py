@@ -59,6 +59,12 @@ def _relative_path(value: Any) -> str | None:
     return None
 
 
+def _url(value: Any) -> str | None:
+    if not str(value).startswith(("http://", "https://")):
+        return "must be an http:// or https:// URL"
+    return None
+
+
 def _str_list(value: Any) -> str | None:
     if not all(isinstance(v, str) for v in value):
         return "must be a list of strings"
@@ -97,7 +103,9 @@ SCHEMA: dict[str, list[Setting]] = {
     ],
     "generate": [
         Setting("backend", "auto", "auto (Claude when ANTHROPIC_API_KEY is set, else "
-                "offline), offline, or claude.", check=_one_of("auto", "offline", "claude")),
+                "offline), offline, claude, or openai (any OpenAI-compatible server: Ollama, "
+                "llama.cpp, LM Studio, vLLM, hosted; see [openai] and docs/models.md).",
+                check=_one_of("auto", "offline", "claude", "openai")),
         Setting("language", "en", "Language of generated notes."),
         Setting("model", "claude-sonnet-5-5", "Claude model for notes and assessments."),
         Setting("small_model", "claude-haiku-5-5", "Cheaper model for small tasks."),
@@ -119,6 +127,28 @@ SCHEMA: dict[str, list[Setting]] = {
         Setting("request_timeout_seconds", 600.0, "Timeout of one Claude request.",
                 kind=(int, float), check=_at_least(1)),
     ],
+    "openai": [
+        Setting("base_url", "http://127.0.0.1:11434/v1", "OpenAI-compatible endpoint "
+                "(default: Ollama on this machine).", check=_url),
+        Setting("model", "llama3.1:8b", "Model name as the server knows it."),
+        Setting("api_key_file", "", "File holding the API key (mode 0600), used when "
+                "OPENAI_API_KEY is unset; local servers need no key."),
+        Setting("context_window_tokens", 8192, "The model's context window as the server "
+                "runs it; longer transcripts are summarised in parts.", check=_at_least(2048)),
+        Setting("max_output_tokens", 2048, "Output token limit per call (a cut reply is "
+                "continued).", check=_at_least(256)),
+        Setting("request_timeout_seconds", 600.0, "Timeout of one request.",
+                kind=(int, float), check=_at_least(1)),
+        Setting("concurrency", 1, "Requests in flight across all workers (a local server "
+                "answers one at a time).", check=_at_least(1)),
+        Setting("structured_output", "auto", "auto (json_schema, stepping down when the "
+                "server refuses it), json_schema, json_object or text.",
+                check=_one_of("auto", "json_schema", "json_object", "text")),
+        Setting("input_price_per_mtok", 0.0, "USD per million input tokens (0: free).",
+                kind=(int, float), check=_at_least(0)),
+        Setting("output_price_per_mtok", 0.0, "USD per million output tokens (0: free).",
+                kind=(int, float), check=_at_least(0)),
+    ],
     "youtube": [
         Setting("languages", ["en"], "Preferred transcript languages, in order.",
                 kind=list, check=_str_list),
@@ -131,8 +161,11 @@ SCHEMA: dict[str, list[Setting]] = {
         Setting("tor_control_password", "", "Tor control port password."),
         Setting("webshare_username", "", "Webshare rotating proxy user (empty: off)."),
         Setting("webshare_password", "", "Webshare rotating proxy password."),
-        Setting("min_request_interval_seconds", 2.0, "Least time between requests to "
-                "YouTube, jittered.", kind=(int, float), check=_at_least(0)),
+        Setting("min_request_interval_seconds", 2.0, "Least time between two videos' "
+                "requests to YouTube once the burst is used, jittered (a video's own "
+                "requests go back to back).", kind=(int, float), check=_at_least(0)),
+        Setting("burst_videos", 5, "Videos that may be fetched one right after another "
+                "before the interval applies (all workers together).", check=_at_least(1)),
         Setting("yt_dlp_fallback", False, "Try yt-dlp for captions when the API fails."),
         Setting("yt_dlp_playlists", True, "Expand playlists with yt-dlp when it is installed "
                 "(pip install 'vaultd[ytdlp]'); else from the playlist page."),
@@ -304,6 +337,7 @@ def render_reference() -> str:
         "A running daemon re-reads the file on SIGHUP (`systemctl --user reload ...`).",
         "",
         "Environment: `ANTHROPIC_API_KEY` (Claude backend), `ANTHROPIC_BASE_URL`,",
+        "`OPENAI_API_KEY` (openai backend, optional for local servers),",
         "`HTTPS_PROXY`/`REQUESTS_CA_BUNDLE` (used for YouTube when `youtube.proxy` is empty),",
         "`VAULTD_STATE_DIR` / `STATE_DIRECTORY` / XDG (where the ledger and caches live).",
         "",

@@ -44,10 +44,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     note_text        TEXT,
     assessment_text  TEXT,
     force            INTEGER NOT NULL DEFAULT 0,
+    salvaged_replies  INTEGER NOT NULL DEFAULT 0,
+    continued_replies INTEGER NOT NULL DEFAULT 0,
     created_at       REAL NOT NULL,
     updated_at       REAL NOT NULL,
     generated_at     REAL,
-    finished_at      REAL
+    finished_at      REAL,
+    source_requests  INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, next_attempt_at, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_note ON jobs(note_path);
@@ -96,6 +99,8 @@ class Job:
     updated_at: float
     generated_at: float | None
     finished_at: float | None
+    salvaged_replies: int = 0  # model replies used although off the requested format
+    continued_replies: int = 0  # model replies cut at the output limit and continued
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:

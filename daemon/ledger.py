@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.jobs import ACTIVE_STATES, SCHEMA, STATES, Job, migrate
+from daemon.secrets import scrub
 from vault_tools.models import Usage
 
 __all__ = ["ACTIVE_STATES", "STATES", "Job", "Ledger", "StateConflict", "backoff_delay"]
@@ -51,6 +52,15 @@ def backoff_delay(attempts: int, base: float, cap: float, rng: random.Random | N
     """Exponential backoff with full jitter in [0.5, 1.0] of the step, capped."""
     step = min(cap, base * (2 ** max(attempts - 1, 0)))
     return step * (0.5 + 0.5 * (rng or random).random())
+
+
+def _repairs(content_json: str) -> tuple[int, int]:
+    """(salvaged, continued) replies recorded in a VideoContent JSON (0s if absent)."""
+    try:
+        data = json.loads(content_json)
+        return int(data.get("salvaged") or 0), int(data.get("continued") or 0)
+    except (ValueError, TypeError, AttributeError):
+        return 0, 0
 
 
 def today() -> str:
@@ -204,6 +214,20 @@ class Ledger:
                                     f"{row['state'] if row else 'no row'}")
 
     # -- transitions -------------------------------------------------------------
+    def record_source_requests(self, key: str, requests: int) -> None:
+        """How many requests the source (YouTube) answered for this job's last fetch."""
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET source_requests=? WHERE key=?", (requests, key))
+
+    def source_requests(self, limit: int = 100) -> tuple[int, float, int]:
+        """(videos, mean requests per video, of them served from the cache with no
+        request) over the last ``limit`` YouTube jobs that recorded a count."""
+        rows = self._db().execute("SELECT source_requests FROM jobs WHERE kind='youtube' AND"
+                                  " source_requests IS NOT NULL ORDER BY updated_at DESC"
+                                  " LIMIT ?", (limit,)).fetchall()
+        counts = [int(r[0]) for r in rows]
+        return len(counts), (sum(counts) / len(counts) if counts else 0.0), counts.count(0)
+
     def record_usage(self, key: str, usage: Usage) -> None:
         """Spend of an attempt that failed: counted on the job and in today's total."""
         tokens = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens \
@@ -223,16 +247,20 @@ class Ledger:
                                                                 usage.cost_usd))
 
     def mark_generated(self, key: str, content_json: str, usage: Usage, title: str) -> None:
-        """Persist generated content and its spend in one commit (running → generated)."""
+        """Persist generated content and its spend in one commit (running → generated).
+        The replies the content records as salvaged or continued are counted too."""
         now = time.time()
+        repairs = _repairs(content_json)
         self._move(
             key, ("running",),
             "state='generated', content=?, title=?, input_tokens=input_tokens+?,"
             " output_tokens=output_tokens+?, cache_read_tokens=cache_read_tokens+?,"
             " cache_write_tokens=cache_write_tokens+?, cost_usd=cost_usd+?, generated_at=?,"
-            " last_error=NULL, waiting=0, offline_waits=0",
+            " last_error=NULL, waiting=0, offline_waits=0,"
+            " salvaged_replies=salvaged_replies+?, continued_replies=continued_replies+?",
             (content_json, title, usage.input_tokens, usage.output_tokens,
-             usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now),
+             usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now,
+             *repairs),
         )
         tokens = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens \
             + usage.cache_write_tokens
@@ -298,6 +326,7 @@ class Ledger:
         without Wi-Fi fails nothing. Returns the new state (``ready`` when it will be
         retried, else ``failed``).
         """
+        reason = scrub(reason)  # outside text (an API error) may repeat a secret
         job = self.get(key)
         if job is None:
             raise StateConflict(f"{key}: no such job")
@@ -330,6 +359,7 @@ class Ledger:
         ``generated`` and waits, or after ``max_attempts`` becomes ``failed`` (and
         ``retry`` brings it back to ``generated``, not to a paid regeneration).
         """
+        reason = scrub(reason)
         job = self.get(key)
         if job is None:
             raise StateConflict(f"{key}: no such job")
@@ -506,6 +536,12 @@ class Ledger:
             "SELECT * FROM jobs WHERE state='failed' ORDER BY updated_at DESC LIMIT ?",
             (limit,))
         return [Job.from_row(r) for r in rows]
+
+    def repaired_replies(self) -> dict[str, int]:
+        """How many model replies were salvaged / continued instead of paid for again."""
+        row = self._db().execute("SELECT COALESCE(SUM(salvaged_replies), 0),"
+                                 " COALESCE(SUM(continued_replies), 0) FROM jobs").fetchone()
+        return {"salvaged": int(row[0]), "continued": int(row[1])}
 
     def usage_on(self, day: str | None = None) -> dict[str, Any]:
         row = self._db().execute("SELECT tokens, cost_usd FROM usage_daily WHERE day=?",

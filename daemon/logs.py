@@ -3,7 +3,8 @@
 Under systemd (``JOURNAL_STREAM`` set) lines carry a ``<N>`` syslog priority prefix and
 no timestamp (journald adds its own); elsewhere a compact timestamp is shown. The job
 being worked on is taken from a context variable so every line logged on its behalf
-names it. Secrets are scrubbed: anything that looks like an Anthropic key is masked.
+names it. Secrets are scrubbed by :class:`daemon.secrets.ScrubFilter` on the handler:
+every record (message and traceback) passes the one scrubber before it is formatted.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import contextvars
 import logging
 import os
-import re
 import sys
+
+from daemon.secrets import ScrubFilter
 
 current_job: contextvars.ContextVar[str] = contextvars.ContextVar("current_job", default="")
 
-_KEY_PATTERN = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}")
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
              logging.CRITICAL: 2}
 
@@ -29,12 +30,10 @@ class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         job = getattr(record, "job", "") or current_job.get()
         msg = record.getMessage()
-        if record.exc_info:
+        if record.exc_text:  # formatted and scrubbed by ScrubFilter
+            msg += "\n" + record.exc_text
+        elif record.exc_info:
             msg += "\n" + self.formatException(record.exc_info)
-        secret = os.environ.get("ANTHROPIC_API_KEY", "")
-        if secret and len(secret) > 8:
-            msg = msg.replace(secret, "***")
-        msg = _KEY_PATTERN.sub("sk-ant-***", msg)
         prefix = f"job={job} " if job else ""
         if self.journald:
             return f"<{_PRIORITY.get(record.levelno, 6)}>{record.name}: {prefix}{msg}"
@@ -48,6 +47,7 @@ def setup_logging(level: str = "INFO") -> None:
         root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter(journald=bool(os.environ.get("JOURNAL_STREAM"))))
+    handler.addFilter(ScrubFilter())
     root.addHandler(handler)
     root.setLevel(level)
     for noisy in ("apscheduler", "httpx", "httpcore", "urllib3", "anthropic"):

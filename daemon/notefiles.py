@@ -27,6 +27,7 @@ from pathlib import Path
 from daemon.errors import PathRefusedError, VaultWriteError
 from daemon.knowledge import VaultKnowledge
 from daemon.paths import VaultPaths
+from daemon.secrets import region_tag
 from vault_tools import conflicts as conflict_copies
 from vault_tools import frontmatter, notes
 from vault_tools import related as related_region
@@ -153,7 +154,8 @@ class NoteFiles:
             found = kb.related(body, content.key_terms,
                                self_path=self.paths.rel_any(note_path) or note_path.name)
             body = kb.link(body, self_title=note_path.stem)
-        body = related_region.with_section(body, [target for _, target in found])
+        body = related_region.with_section(body, [target for _, target in found],
+                                           region_tag(self.paths.state, content.meta.key))
         return Composed(notes.compose_note(n_fm, body), assessment,
                         tuple(path for path, _ in found if path))
 
@@ -252,13 +254,14 @@ class NoteFiles:
                 continue
         raise VaultWriteError(f"no free name for a conflict copy of {path.name}")
 
-    def add_related_link(self, note_rel: str, target: str) -> bool:
+    def add_related_link(self, note_rel: str, target: str, tag: str,
+                         legacy_base: str | None = None) -> bool:
         """Link ``target`` from the Related region of our study note ``note_rel``
         (a compare-and-swap edit: someone typing in the note loses nothing). True when
-        the note changed; False when it has no intact region, links the target already,
-        is full, or is gone."""
+        the note changed; False when it has no intact region with its ``tag`` (see
+        :mod:`vault_tools.related`), links the target already, is full, or is gone."""
         def transform(text: str) -> str:
-            return related_region.add_link(text, target) or text
+            return related_region.add_link(text, target, tag, legacy_base=legacy_base) or text
 
         try:
             # The compare-and-swap editor works on the real path the gate returns now.

@@ -15,7 +15,6 @@ writer's side); this module only renders.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import tempfile
 import threading
 import time
@@ -26,6 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from daemon import orphans
 from daemon.logs import setup_logging
+from daemon.warmstart import pool_kwargs
 
 log = logging.getLogger("vaultd.pdf")
 
@@ -80,9 +80,9 @@ class PdfExporter:
         if self._pool is None:
             init, initargs = orphans.initializer(  # the worker dies with the daemon
                 setup_logging, logging.getLevelName(log.getEffectiveLevel()))
-            self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=init, initargs=initargs)
+            # A fork of the generation pool's fork server (daemon.warmstart); ReportLab
+            # is imported by the worker on its first render, not preloaded for all.
+            self._pool = ProcessPoolExecutor(max_workers=1, **pool_kwargs(init, initargs))
         return self._pool
 
     def submit(self, key: str | None, notes: list[tuple[str, str, str]], *,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import posixpath
 import threading
@@ -46,7 +45,7 @@ from daemon.errors import (
     SourceNotFoundError,
 )
 from daemon.generate.base import GenerationContext, JobSpec
-from daemon.generate.worker import run_job, run_playlist
+from daemon.generate.worker import run_job, run_playlist, split_result
 from daemon.ledger import Job, Ledger
 from daemon.logs import setup_logging
 from daemon.paths import VaultPaths
@@ -59,6 +58,7 @@ from daemon.transcription import (
     progress_text,
     terminate_pool,
 )
+from daemon.warmstart import pool_kwargs, start_early, warm
 from vault_tools.models import Usage, VideoContent
 from vault_tools.pathgate import PathGate, PathRefused
 
@@ -124,6 +124,8 @@ class Dispatcher(threading.Thread):
         self.transcribing: dict[str, tuple[Job, float, str]] = {}
         self._heard: deque[Job] = deque()  # transcribed, waiting for a generation slot
         self._progress_shown: dict[str, str | None] = {}
+        if not sequential:  # the fork server imports while the daemon starts up
+            start_early(backend)
 
     # -- control -----------------------------------------------------------------------
     def wake(self) -> None:
@@ -134,13 +136,15 @@ class Dispatcher(threading.Thread):
         self._wake.set()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        ctx = multiprocessing.get_context("spawn")
-        # Workers log to the same stderr (journald) in the same format as the daemon.
-        # ... and die with the daemon (daemon.orphans), never outliving a kill -9.
+        # Workers are forks of a preloaded fork server (daemon.warmstart); they log to
+        # the same stderr (journald) in the same format as the daemon, and die with the
+        # daemon (daemon.orphans), never outliving a kill -9.
         init, initargs = orphans.initializer(setup_logging,
                                              self.config.get("daemon", "log_level"))
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                   initializer=init, initargs=initargs)
+        pool = ProcessPoolExecutor(max_workers=self.workers, **pool_kwargs(init, initargs))
+        # One worker up before the first claim; more start as jobs are submitted.
+        pool.submit(warm, self.backend)
+        return pool
 
     def working_on(self) -> list[tuple[str, float]]:
         """(key, seconds in flight) of jobs being generated now."""
@@ -302,8 +306,11 @@ class Dispatcher(threading.Thread):
                 self._expanded(job, raw)
                 self._wake.set()
                 return
+            raw, requests = split_result(raw)
             content = VideoContent.from_json(raw)
             self.ledger.mark_generated(job.key, raw, content.usage, content.meta.title)
+            if requests is not None:
+                self.ledger.record_source_requests(job.key, requests)
             log.info("generated %s (%s)", job.key, content.model, extra={"job": job.key})
             self.on_generated(job.key)
         self._wake.set()

@@ -8,6 +8,10 @@ intake, drain in-flight generation until a deadline (unfinished jobs go back to
 close the ledger.
 
 One daemon per vault, however it was started: :class:`daemon.vaultlock.VaultLock`.
+
+Supervised: every core thread is adopted or watched by a :class:`Supervisor`; when one
+dies the run loop ends, ``daemon.json`` says why, the watchdog ping stops and the process
+exits non-zero (see :mod:`daemon.supervisor`). ``daemon.json`` passes the scrubber.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from daemon import sdnotify
-from daemon.apikey import load_api_key
 from daemon.config import Config, load_config
 from daemon.errors import ConfigError, VaultMissingError
 from daemon.follow import Subscriptions
@@ -34,6 +37,8 @@ from daemon.ledger import Ledger
 from daemon.paths import VaultPaths, check_vault_paths
 from daemon.pdfs import PdfExporter
 from daemon.pipeline import Dispatcher
+from daemon.secrets import load_api_key, register_config, scrub_data
+from daemon.supervisor import Supervisor
 from daemon.vaultlock import AlreadyRunning, VaultLock  # noqa: F401 - cli imports it here
 from daemon.watcher import VaultWatcher
 from daemon.writer import VaultWriter
@@ -59,6 +64,12 @@ def resolve_backend(config: Config) -> tuple[str, str]:
             raise ConfigError("generate.backend", "is 'claude' but ANTHROPIC_API_KEY is not "
                               "set and generate.api_key_file names no file")
         return "claude", "generate.backend = claude"
+    if choice == "openai":
+        from daemon.secrets import load_openai_key
+
+        load_openai_key(config.section("openai"))  # a bad key file names its setting
+        return "openai", (f"generate.backend = openai: {config.get('openai', 'model')} at "
+                          f"{config.get('openai', 'base_url')}")
     if api_key_available(config):
         source = "ANTHROPIC_API_KEY" if os.environ.get("ANTHROPIC_API_KEY") else \
             "generate.api_key_file"
@@ -95,10 +106,13 @@ class Daemon:
         self.vault_gone = False
         self.lock = VaultLock(self.paths)
         self.started_at = time.time()
+        self.supervisor = Supervisor(self.paths.state, on_failure=self._on_thread_death)
+        self._status_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
         self.lock.acquire()
+        register_config(self.config)
         if self.options.backend:
             self.backend, why = self.options.backend, "chosen by the command"
         else:
@@ -130,6 +144,10 @@ class Daemon:
         self.dispatcher.is_known = self.writer.is_known_video
         self.dispatcher.on_known = self.writer.request_link_existing
         self.writer.sync.progress = self.dispatcher.progress_of
+        sup = self.supervisor
+        sup.adopt(self.keeper)
+        sup.adopt(self.writer)
+        sup.adopt(self.dispatcher)
         self.keeper.start()
         self.writer.start()
         self.writer.request_tick()  # resume generated-but-unwritten jobs
@@ -140,6 +158,7 @@ class Daemon:
                                     debounce=d["debounce_seconds"], polling=d["polling"],
                                     on_note=self.writer.note_event)
         self.watcher.start()
+        sup.watch("watcher", self.watcher.healthy, self.watcher.threads)
         self.scheduler = BackgroundScheduler(job_defaults={"coalesce": True,
                                                            "max_instances": 1})
         self.scheduler.add_job(self.writer.request_inbox, "interval",
@@ -157,6 +176,8 @@ class Daemon:
                                id="graph-rebuild", replace_existing=True)
         self._schedule_subscriptions()
         self.scheduler.start()
+        loop = self.scheduler._thread  # type: ignore[attr-defined]  # APScheduler's loop
+        sup.watch("scheduler", loop.is_alive, lambda: [loop])
         self.dispatcher.start()
         self.write_status()
         sdnotify.ready()
@@ -193,7 +214,14 @@ class Daemon:
             self.dispatcher.wake()
 
     def write_status(self) -> None:
-        """Heartbeat file read by ``vaultd status`` (another process)."""
+        """Heartbeat file read by ``vaultd status`` (another process).
+
+        Serialised: the heartbeat job and a thread's death both write it, and a heartbeat
+        that read ``failure`` just before the death must not replace the death's file."""
+        with self._status_lock:
+            self._write_status()
+
+    def _write_status(self) -> None:
         data = {
             "pid": os.getpid(), "started_at": self.started_at, "heartbeat": time.time(),
             "vault": str(self.paths.vault), "backend": self.backend,
@@ -205,12 +233,23 @@ class Daemon:
                 else None),
             "watcher": "polling" if self.watcher.polling else "os events",
             "notices": self.writer.notices.recent(),  # foreign files kept, paths refused
+            "failure": self.supervisor.failure,
         }
         path = self.paths.state / STATUS_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")  # heartbeat job or a death
+        tmp.write_text(json.dumps(scrub_data(data)), encoding="utf-8")
         os.replace(tmp, path)
-        sdnotify.watchdog_ping()
+        if self.supervisor.failure is None:  # a daemon with a dead thread is not well
+            sdnotify.watchdog_ping()
+
+    def _on_thread_death(self, reason: str) -> None:
+        """A core thread died: say so where people and systemd look; the run loop ends."""
+        sdnotify.status(f"failed: {reason}")
+        try:
+            self.write_status()
+        except Exception:  # noqa: BLE001 - e.g. the dispatcher is half set up
+            log.debug("could not write the status file", exc_info=True)
+        self.stop_event.set()
 
     def finished(self) -> bool:
         """--once: inbox read, nothing left to do (every job done or failed)."""
@@ -223,6 +262,8 @@ class Daemon:
     def run(self) -> None:
         """Block until stopped (signal) or, with --once, until the work is done."""
         while not self.stop_event.is_set():
+            if self.supervisor.check():
+                break
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self.reload()
@@ -246,6 +287,7 @@ class Daemon:
             log.error("config not reloaded, keeping the running one: %s", exc)
         else:
             self.config = config
+            register_config(config)
             self.dispatcher.config = config
             self.writer.config = config
             self.writer.request_pdf_audit()  # a new theme redoes the PDFs
@@ -257,6 +299,7 @@ class Daemon:
 
     def stop(self) -> None:
         sdnotify.stopping()
+        self.supervisor.stopping()
         log.info("stopping: finishing in-flight work (up to %.0f s)", self.options.drain_seconds)
         self.watcher.stop()
         self.scheduler.shutdown(wait=False)
@@ -264,7 +307,8 @@ class Daemon:
         # Let the writer finish pending writes, then the keeper render the final graph
         # note (which it hands to the writer), then stop the writer after that.
         self.writer.request_tick()
-        self.writer.wait_idle(timeout=30)
+        if self.writer.is_alive():  # a dead writer answers no barrier
+            self.writer.wait_idle(timeout=30)
         self.keeper.stop()
         self.keeper.join(timeout=60)
         self.pdfs.shutdown(timeout=15.0)
@@ -273,6 +317,8 @@ class Daemon:
         self.writer.join(timeout=30)
         self.ledger.close()
         (self.paths.state / STATUS_FILE).unlink(missing_ok=True)
+        if self.supervisor.failure is None:  # else last-failure.json tells status why
+            self.supervisor.clear_record()
         self.lock.release()
         log.info("stopped")
 

@@ -1,7 +1,9 @@
 """What ``vaultd status`` reports: the ledger's counts, waiting and failed jobs, today's
 usage, the running daemon's heartbeat and the service state, as a dict (``--json``) or
 as plain lines for a person. Reads only (a vault never run gets no config file, state
-folder or ledger from it); works whether or not the daemon runs.
+folder or ledger from it); works whether or not the daemon runs. Every string passes the
+one scrubber (:mod:`daemon.secrets`) before it is returned: reasons come from outside
+(API and proxy errors) and must not show a secret.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from daemon.errors import ConfigError
 from daemon.ledger import Job, Ledger
 from daemon.paths import VaultPaths
 from daemon.runner import open_vault, read_status_file, resolve_backend
+from daemon.secrets import register_config, scrub_data
+from daemon.supervisor import read_last_failure
 from vault_tools.unhandled import unhandled_links
 
 
@@ -39,6 +43,7 @@ def _open_read_only(vault: Path) -> tuple[Config, VaultPaths]:
 def gather_status(vault: Path) -> dict[str, Any]:
     """Everything ``status`` shows, as plain data (the ``--json`` contract)."""
     config, paths = _open_read_only(vault)
+    register_config(config)
     running = read_status_file(paths)
     try:
         backend, why = resolve_backend(config)
@@ -49,10 +54,13 @@ def gather_status(vault: Path) -> dict[str, Any]:
     try:
         now = time.time()
         waiting = [j for j in ledger.in_state("ready", "generated") if j.waiting]
-        return {
+        return scrub_data({
             "vault": str(paths.vault),
             "state_dir": str(paths.state),
             "daemon": running,
+            # a core thread died: in the running daemon (about to exit), or the last run
+            "thread_failure": (running or {}).get("failure"),
+            "last_failure": read_last_failure(paths.state),
             "backend": running["backend"] if running else backend,
             "backend_reason": why,
             "counts": ledger.counts(),
@@ -66,12 +74,25 @@ def gather_status(vault: Path) -> dict[str, Any]:
                           "attempts": j.attempts, "at": j.updated_at}
                          for j in ledger.recent_failures(10)],
             "usage_today": ledger.usage_on(),
+            "youtube_requests": dict(zip(("videos", "per_video", "cached"),
+                                         ledger.source_requests(), strict=True)),
+            "model": _model_of(config, running["backend"] if running else backend),
+            "replies": ledger.repaired_replies(),
             "service": _service_state(paths.vault),
             "usage_total": _usage_total(ledger.all_jobs()),
             "unhandled": _unhandled(paths.inbox),
-        }
+        })
     finally:
         ledger.close()
+
+
+def _model_of(config: Any, backend: str) -> str | None:
+    """The model the backend uses (None for the offline generator)."""
+    if backend == "claude":
+        return str(config.get("generate", "model"))
+    if backend == "openai":
+        return f"{config.get('openai', 'model')} at {config.get('openai', 'base_url')}"
+    return None
 
 
 def _unhandled(inbox: Path) -> list[dict[str, Any]]:
@@ -109,7 +130,14 @@ def format_status(st: dict[str, Any]) -> str:
                    f" {d['workers']} worker(s), {d['watcher']})")
     else:
         out.append("daemon:  not running")
-    out.append(f"backend: {st['backend']} ({st['backend_reason']})")
+    if st.get("thread_failure"):
+        out.append(f"failed:  {st['thread_failure']}; the daemon is exiting to be restarted")
+    elif st.get("last_failure"):
+        lf = st["last_failure"]
+        at = f" {_ago(time.time() - lf['at'])} ago" if lf.get("at") else ""
+        out.append(f"crashed: {lf['reason']}{at}; the service manager restarts it")
+    model = f", model {st['model']}" if st.get("model") else ""
+    out.append(f"backend: {st['backend']}{model} ({st['backend_reason']})")
     out.append(f"service: {st['service']}")
     if st["paused"]:
         out.append(f"paused:  {st['paused']}")
@@ -124,10 +152,18 @@ def format_status(st: dict[str, Any]) -> str:
                    f"{_ago(w['retry_in_seconds'])})")
     for f in st["failures"]:
         out.append(f"  failed   {f['key']}: {f['reason']}")
+    r = st["replies"]
+    if r["salvaged"] or r["continued"]:
+        out.append(f"replies: {r['salvaged']} salvaged off-format, {r['continued']} continued "
+                   "after the output limit (none paid twice)")
     for n in st.get("unhandled", []):
         out.append(f"  no note  line {n['line']}: {n['link']}: {n['reason']}")
     for n in st.get("notices", []):
         out.append(f"  notice   {n}")
     u = st["usage_today"]
     out.append(f"today:   {u['tokens']:,} tokens, ${u['cost_usd']:.2f}")
+    yr = st.get("youtube_requests") or {}
+    if yr.get("videos"):
+        out.append(f"youtube: {yr['per_video']:.1f} requests per video (last {yr['videos']}"
+                   f" videos, {yr['cached']} from the cache with none)")
     return "\n".join(out)

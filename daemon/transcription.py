@@ -14,7 +14,6 @@ chunk by chunk, so a stop or crash resumes where it was). Errors leave as
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -34,6 +33,7 @@ from daemon.sources.transcribe import (
     transcribe_file,
     unavailable_reason,
 )
+from daemon.warmstart import pool_kwargs
 from vault_tools.models import format_timestamp
 from vault_tools.pathgate import PathGate
 
@@ -132,11 +132,11 @@ class TranscriptionPool:
             done(fut)
             return fut
         if self._pool is None:  # started on first use: most vaults never transcribe
-            # Workers log like the daemon and die with it (daemon.orphans).
+            # Workers start like the other pools' (daemon.warmstart), log like the daemon
+            # and die with it (daemon.orphans).
             init, initargs = orphans.initializer(setup_logging, self.log_level)
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=init, initargs=initargs)
+            self._pool = ProcessPoolExecutor(max_workers=self.workers,
+                                             **pool_kwargs(init, initargs))
         fut = self._pool.submit(run_transcription, task)
         fut.add_done_callback(done)
         return fut

@@ -10,6 +10,10 @@ watchdog's PollingObserver for folders where OS events do not arrive at all.
 
 The daemon's own writes also produce events; they are harmless because reading the
 inbox is idempotent (the writer skips text it has already processed).
+
+Supervised (:mod:`daemon.supervisor`): an error while handling one event is logged and
+the observer goes on; :meth:`VaultWatcher.healthy` is False when the observer or one of
+its emitter threads died anyway, and the daemon then stops and exits non-zero.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ log = logging.getLogger("vaultd.watcher")
 
 IGNORED_PARTS = {".obsidian", ".trash", ".vaultd", ".git"}
 
+EMITTER_GRACE = 10.0  # seconds an emitter may be dead while the vault is there
+
 NoteCallback = Callable[[str, str, str | None], None]  # (event type, path, dest path)
 
 
@@ -46,6 +52,12 @@ class _Handler(FileSystemEventHandler):
         self.w = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        try:
+            self._event(event)
+        except Exception:  # noqa: BLE001 - one odd event must not end the observer
+            log.exception("could not handle %s of %s", event.event_type, event.src_path)
+
+    def _event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
         paths = [_norm(event.src_path)]
@@ -80,6 +92,7 @@ class VaultWatcher:
         self.max_wait = max(2.0, 4 * debounce)
         self._lock = threading.Lock()
         self._observer: Observer | PollingObserver | None = None
+        self._emitter_dead_since: float | None = None
 
     def start(self) -> None:
         observer = PollingObserver(timeout=1.0) if self.polling else Observer()
@@ -93,14 +106,37 @@ class VaultWatcher:
         with self._lock:
             if self._timer:
                 self._timer.cancel()
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
-            self._observer = None
+        observer, self._observer = self._observer, None  # stopped on purpose: healthy
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=5)
 
     @property
     def alive(self) -> bool:
         return self._observer is not None and self._observer.is_alive()
+
+    def threads(self) -> list[threading.Thread]:
+        """The observer's threads (dispatcher and emitters), for the supervisor."""
+        observer = self._observer
+        return [] if observer is None else [observer, *observer.emitters]
+
+    def healthy(self) -> bool:
+        """False when the observer thread died while it should run, or an emitter
+        thread has been dead for ``EMITTER_GRACE`` seconds with the vault folder present
+        (a vanished vault stops its emitter; the daemon re-arms the watcher when the
+        folder is back). A watcher stopped on purpose is healthy."""
+        observer = self._observer
+        if observer is None:
+            return True
+        if not observer.is_alive():
+            return False
+        if all(e.is_alive() for e in observer.emitters) or not os.path.isdir(self.vault):
+            self._emitter_dead_since = None
+            return True
+        now = time.monotonic()
+        if self._emitter_dead_since is None:
+            self._emitter_dead_since = now
+        return now - self._emitter_dead_since < EMITTER_GRACE
 
     def inbox_touched(self) -> None:
         """Debounce, with a ceiling: someone saving more often than ``debounce`` (an

@@ -10,6 +10,12 @@ Identity, not paths: a note belongs to a job by its ``source_key`` frontmatter. 
 after a crash finds the note already there and keeps it; a file with the wanted name
 that belongs to someone else (a user note) is never touched, the new note gets a
 numbered name instead.
+
+Supervised: an exception while handling one command does not end the thread. The job
+it was for (a write, a known video) fails with the exception as its reason, the error is
+logged once with its traceback, and the writer takes the next command. Only an error
+outside command handling can end the thread; :mod:`daemon.supervisor` then stops the
+daemon.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from daemon.notefiles import NoteFiles, Notices, WriteResult
 from daemon.paths import VaultPaths
 from daemon.pdffiling import PdfFiling
 from daemon.pdfs import PdfExporter
+from daemon.secrets import region_tag
 from vault_tools import frontmatter, notes
 from vault_tools import related as related_region
 from vault_tools.atomic import remove_stale_temps
@@ -73,6 +80,7 @@ class VaultWriter(threading.Thread):
         self.writes = 0
         self.idle = threading.Event()
         self._last_logged: dict[str, float] = {}
+        self._reported: set[tuple[str, str, str]] = set()  # errors logged with traceback
         self._learned: dict[str, int] = {}  # note path -> hash of the text last indexed
         self._backlinks: deque[tuple[str, str]] = deque()  # (new note, a note it lists)
         self.on_jobs_added: Callable[[], None] | None = None
@@ -162,47 +170,87 @@ class VaultWriter(threading.Thread):
                 if cmd is None:
                     stopping = True
                     continue
-                kind, arg = cmd[0], cmd[1]
-                if kind == "inbox":
-                    inbox_dirty = True
-                elif kind == "write":
-                    self._safe_write(arg)
-                    inbox_dirty = True
-                elif kind == "tick":
-                    inbox_dirty |= self._resume_due_writes()
-                elif kind == "note":
-                    self._note_event(arg, cmd[2], cmd[3] or None)
-                elif kind == "graph":
-                    self._write_graph_note(arg, cmd[2])
-                elif kind == "pdf":
-                    self.pdf.file(arg, cmd[2])  # type: ignore[arg-type]
-                    inbox_dirty = True
-                elif kind == "follow" and self.subscriptions is not None:
-                    report = self.subscriptions.apply(arg)  # type: ignore[arg-type]
-                    inbox_dirty |= bool(report.added)
-                elif kind == "pdf-audit":
-                    self.pdf.start_audit()
-                elif kind == "barrier":
-                    barriers.append(arg)  # set below, once the work it waits for is done
-                elif kind == "known":
-                    self._link_existing(arg)
+                if cmd[0] == "barrier":
+                    barriers.append(cmd[1])  # set below, once the work it waits for is done
+                    continue
+                try:
+                    inbox_dirty |= self._handle(cmd)
+                except Exception as exc:  # noqa: BLE001 - fail this command, take the next
+                    self._command_failed(cmd, exc)
                     inbox_dirty = True
             now = time.monotonic()
             if inbox_dirty and (stopping or now - last_inbox >= self.inbox_min_interval):
-                self.refresh_inbox()
+                self._guarded(("inbox", ""), self.refresh_inbox)
                 inbox_dirty = False
                 last_inbox = now
             # Low priority, one note at a time: a write that arrives waits for one edit.
             while self._backlinks and (stopping or barriers or self.queue.empty()):
-                self._link_back(*self._backlinks.popleft())
+                link = self._backlinks.popleft()
+                self._guarded(("link", *link), self._link_back, *link)
             if not stopping and self.queue.empty() and not self._backlinks:
-                self.pdf.idle_pass()
+                self._guarded(("pdf-idle", ""), self.pdf.idle_pass)
             for barrier in barriers:
                 barrier.set()  # type: ignore[attr-defined]
             self.busy_seconds += time.perf_counter() - started
             if self.queue.empty():
                 self.idle.set()
         log.debug("writer stopped")
+
+    def _handle(self, cmd: tuple[str, ...]) -> bool:
+        """Carry out one command; True when the inbox needs a refresh."""
+        kind, arg = cmd[0], cmd[1]
+        if kind == "write":
+            self._safe_write(arg)
+            return True
+        if kind == "tick":
+            return self._resume_due_writes()
+        if kind == "note":
+            self._note_event(arg, cmd[2], cmd[3] or None)
+        elif kind == "graph":
+            self._write_graph_note(arg, cmd[2])
+        elif kind == "pdf":
+            self.pdf.file(arg, cmd[2])  # type: ignore[arg-type]
+            return True
+        elif kind == "follow" and self.subscriptions is not None:
+            report = self.subscriptions.apply(arg)  # type: ignore[arg-type]
+            return bool(report.added)
+        elif kind == "pdf-audit":
+            self.pdf.start_audit()
+        elif kind == "known":
+            self._link_existing(arg)
+            return True
+        return kind == "inbox"
+
+    def _guarded(self, cmd: tuple[str, ...], fn: Callable[..., object], *args: object) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - see the module docstring
+            self._command_failed(cmd, exc)
+
+    def _command_failed(self, cmd: tuple[str, ...], exc: Exception) -> None:
+        """An unexpected error in one command: log it once (with the traceback) and,
+        when the command was for a job, fail that job with the error as its reason."""
+        kind = cmd[0]
+        key = cmd[1] if kind in ("write", "known") and isinstance(cmd[1], str) else None
+        reason = f"internal error while writing: {type(exc).__name__}: {exc}"
+        seen = (kind, type(exc).__name__, str(exc))
+        if seen not in self._reported:
+            self._reported.add(seen)
+            log.error("%s (command %s%s)", reason, kind, f" {key}" if key else "",
+                      exc_info=exc, extra={"job": key or ""})
+        else:
+            log.debug("%s again (command %s)", reason, kind)
+        if key is None:
+            return
+        d = self.config.section("daemon")
+        try:
+            self.ledger.fail(key, reason, transient=False, max_attempts=d["max_attempts"],
+                             backoff_base=d["backoff_base_seconds"],
+                             backoff_max=d["backoff_max_seconds"],
+                             from_states=("running",) if kind == "known"
+                             else ("generated", "written"))
+        except Exception as err:  # noqa: BLE001 - e.g. the job moved meanwhile
+            log.warning("could not mark %s failed: %s", key, err)
 
     # -- inbox -----------------------------------------------------------------------
     def ensure_inbox(self) -> None:
@@ -298,6 +346,8 @@ class VaultWriter(threading.Thread):
                                  backoff_base=0, backoff_max=0,
                                  from_states=("generated", "written"))
                 log.error("not written: %s", exc.reason)
+            except Exception as exc:  # noqa: BLE001 - this job fails, the next one goes on
+                self._command_failed(("write", key), exc)
         finally:
             current_job.reset(token)
 
@@ -334,9 +384,13 @@ class VaultWriter(threading.Thread):
             return
         job = self.ledger.find_by_note(rel)
         target = self.knowledge.link_target(note)
-        if job is None or not self.files.add_related_link(rel, target):
+        if job is None:
             return
-        base = related_region.add_link(job.note_text or "", target)
+        tag = region_tag(self.paths.state, job.key)
+        if not self.files.add_related_link(rel, target, tag, legacy_base=job.note_text):
+            return
+        base = related_region.add_link(job.note_text or "", target, tag,
+                                       legacy_base=job.note_text)
         if base is not None:
             self.ledger.set_note_text(job.key, base)
         self._learn(rel)

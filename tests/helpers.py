@@ -111,7 +111,8 @@ def tracebacks(log: str, *, after_kill: bool = False) -> list[str]:
 
     With ``after_kill``, one kind is left out: a pool worker that the killed daemon was
     still spawning finds its parent's pipe closed and dies in ``multiprocessing.spawn``
-    with ``EOFError`` before any of our code runs. That is what ``kill -9`` does to a
+    (under ``multiprocessing.forkserver`` when the pool forks from the fork server) with
+    ``EOFError`` before any of our code runs. That is what ``kill -9`` does to a
     parent mid-spawn, not a fault of vaultd; any frame of ours in the block keeps it.
     """
     found = []
@@ -119,7 +120,9 @@ def tracebacks(log: str, *, after_kill: bool = False) -> list[str]:
         block = match.group(0)
         files = _FRAME.findall(block)
         orphan = (block.rstrip().endswith("EOFError: Ran out of input") and
-                  all(f == "<string>" or f.endswith("multiprocessing/spawn.py") for f in files))
+                  all(f == "<string>" or f.endswith(("multiprocessing/spawn.py",
+                                                      "multiprocessing/forkserver.py"))
+                      for f in files))
         if not (after_kill and orphan):
             found.append(block)
     return found
@@ -133,3 +136,18 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class FakeClock:
+    """An injectable wall clock whose ``sleep`` only moves the time (pacing tests)."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

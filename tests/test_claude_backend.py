@@ -29,7 +29,6 @@ from daemon.errors import (  # noqa: E402
     EmptyTranscriptError,
     MalformedReplyError,
     OfflineError,
-    PermanentError,
     RateLimitedError,
     ServiceOverloadedError,
 )
@@ -308,14 +307,17 @@ def test_malformed_reply_is_retried_once(env, bad: Reply) -> None:
     assert len(fake.message_requests()) == 5
 
 
-def test_cut_off_reply_fails_without_retry(env) -> None:
+def test_cut_off_reply_is_continued_not_asked_again(env) -> None:
     fake, tmp = env
     cfg = make_config()
-    fake.queue(Reply(text=NOTE[:200], stop_reason="max_tokens"))
-    with pytest.raises(PermanentError, match="max_tokens"):
-        ClaudeBackend(cfg, str(tmp)).generate(make_transcript(600), make_meta(600),
+    fake.queue(Reply(text=NOTE[:200], stop_reason="max_tokens"), text(NOTE[200:]))
+    c = ClaudeBackend(cfg, str(tmp)).generate(make_transcript(600), make_meta(600),
                                               ctx_for(cfg, tmp))
-    assert len(fake.message_requests()) == 1
+    first, second, _assessment = fake.message_requests()
+    assert second.body["messages"][-1] == {"role": "assistant",
+                                           "content": NOTE[:200].rstrip()}
+    assert second.body["messages"][0] == first.body["messages"][0]
+    assert "Learning rate" in c.note_markdown and c.continued == 1
 
 
 def test_empty_transcript_sends_nothing(env) -> None:
@@ -372,7 +374,8 @@ def test_prompt_override_from_vault(env) -> None:
     ClaudeBackend(cfg, str(tmp)).generate(make_transcript(600), make_meta(600),
                                           ctx_for(cfg, tmp, prompts_dir=str(prompts)))
     notes, assessment = fake.message_requests()
-    assert notes.body["messages"][0]["content"] == "Write the study note in de, briefly."
+    assert notes.body["messages"][0]["content"].startswith(
+        "Write the study note in de, briefly.\n\nReply with one JSON object")
     assert "learning assessment" in assessment.body["messages"][0]["content"]
     assert 'language with code "de"' in notes.body["system"][0]["text"]
 

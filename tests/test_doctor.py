@@ -307,7 +307,7 @@ def test_an_unexpected_error_becomes_a_fail_not_a_crash(vault: Path) -> None:
     checks = run_checks(vault, network=False)
     c = by_name(checks)
     assert c["daemon"].verdict == "fail" and "ValueError" in c["daemon"].detail
-    assert len(checks) == 15 and c["service"].verdict != "fail"
+    assert len(checks) == 16 and c["service"].verdict != "fail"
 
 
 def test_inbox_problems(vault: Path) -> None:

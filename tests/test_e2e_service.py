@@ -23,18 +23,25 @@ from tests.test_e2e_run import check_vault, done_lines, make_vault, notes_in
 from vault_tools.inbox import parse_inbox
 
 
-def pool_workers(pid: int) -> list[int]:
-    """Process-pool workers of the daemon (not the multiprocessing resource tracker)."""
+def _children(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
                          text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def pool_workers(pid: int) -> list[int]:
+    """Process-pool workers of the daemon: spawned children, or (Linux) forks of its
+    fork server (daemon.warmstart); not the resource tracker or the fork server."""
     found = []
-    for child in (int(x) for x in out.split()):
+    for child in _children(pid):
         try:
             cmd = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
             continue
         if b"spawn_main" in cmd and b"resource_tracker" not in cmd:
             found.append(child)
+        elif b"multiprocessing.forkserver" in cmd:
+            found += _children(child)
     return found
 
 

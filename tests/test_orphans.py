@@ -58,7 +58,9 @@ def test_kill9_mid_work_leaves_no_process_behind(tmp_path: Path) -> None:
         append_in_place(vault / "inbox.md", "- [[Lectures/long.srt]]\n")
         wait_for(lambda: status_json(vault, env)["working_on"], what="long lecture under way")
         children = procs.descendants(proc.pid)
-        workers = [p for p in children if "spawn_main" in p.cmdline]
+        # Spawned workers, or (Linux) the fork server and the workers forked from it.
+        workers = [p for p in children if "spawn_main" in p.cmdline
+                   or "multiprocessing.forkserver" in p.cmdline]
         assert len(workers) >= 2, children  # generation pool + PDF pool
         assert any("resource_tracker" in p.cmdline for p in children), children
         kill9(proc)

@@ -37,6 +37,7 @@ from daemon.sources.http import (
     tor_version,
 )
 from daemon.sources.youtube import fetch_youtube
+from tests.helpers import FakeClock
 
 YT = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
 
@@ -147,35 +148,23 @@ def test_requests_really_go_through_the_configured_proxy(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- pacing
 
 
-class FakeClock:
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def test_gate_spaces_requests_with_jitter(tmp_path):
+def test_gate_spaces_videos_with_jitter_once_the_burst_is_used(tmp_path):
+    """burst=1: every video after the first waits 2 s * (1 + 0.5 * roll)."""
     clock = FakeClock()
-    rolls = iter([0.0, 1.0, 0.5, 0.0])
-    gate = PacingGate(tmp_path, 2.0, jitter=0.5, clock=clock, sleep=clock.sleep,
+    rolls = iter([0.0, 0.0, 1.0, 0.5])  # the first video's in-burst gap, then deficits
+    gate = PacingGate(tmp_path, 2.0, burst=1, jitter=0.5, clock=clock, sleep=clock.sleep,
                       rng=lambda: next(rolls))
     released = []
     for _ in range(4):
         gate.wait("www.youtube.com")
         released.append(clock.now)
     gaps = [round(b - a, 6) for a, b in zip(released, released[1:], strict=False)]
-    assert gaps == [2.0, 3.0, 2.5]  # 2 s * (1 + 0.5 * roll)
+    assert gaps == [2.0, 3.0, 2.5]
 
 
 def test_gate_is_per_host_and_lets_idle_time_count(tmp_path):
     clock = FakeClock()
-    gate = PacingGate(tmp_path, 5.0, jitter=0.0, clock=clock, sleep=clock.sleep)
+    gate = PacingGate(tmp_path, 5.0, burst=1, jitter=0.0, clock=clock, sleep=clock.sleep)
     gate.wait("www.youtube.com")
     gate.wait("example.org")  # other host: no wait
     assert clock.sleeps == []
@@ -189,24 +178,32 @@ def test_gate_is_per_host_and_lets_idle_time_count(tmp_path):
 
 def test_gate_state_is_shared_between_gate_objects(tmp_path):
     clock = FakeClock()
-    one = PacingGate(tmp_path, 4.0, jitter=0.0, clock=clock, sleep=clock.sleep)
-    two = PacingGate(tmp_path, 4.0, jitter=0.0, clock=clock, sleep=clock.sleep)
+    one = PacingGate(tmp_path, 4.0, burst=1, jitter=0.0, clock=clock, sleep=clock.sleep)
+    two = PacingGate(tmp_path, 4.0, burst=1, jitter=0.0, clock=clock, sleep=clock.sleep)
     assert [one.wait("h"), two.wait("h"), one.wait("h")] == [
         clock.now - 8.0, clock.now - 4.0, clock.now]
 
 
 def test_budget_makes_jobs_wait(tmp_path):
+    """At most 3 requests in any hour: a sliding hour, not a fixed one."""
     clock = FakeClock()
     gate = PacingGate(tmp_path, 0.0, budget_per_hour=3, clock=clock, sleep=clock.sleep)
-    for _ in range(3):
-        gate.wait("www.youtube.com")
+    gate.wait("www.youtube.com")  # t0
+    for _ in range(2):
+        clock.now += 600
+        gate.count("www.youtube.com")  # t0 + 10 min, t0 + 20 min
     clock.now += 600
     with pytest.raises(RequestBudgetExceeded) as err:
         gate.wait("www.youtube.com")
     assert isinstance(err.value, RateLimitedError) and err.value.transient
-    assert err.value.retry_after == pytest.approx(3000.0)
-    clock.now += 3000
-    gate.wait("www.youtube.com")  # a new hour, a new budget
+    assert err.value.retry_after == pytest.approx(1800.0)  # when the t0 request leaves
+    with pytest.raises(RequestBudgetExceeded) as err:
+        gate.wait("www.youtube.com", expect=2)
+    assert err.value.retry_after == pytest.approx(2400.0)  # room for two: t0 + 70 min
+    clock.now += 1800
+    gate.wait("www.youtube.com")  # the t0 request left the last hour: room for one
+    with pytest.raises(RequestBudgetExceeded):
+        gate.count("www.youtube.com")  # ...but not two
 
 
 def test_pacing_off_keeps_no_shared_state(tmp_path):
@@ -214,17 +211,19 @@ def test_pacing_off_keeps_no_shared_state(tmp_path):
     clock = FakeClock()
     gate = PacingGate(tmp_path, 0.0, budget_per_hour=0, clock=clock, sleep=clock.sleep)
     assert [gate.wait("www.youtube.com") for _ in range(5)] == [clock.now] * 5
+    gate.count("www.youtube.com")
+    assert gate.blocked("www.youtube.com", 30.0) == 0.0
     assert not (tmp_path / "pacing").exists()
 
 
 def _worker(state_dir: str, out: Any) -> None:
-    gate = PacingGate(Path(state_dir), 0.05, jitter=0.0)
+    gate = PacingGate(Path(state_dir), 0.05, burst=1, jitter=0.0)
     for _ in range(3):
         slot = gate.wait("www.youtube.com")
         out.put((slot, time.time()))
 
 
-def test_gate_spaces_requests_across_processes(tmp_path):
+def test_gate_spaces_videos_across_processes(tmp_path):
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(str(tmp_path), out)) for _ in range(3)]
@@ -238,17 +237,24 @@ def test_gate_spaces_requests_across_processes(tmp_path):
     assert all(released >= slot - 1e-3 for slot, released in results)
 
 
-def test_paced_session_gates_every_request_and_sets_a_timeout(tmp_path):
+def test_paced_session_paces_videos_and_sets_a_timeout(tmp_path):
+    """Outside a video each request is paced; inside one only the first waits."""
     clock = FakeClock()
-    gate = PacingGate(tmp_path, 1.5, jitter=0.0, clock=clock, sleep=clock.sleep)
+    gate = PacingGate(tmp_path, 1.5, burst=1, jitter=0.0, clock=clock, sleep=clock.sleep)
     with responses.RequestsMock() as rsps:
         rsps.get("https://www.youtube.com/a", body="a")
         with PacedSession(gate, timeout=7.0) as session:
             for _ in range(3):
                 session.get("https://www.youtube.com/a")
             session.get("https://www.youtube.com/a", timeout=3)
-        assert clock.sleeps == [1.5, 1.5, 1.5]
-        assert [c.request.req_kwargs["timeout"] for c in rsps.calls] == [7.0, 7.0, 7.0, 3]
+            assert clock.sleeps == [1.5, 1.5, 1.5]
+            for _ in range(2):
+                with session.video():
+                    for _ in range(3):
+                        session.get("https://www.youtube.com/a")
+                    assert session.requests == 3
+        assert clock.sleeps == [1.5, 1.5, 1.5, 1.5, 1.5]  # one wait per video
+        assert [c.request.req_kwargs["timeout"] for c in rsps.calls][:4] == [7.0, 7.0, 7.0, 3]
 
 
 # --------------------------------------------------------------------------- tor
@@ -350,7 +356,7 @@ def test_fetch_without_a_session_uses_the_paced_session(tmp_path, monkeypatch):
         assert [c.request.req_kwargs["timeout"] for c in rsps.calls] == [20.0] * 3
         assert rsps.calls[0].request.req_kwargs["proxies"]["https"] == "http://127.0.0.1:9"
     state = json.loads((tmp_path / "pacing" / "www.youtube.com.json").read_text())
-    assert state["count"] == 3 and transcript.segments
+    assert state["count"] == len(state["sent"]) == 3 and transcript.segments
 
 
 def test_videos_in_a_row_share_one_session_until_a_block(tmp_path):

@@ -8,6 +8,7 @@ with a reason when absent). No test touches the network.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import sys
 import types
@@ -42,7 +43,12 @@ from daemon.sources.youtube import (
 from vault_tools.models import Chapter
 
 OWN = Path(__file__).resolve().parent / "fixtures" / "youtube"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "youtube"
+# The captures live beside the project (never copied into it): ../shared, or one
+# level further up for a git worktree in a subfolder; VAULTD_YOUTUBE_CAPTURES overrides.
+SHARED = Path(os.environ.get("VAULTD_YOUTUBE_CAPTURES") or next(
+    (p / "shared" / "fixtures" / "youtube" for p in Path(__file__).resolve().parents[2:4]
+     if (p / "shared" / "fixtures" / "youtube").is_dir()),
+    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "youtube"))
 VID = "dQw4w9WgXcQ"
 SHARED_VID = "GJLlxj_dtq8"
 WATCH = "https://www.youtube.com/watch"

@@ -108,6 +108,8 @@ class VideoContent:
     aliases: list[str] = field(default_factory=list)
     key_terms: list[str] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    salvaged: int = 0  # replies used although off the requested format
+    continued: int = 0  # replies cut at the output limit and continued
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)

@@ -8,6 +8,13 @@ tags (``<% ... %>``, which Templater may run on new files), ``<script>``, ``<ifr
 any HTML tag, and ``javascript:`` / ``vbscript:`` / ``data:text/html`` URLs in markdown
 links, reference definitions, autolinks and HTML attributes are removed.
 
+It also owns "generated text cannot create a region vaultd edits": every vaultd
+region marker (an Obsidian comment ``%% vaultd:... %%``, in any spacing or case) is
+removed, the whole line when it stood alone, and a ``%%`` left unbalanced outside
+code (which would hide everything after it, the Related section included) is removed
+too (:func:`strip_region_markers`). The region itself is recognised by a secret tag
+(:mod:`vault_tools.related`); this is the second, independent layer.
+
 Everything else stays byte-identical: code blocks (a ```html block may show a
 ``<script>`` tag, it is inert text there), inline code, callouts, wikilinks, tables,
 ``==highlight==``, ``Q::A`` flashcards, ``<!--SR:...-->`` comments and math.
@@ -30,7 +37,8 @@ from functools import lru_cache
 
 from markdown_it import MarkdownIt
 
-__all__ = ["EXECUTABLE_FENCE_LANGUAGES", "is_dangerous_url", "sanitize_markdown"]
+__all__ = ["EXECUTABLE_FENCE_LANGUAGES", "is_dangerous_url", "sanitize_markdown",
+           "strip_region_markers"]
 
 #: Fenced-code languages that a common plugin executes instead of displaying.
 EXECUTABLE_FENCE_LANGUAGES = frozenset(
@@ -71,6 +79,10 @@ _TABLE_DELIMITER = re.compile(r"^[ \t>]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-*:?[ 
 
 _Edit = tuple[int, int, str]
 
+# vaultd's region markers in any spacing or case: %%vaultd:related%%, %% VAULTD : x %%
+_REGION_MARKER = re.compile(r"%%[^\S\n]*vaultd[^\S\n]*:[^\n]*?%%", re.IGNORECASE)
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
 
 def sanitize_markdown(text: str) -> str:
     """Return ``text`` without executable Obsidian content; safe markdown is unchanged.
@@ -95,7 +107,47 @@ def is_dangerous_url(raw: str) -> bool:
     return value.startswith("data:") and not _SAFE_DATA_URL.match(value)
 
 
+def strip_region_markers(text: str) -> str:
+    """``text`` without vaultd region markers and without an unbalanced ``%%``.
+
+    A marker alone on its line takes the line with it. ``%%`` inside fenced code is
+    not a comment and is left alone; outside, comments pair up in order, and an odd
+    one out (which would hide the rest of the note) is removed.
+    """
+    if "%%" not in text:
+        return text
+    out: list[str] = []
+    for line in text.splitlines(keepends=True):
+        cleaned = _REGION_MARKER.sub("", line)
+        if cleaned != line and not cleaned.strip():
+            continue  # the marker was the whole line
+        out.append(cleaned)
+    text = "".join(out)
+    last: tuple[int, int] | None = None  # (line, column) of an unpaired %%
+    lines = text.splitlines(keepends=True)
+    fence: str | None = None
+    for n, line in enumerate(lines):
+        m = _FENCE.match(line)
+        if fence is not None:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
+                fence = None
+            continue
+        if m:
+            fence = m.group(1)
+            continue
+        for hit in re.finditer("%%", line):
+            last = None if last is not None else (n, hit.start())
+    if last is None:
+        return text
+    n, col = last
+    lines[n] = lines[n][:col] + lines[n][col + 2:]
+    return "".join(lines)
+
+
 def _one_pass(text: str) -> str:
+    without_markers = strip_region_markers(text)
+    if without_markers != text:
+        return without_markers
     without_templater = _TEMPLATER_OPEN.sub("<", _TEMPLATER_TAG.sub("", text))
     if without_templater != text:
         return without_templater

@@ -119,10 +119,11 @@ def check_anthropic(c: Context) -> Check:
             resp = session.get(url, timeout=c.timeout, allow_redirects=False)
             took = time.monotonic() - started
     except requests.RequestException as exc:
-        needed = c.config is not None and _backend_name(c.config) == "claude"
+        backend = _backend_name(c.config) if c.config is not None else "offline"
+        needed = backend == "claude"
         return Check("anthropic", "fail" if needed else "warn",
                      f"{url} unreachable: {_net_reason(exc, c)}"
-                     + ("" if needed else " (not needed by the offline backend)"),
+                     + ("" if needed else f" (not needed by the {backend} backend)"),
                      "check the connection, HTTPS_PROXY and ANTHROPIC_BASE_URL")
     return Check("anthropic", "ok", f"{url} answered HTTP {resp.status_code} in {took:.1f} s")
 

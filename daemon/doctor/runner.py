@@ -5,9 +5,9 @@ in the :class:`Context` (vault before config before state; api-key before backen
 The report order is what people read (and what ``--json`` lists), grouped by topic.
 
 It also owns the "never raises" promise: an exception escaping a check becomes a
-"fail" verdict naming it, and every secret a check recorded (plus
-``ANTHROPIC_API_KEY``) is replaced by ``***`` in every detail and fix -- a last line of
-defence, as no check is meant to print one. ``exit_code`` is 1 if anything failed.
+"fail" verdict naming it, and every detail and fix passes the one scrubber
+(:func:`daemon.secrets.scrub`) together with every secret a check recorded -- a last
+line of defence, as no check is meant to print one. ``exit_code`` is 1 if anything failed.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from daemon.doctor.model import Check, Context
 from daemon.doctor.network import check_anthropic, check_proxy, check_tor, check_youtube
+from daemon.doctor.openai_endpoint import check_openai
 from daemon.doctor.runtime import (
     check_api_key,
     check_backend,
@@ -34,6 +35,7 @@ from daemon.doctor.vault import (
     check_symlinks,
     check_vault,
 )
+from daemon.secrets import register_config, scrub
 
 YOUTUBE_URL = "https://www.youtube.com"
 ANTHROPIC_URL = "https://api.anthropic.com"
@@ -44,10 +46,10 @@ _CHECKS: list[tuple[str, Callable[[Context], Check]]] = [
     ("symlinks", check_symlinks),
     ("api-key", check_api_key), ("backend", check_backend), ("proxy", check_proxy),
     ("tor", check_tor), ("youtube", check_youtube), ("anthropic", check_anthropic),
-    ("fonts", check_fonts), ("service", check_service),
+    ("openai", check_openai), ("fonts", check_fonts), ("service", check_service),
 ]
-_ORDER = ["vault", "config", "inbox", "symlinks", "state", "ledger", "daemon", "backend", "api-key",
-          "proxy", "tor", "youtube", "anthropic", "fonts", "service"]
+_ORDER = ["vault", "config", "inbox", "symlinks", "state", "ledger", "daemon", "backend",
+          "api-key", "proxy", "tor", "youtube", "anthropic", "openai", "fonts", "service"]
 
 
 def run_checks(
@@ -68,8 +70,6 @@ def run_checks(
         vault=Path(os.path.abspath(Path(vault).expanduser())), network=network,
         timeout=timeout, youtube_url=youtube_url, font_dirs=font_dirs,
         anthropic_url=anthropic_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_URL)
-    if os.environ.get("ANTHROPIC_API_KEY", "").strip():
-        ctx.secrets.add(os.environ["ANTHROPIC_API_KEY"].strip())
     results: dict[str, Check] = {}
     for name, check in _CHECKS:  # run order: later checks use what earlier ones found
         try:
@@ -78,15 +78,13 @@ def run_checks(
             results[name] = Check(name, "fail", f"the check itself failed: "
                                   f"{type(exc).__name__}: {exc}",
                                   "report this as a vaultd bug, with this line")
-    secrets = sorted((s for s in ctx.secrets if len(s) >= 4), key=len, reverse=True)
-    return [_scrub(results[name], secrets) for name in _ORDER]
+    if ctx.config is not None:
+        register_config(ctx.config)
+    return [_scrub(results[name], ctx.secrets) for name in _ORDER]
 
 
-def _scrub(check: Check, secrets: list[str]) -> Check:
-    detail, fix = check.detail, check.fix
-    for secret in secrets:
-        detail, fix = detail.replace(secret, "***"), fix.replace(secret, "***")
-    return replace(check, detail=detail, fix=fix)
+def _scrub(check: Check, secrets: set[str]) -> Check:
+    return replace(check, detail=scrub(check.detail, secrets), fix=scrub(check.fix, secrets))
 
 
 def format_report(checks: Sequence[Check]) -> str:

@@ -51,7 +51,7 @@ class JobSpec:
 
     key: str
     kind: str  # "youtube" | "file"
-    backend: str  # resolved: "offline" | "claude"
+    backend: str  # resolved: "offline" | "claude" | "openai"
     context: GenerationContext
     video_id: str | None = None
     url: str | None = None

@@ -42,7 +42,7 @@ from vault_tools.models import SourceMeta, Transcript, Usage, VideoContent
 from .base import GenerationContext
 from .claude import ClaudeBackend
 from .claude_client import reply_from_message
-from .content import parse_assessment, parse_note
+from .reader import read_assessment, read_note
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +151,11 @@ def _finish(backend: ClaudeBackend, job: BatchJob, notes_result: Any,
         except ValueError as exc:
             raise MalformedReplyError("unreadable reply in the batch results") from exc
         usage = usage.add(reply.usage)
-        if reply.stop_reason == "max_tokens":
-            raise PermanentError("Claude's reply was cut off at generate.max_tokens; raise it")
-        texts.append(reply.text)
+        texts.append(reply.text)  # a reply cut at max_tokens is salvaged below if it can be
     duration = float(job.meta.duration or job.transcript.end)
     related = job.ctx.related_notes
-    note = parse_note(texts[0], job.meta, duration, related)
-    assessment = parse_assessment(texts[1], job.meta, duration, related)
-    return backend.content(job.meta, note, assessment, usage)
+    note = read_note(texts[0], job.meta, duration, related)
+    assessment = read_assessment(texts[1], job.meta, duration, related)
+    content = backend.content(job.meta, note.value, assessment.value, usage)
+    content.salvaged = int(note.salvaged) + int(assessment.salvaged)
+    return content

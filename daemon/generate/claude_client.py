@@ -34,7 +34,6 @@ from typing import Any, TypeVar
 
 import anthropic
 
-from daemon.apikey import load_api_key  # noqa: F401 - re-exported
 from daemon.errors import (
     ConfigError,
     JobError,
@@ -45,6 +44,7 @@ from daemon.errors import (
     RateLimitedError,
     ServiceOverloadedError,
 )
+from daemon.secrets import load_api_key, scrub
 from vault_tools.models import Usage
 
 from .pricing import usage_from_api
@@ -81,8 +81,10 @@ class ConcurrencySlots:
     """At most ``limit`` holders across processes, via flock'd slot files."""
 
     def __init__(self, state_dir: str | os.PathLike[str], limit: int,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.dir = Path(state_dir) / "claude-slots"
+                 sleep: Callable[[float], None] = time.sleep, *,
+                 folder: str = "claude-slots", service: str = "Claude") -> None:
+        self.dir = Path(state_dir) / folder
+        self.service = service
         self.limit = max(int(limit), 1)
         self._sleep = sleep
 
@@ -106,7 +108,7 @@ class ConcurrencySlots:
                 return
             if time.monotonic() >= deadline:
                 raise ServiceOverloadedError(
-                    "all Claude request slots stayed busy; will try again later")
+                    f"all {self.service} request slots stayed busy; will try again later")
             self._sleep(random.uniform(0.05, 0.25))
 
 
@@ -164,6 +166,21 @@ def classify(exc: Exception) -> JobError:
     return MalformedReplyError(f"unreadable reply from the Claude API ({type(exc).__name__})")
 
 
+def wait_or_raise(policy: RetryPolicy, sleep: Callable[[float], None], err: JobError,
+                  attempt: int, what: str) -> None:
+    """Sleep before try ``attempt + 1`` of a transient failure, or raise ``err`` when it
+    is permanent or the policy's attempts are used up (shared by every transport)."""
+    if not err.transient:
+        raise err
+    if attempt >= policy.attempts:
+        log.warning("%s: giving up for now after %d tries: %s", what, attempt, err.reason)
+        raise err
+    wait = policy.delay(attempt - 1, err.retry_after)
+    log.info("%s: %s; retrying in %.2fs (try %d of %d)", what, err.reason, wait,
+             attempt + 1, policy.attempts)
+    sleep(wait)
+
+
 class ReplyCache:
     """Replies already paid for, by request: when a later call of the same job fails
     and the job is retried, the calls that succeeded are not sent (or billed) again.
@@ -176,7 +193,7 @@ class ReplyCache:
         self.folder = folder
         with contextlib.suppress(OSError):
             now = time.time()
-            for old in folder.glob("*.txt"):
+            for old in [*folder.glob("*.txt"), *folder.glob("*.cut")]:
                 if now - old.stat().st_mtime > self.MAX_AGE:
                     old.unlink(missing_ok=True)
 
@@ -191,15 +208,23 @@ class ReplyCache:
         except (OSError, UnicodeDecodeError):
             return None
 
-    def put(self, key: str, text: str) -> None:
+    def stop_of(self, key: str) -> str:
+        """Why the cached reply ended: a reply cut at max_tokens must be continued when
+        it is reused, exactly as when it first came back."""
+        return "max_tokens" if (self.folder / f"{key}.cut").exists() else "end_turn"
+
+    def put(self, key: str, text: str, stop_reason: str | None = None) -> None:
         with contextlib.suppress(OSError):
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = self.folder / f".{key}.{os.getpid()}.tmp"
-            tmp.write_text(text, encoding="utf-8")
+            tmp.write_text(scrub(text), encoding="utf-8")  # a reply may echo a secret
+            if stop_reason == "max_tokens":
+                (self.folder / f"{key}.cut").touch()
             os.replace(tmp, self.folder / f"{key}.txt")
 
     def drop(self, key: str) -> None:
         (self.folder / f"{key}.txt").unlink(missing_ok=True)
+        (self.folder / f"{key}.cut").unlink(missing_ok=True)
 
 
 class ClaudeClient:
@@ -242,7 +267,7 @@ class ClaudeClient:
         cached = self.replies.get(cache_key)
         if cached is not None:  # paid for by an earlier attempt of this job: reuse it
             try:
-                parsed = parse(Reply(cached, Usage(), "end_turn"))
+                parsed = parse(Reply(cached, Usage(), self.replies.stop_of(cache_key)))
                 self.paid_keys.append(cache_key)
                 return parsed, Usage()
             except MalformedReplyError:
@@ -263,7 +288,7 @@ class ClaudeClient:
                     if not reply.text.strip():
                         raise MalformedReplyError(f"Claude returned an empty {what}")
                     parsed = parse(reply)
-                    self.replies.put(cache_key, reply.text)
+                    self.replies.put(cache_key, reply.text, reply.stop_reason)
                     self.paid_keys.append(cache_key)
                     return parsed, usage
                 except MalformedReplyError as exc:
@@ -289,15 +314,7 @@ class ClaudeClient:
             self._wait_or_raise(err, attempt, what)
 
     def _wait_or_raise(self, err: JobError, attempt: int, what: str) -> None:
-        if not err.transient:
-            raise err
-        if attempt >= self.policy.attempts:
-            log.warning("%s: giving up for now after %d tries: %s", what, attempt, err.reason)
-            raise err
-        wait = self.policy.delay(attempt - 1, err.retry_after)
-        log.info("%s: %s; retrying in %.2fs (try %d of %d)", what, err.reason, wait,
-                 attempt + 1, self.policy.attempts)
-        self._sleep(wait)
+        wait_or_raise(self.policy, self._sleep, err, attempt, what)
 
     def _send(self, params: dict[str, Any]) -> Reply:
         model = str(params["model"])

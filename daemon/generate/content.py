@@ -14,8 +14,10 @@ validation, and the rendering into Obsidian Markdown:
   no valid moment of the video is dropped; flashcards are kept only in Obsidian Spaced
   Repetition syntax, under ``#flashcards/<slug>``.
 
-A reply that cannot be used raises :class:`MalformedReplyError`; the caller asks once more.
-The writer still sanitises everything afterwards.
+``build_note`` and ``build_assessment`` apply these rules to the parts of a reply, whatever
+format it came in (JSON per :mod:`.tasks`' schemas, the tagged text format parsed here, or
+Markdown salvaged by :mod:`.reader`). A reply that cannot be used raises
+:class:`MalformedReplyError`. The writer still sanitises everything afterwards.
 """
 
 from __future__ import annotations
@@ -121,26 +123,39 @@ class Note:
 
 def parse_note(reply: str, meta: SourceMeta, duration: float,
                related: Sequence[RelatedNote]) -> Note:
+    """The tagged text format (``<meta>``, ``<tldr>``, ``<note>``) into a :class:`Note`."""
     tldr, body, meta_block = _block(reply, "tldr"), _block(reply, "note"), _block(reply, "meta")
     if not tldr or not body:
-        raise MalformedReplyError("Claude's study note lacked its TL;DR or body")
+        raise MalformedReplyError("the study note lacked its TL;DR or body")
     fields: dict[str, str] = {}
     for line in (meta_block or "").splitlines():
         key, sep, value = line.partition(":")
         if sep:
             fields[key.strip().lower()] = value.strip()
+    return build_note(tldr, body, meta, duration, related, tags=_csv(fields.get("tags", "")),
+                      aliases=_csv(fields.get("aliases", "")),
+                      key_terms=_csv(fields.get("key_terms", "")))
+
+
+def build_note(tldr: str, body: str, meta: SourceMeta, duration: float,
+               related: Sequence[RelatedNote], *, tags: Sequence[str] = (),
+               aliases: Sequence[str] = (), key_terms: Sequence[str] = ()) -> Note:
+    """The one place a note's timestamp and link rules are applied, whatever the format
+    the model replied in. A body citing no valid moment is unusable."""
+    if not tldr.strip() or not body.strip():
+        raise MalformedReplyError("the study note lacked its TL;DR or body")
     stamps = Timestamps(meta, duration)
     body_md = stamps(filter_links(body.strip(), related))
     if stamps.kept == 0:
-        raise MalformedReplyError("Claude's study note cited no moment of the video")
+        raise MalformedReplyError("the study note cited no moment of the video")
     tldr_md = stamps(filter_links(tldr.strip(), related))
     callout = "\n".join(["> [!tldr] TL;DR", *(f"> {ln}".rstrip() for ln in tldr_md.splitlines())])
-    tags = [t for t in (_tag(x) for x in _csv(fields.get("tags", ""))) if t]
+    clean = [t for t in (_tag(x) for x in tags) if t]
     return Note(
         markdown=f"{callout}\n\n{body_md}\n",
-        tags=list(dict.fromkeys(tags)),
-        aliases=_csv(fields.get("aliases", "")),
-        key_terms=_csv(fields.get("key_terms", "")),
+        tags=list(dict.fromkeys(clean)),
+        aliases=[a.strip() for a in aliases if a.strip()],
+        key_terms=[k.strip() for k in key_terms if k.strip()],
     )
 
 
@@ -169,16 +184,36 @@ def _flashcards(raw: str, stamps: Timestamps, related: Sequence[RelatedNote]) ->
     return cards
 
 
-def parse_assessment(reply: str, meta: SourceMeta, duration: float,
-                     related: Sequence[RelatedNote]) -> str:
+Questions = list[tuple[str, str, list[tuple[str, str]]]]  # (kind, title, [(ask, answer)])
+
+
+def tagged_assessment(reply: str) -> tuple[Questions, list[str]]:
+    """The questions and flashcard blocks of the tagged text format (``<section>``s,
+    ``<flashcards>``; a block left open by a cut reply still counts)."""
+    sections: Questions = [(kind, title, _QUESTION.findall(inner))
+                           for kind, title, inner in _SECTION.findall(reply)]
+    block = re.search(r"<flashcards>\s*(.*?)\s*(?:</flashcards>|$)", reply, re.S)
+    cards = [b for b in re.split(r"\n\s*\n", block.group(1) if block else "") if b.strip()]
+    return sections, cards
+
+
+def build_assessment(sections: Questions, cards_raw: Sequence[str], meta: SourceMeta,
+                     duration: float, related: Sequence[RelatedNote], *,
+                     complete: bool = True) -> str:
+    """The one place an assessment's rules are applied, whatever the reply format.
+
+    An answer must cite a valid moment of the video (else its question is dropped).
+    ``complete`` demands all four kinds and at least one flashcard (a well-formed reply);
+    a salvaged reply needs only one usable question, and its empty kinds are left out.
+    """
     stamps = Timestamps(meta, duration)
-    sections: dict[str, tuple[str, list[str]]] = {}
-    for kind, title, inner in _SECTION.findall(reply):
+    found: dict[str, tuple[str, list[str]]] = {}
+    for kind, title, questions in sections:
         kind = "further" if kind in ("one_step_further", "step_further") else kind
         if kind not in KINDS:
             continue
         rendered: list[str] = []
-        for ask, answer in _QUESTION.findall(inner):
+        for ask, answer in questions:
             before = stamps.kept
             answer_md = stamps(filter_links(answer.strip(), related))
             if stamps.kept == before or not ask.strip():
@@ -186,25 +221,28 @@ def parse_assessment(reply: str, meta: SourceMeta, duration: float,
             ask_md = stamps(filter_links(" ".join(ask.split()), related))
             rendered.append(f"{ask_md}\n\n> [!answer]- Answer\n{_quote(answer_md)}")
         heading = title.strip() or DEFAULT_TITLES[kind]
-        old = sections.get(kind, (heading, []))
-        sections[kind] = (old[0], old[1] + rendered)
-    missing = [k for k in KINDS if not sections.get(k, ("", []))[1]]
-    if missing:
+        old = found.get(kind, (heading, []))
+        found[kind] = (old[0], old[1] + rendered)
+    missing = [k for k in KINDS if not found.get(k, ("", []))[1]]
+    if missing and (complete or len(missing) == len(KINDS)):
         raise MalformedReplyError(
-            f"Claude's assessment lacked usable {', '.join(missing)} questions")
-    cards = _flashcards(_block(reply, "flashcards") or "", stamps, related)
-    if not cards:
-        raise MalformedReplyError("Claude's assessment had no flashcards in a usable syntax")
+            f"the assessment lacked usable {', '.join(missing)} questions")
+    cards = _flashcards("\n\n".join(cards_raw), stamps, related)
+    if not cards and complete:
+        raise MalformedReplyError("the assessment had no flashcards in a usable syntax")
     out: list[str] = []
     n = 0
     for kind in KINDS:
-        heading, questions = sections[kind]
+        heading, questions = found.get(kind, ("", []))
+        if not questions:
+            continue
         out.append(f"## {heading}\n")
         for q in questions:
             n += 1
             out.append(f"**{n}.** {q}\n")
-    deck = slugify(meta.title, fallback=slugify(meta.video_id or "", "video"))
-    out.append("## Flashcards\n")
-    out.append(f"#flashcards/{deck}\n")
-    out.append("\n\n".join(cards) + "\n")
+    if cards:
+        deck = slugify(meta.title, fallback=slugify(meta.video_id or "", "video"))
+        out.append("## Flashcards\n")
+        out.append(f"#flashcards/{deck}\n")
+        out.append("\n\n".join(cards) + "\n")
     return "\n".join(out)

@@ -19,7 +19,7 @@ from vault_tools.pathgate import PathGate, PathRefused
 
 log = logging.getLogger(__name__)
 
-PROMPT_NAMES = ("system", "notes", "assessment", "chunk")
+PROMPT_NAMES = ("system", "notes", "assessment", "chunk", "notes-text", "assessment-text")
 
 
 def load_prompt(name: str, prompts_dir: str | None = None) -> str:

@@ -8,12 +8,15 @@ Backends are built once per worker process and reused.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from dataclasses import asdict, replace
 from pathlib import Path, PurePosixPath
 
 from daemon.errors import EmptyTranscriptError, JobError, PermanentError
 from daemon.generate.base import Backend, JobSpec
+from daemon.secrets import register_config, scrub
 from vault_tools.models import SourceMeta, Transcript
 
 log = logging.getLogger("vaultd.worker")
@@ -45,10 +48,11 @@ def load_file_source(spec: JobSpec) -> tuple[Transcript, SourceMeta]:
     return transcript, meta
 
 
-def load_source(spec: JobSpec) -> tuple[Transcript, SourceMeta]:
+def load_source(spec: JobSpec, stats: dict[str, int] | None = None
+                ) -> tuple[Transcript, SourceMeta]:
     from daemon.sources.base import load_source as load  # the table of source kinds
 
-    return load(spec)
+    return load(spec, stats)
 
 
 def get_backend(spec: JobSpec) -> Backend:
@@ -58,6 +62,10 @@ def get_backend(spec: JobSpec) -> Backend:
             from daemon.generate.claude import ClaudeBackend
 
             backend = ClaudeBackend(spec.context.config, spec.context.state_dir)
+        elif spec.backend == "openai":
+            from daemon.generate.openai_backend import OpenAIBackend
+
+            backend = OpenAIBackend(spec.context.config, spec.context.state_dir)
         else:
             from daemon.generate.offline import OfflineBackend
 
@@ -67,9 +75,13 @@ def get_backend(spec: JobSpec) -> Backend:
 
 
 def run_job(spec: JobSpec) -> str:
-    """Generate one source. Returns ``VideoContent.to_json()``."""
+    """Generate one source. Returns ``VideoContent.to_json()``; for a YouTube video with
+    one more top-level key, ``source_requests`` (requests YouTube answered; 0 from the
+    cache), which the dispatcher takes out for the ledger (:func:`split_result`)."""
+    register_config(spec.context.config)  # this process's logs scrub the job's secrets
+    stats: dict[str, int] = {}
     try:
-        transcript, meta = load_source(spec)
+        transcript, meta = load_source(spec, stats)
         words = sum(len(s.text.split()) for s in transcript.segments)
         if words < MIN_WORDS:
             raise EmptyTranscriptError(
@@ -77,7 +89,13 @@ def run_job(spec: JobSpec) -> str:
                 f"the transcript has only {words} word{'' if words == 1 else 's'}, too "
                 "little to study from")
         content = get_backend(spec).generate(transcript, meta, spec.context)
-        return content.to_json()
+        # Model text is outside text: a secret it repeats never reaches a note.
+        content = replace(content, note_markdown=scrub(content.note_markdown),
+                          assessment_markdown=scrub(content.assessment_markdown))
+        if "requests" not in stats:
+            return content.to_json()
+        return json.dumps({**asdict(content), "source_requests": stats["requests"]},
+                          ensure_ascii=False)
     except JobError:
         raise
     except Exception as exc:  # a bug or an unexpected library error: say what, fail once
@@ -86,13 +104,21 @@ def run_job(spec: JobSpec) -> str:
                              f"{str(exc)[:200]}") from None
 
 
+def split_result(raw: str) -> tuple[str, int | None]:
+    """``(content JSON, requests)`` from what :func:`run_job` returned."""
+    if '"source_requests"' not in raw:
+        return raw, None
+    data = json.loads(raw)
+    requests = data.pop("source_requests", None)
+    return json.dumps(data, ensure_ascii=False), requests
+
+
 def run_playlist(spec: JobSpec) -> str:
     """Expand a playlist into its videos. Returns JSON ``[[video id, title], ...]``."""
-    import json
-
     from daemon.sources.youtube import expand_playlist
 
     assert spec.video_id is not None  # the playlist id
+    register_config(spec.context.config)
     try:
         videos = expand_playlist(spec.video_id, spec.context.config,
                                  Path(spec.context.state_dir))

@@ -6,7 +6,7 @@ line in :data:`vault_tools.sources.FILE_KINDS` or the URL recognisers there):
 
 * identity: the ledger key, decided when the inbox is read (:mod:`daemon.intake`);
 * :meth:`Source.load`: transcript with timed segments plus metadata, in a generation
-  worker; a source whose words must first be heard raises
+  worker (``stats`` reports the requests it made); a source whose words must first be heard raises
   :class:`~daemon.errors.NeedsTranscriptionError`, and the dispatcher sends the job to
   the transcription pool (:mod:`daemon.transcription`), which caches the transcript and
   reports progress (seconds heard of the total) for the inbox line;
@@ -33,14 +33,16 @@ class Source(Protocol):
     kind: str
     transcribable: bool
 
-    def load(self, spec: JobSpec) -> tuple[Transcript, SourceMeta]: ...
+    def load(self, spec: JobSpec, stats: dict[str, int] | None = None
+             ) -> tuple[Transcript, SourceMeta]: ...
 
 
 class SubtitleFileSource:
     kind = "file"
     transcribable = False
 
-    def load(self, spec: JobSpec) -> tuple[Transcript, SourceMeta]:
+    def load(self, spec: JobSpec, stats: dict[str, int] | None = None
+             ) -> tuple[Transcript, SourceMeta]:
         from daemon.generate.worker import load_file_source
 
         return load_file_source(spec)
@@ -50,7 +52,8 @@ class MediaSource:
     kind = "media"
     transcribable = True
 
-    def load(self, spec: JobSpec) -> tuple[Transcript, SourceMeta]:
+    def load(self, spec: JobSpec, stats: dict[str, int] | None = None
+             ) -> tuple[Transcript, SourceMeta]:
         from daemon.sources import media
 
         assert spec.file_path is not None
@@ -64,7 +67,8 @@ class PodcastSource:
     kind = "podcast"
     transcribable = True
 
-    def load(self, spec: JobSpec) -> tuple[Transcript, SourceMeta]:
+    def load(self, spec: JobSpec, stats: dict[str, int] | None = None
+             ) -> tuple[Transcript, SourceMeta]:
         from daemon.sources.cache import _meta_from_dict
 
         config, state = spec.context.config, Path(spec.context.state_dir)
@@ -89,7 +93,8 @@ class YouTubeSource:
     kind = "youtube"
     transcribable = True
 
-    def load(self, spec: JobSpec) -> tuple[Transcript, SourceMeta]:
+    def load(self, spec: JobSpec, stats: dict[str, int] | None = None
+             ) -> tuple[Transcript, SourceMeta]:
         from daemon.sources.cache import _meta_from_dict
         from daemon.sources.youtube import fetch_youtube
 
@@ -102,7 +107,7 @@ class YouTubeSource:
             meta.language = transcript.language
             return transcript, meta
         try:
-            return fetch_youtube(spec.video_id, config, state)
+            return fetch_youtube(spec.video_id, config, state, stats=stats)
         except TranscriptUnavailableError as exc:
             if not any(k in exc.reason for k in _CAPTIONLESS):
                 raise
@@ -125,11 +130,14 @@ SOURCES: dict[str, Source] = {s.kind: s for s in (SubtitleFileSource(), MediaSou
                                                   YouTubeSource(), PodcastSource())}
 
 
-def load_source(spec: JobSpec) -> tuple[Transcript, SourceMeta]:
+def load_source(spec: JobSpec, stats: dict[str, int] | None = None
+                ) -> tuple[Transcript, SourceMeta]:
+    """Transcript and metadata of one job's source. ``stats["requests"]``, when asked
+    for, counts the requests a remote source answered (YouTube; 0 from a cache)."""
     source = SOURCES.get(spec.kind)
     if source is None:
         raise InvalidSourceError(f"unsupported source kind {spec.kind!r}")
-    return source.load(spec)
+    return source.load(spec, stats)
 
 
 def transcribable(kind: str) -> bool:

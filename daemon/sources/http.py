@@ -10,11 +10,13 @@ This module owns three things every YouTube request goes through:
   With a proxy configured ``trust_env`` is turned off, because requests lets an
   environment proxy silently override ``session.proxies``; the CA bundle from the
   environment is carried over explicitly. Every request gets a timeout.
-* **The pacing gate** (:class:`PacingGate`): a least interval (plus jitter) between two
-  requests to the same host and an hourly request budget, shared by all worker
-  processes through a lock file and a small JSON state file in the state dir. Callers
-  reserve the next free slot under the lock and sleep outside it, so N workers queue
-  up instead of hammering YouTube together.
+* **The pacing gate** (:class:`PacingGate`): videos, not requests, are paced — a
+  video's few requests go back to back, a token bucket lets a few videos start
+  together and then spaces them by a jittered interval, and an hourly request budget
+  (any 60 minutes) caps everything. A block seen by one worker pauses and slows all
+  of them. State is shared by all worker processes through a lock file and a small
+  JSON file in the state dir; callers reserve their slot under the lock and sleep
+  outside it, so N workers queue up instead of hammering YouTube together.
 * **Tor circuits** (:func:`renew_tor_circuit`): ``SIGNAL NEWNYM`` over the Tor control
   protocol on a plain socket, used between retries when ``tor_control_port`` is set.
 
@@ -60,8 +62,12 @@ except ImportError:  # pragma: no cover - Windows: in-process lock only
 log = logging.getLogger(__name__)
 
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")
-JITTER = 0.5  # each gap is min_interval * (1 + JITTER * U[0, 1))
+JITTER = 0.5  # each gap between videos is min_interval * (1 + JITTER * U[0, 1))
+BURST_VIDEOS = 5  # videos that may start together before the sustained pace applies
+REQUESTS_PER_VIDEO = 3  # watch page, player, captions: room a video needs in the budget
 BUDGET_WINDOW_SECONDS = 3600.0
+BLOCK_MEMORY_SECONDS = 900.0  # a block keeps slowing the pace for this long
+BLOCK_PAUSE_MAX_SECONDS = 1800.0
 ORIGIN_ENV = "VAULTD_YOUTUBE_ORIGIN"  # testing hook, see the module docstring
 REWRITTEN_HOSTS = ("www.youtube.com", "youtube.com", "m.youtube.com", "i.ytimg.com")
 _WARNED: set[str] = set()  # origins already announced in this process
@@ -135,12 +141,26 @@ class RequestBudgetExceeded(RateLimitedError):
 
 
 class PacingGate:
-    """Least interval + hourly budget per host, shared across processes via files.
+    """Videos paced like a viewer, requests capped per hour; shared across processes.
 
-    ``wait(host)`` reserves the next slot (``max(now, next_free)``), pushes
-    ``next_free`` one jittered interval further, releases the lock and sleeps until the
-    slot. It returns the slot time. Over budget it raises :class:`RateLimitedError`
-    with ``retry_after`` set to the end of the current hour window, so the job waits.
+    A *video* is the unit of pacing: :meth:`wait` reserves a video's start under the lock
+    (file lock + JSON state in ``<state>/pacing/``, so every worker process queues on
+    the same state), releases the lock and sleeps until the slot; the video's further
+    requests then go back to back through :meth:`count`. A request made outside a video
+    (a playlist page) is a video of one request.
+
+    * **Token bucket**: up to ``burst`` videos start together (a jittered fraction of a
+      second apart, like tabs opened one after another); after that one video per
+      ``min_interval * (1 + jitter * U[0, 1))``. Idle time refills the bucket.
+    * **Hourly budget**: at most ``budget_per_hour`` requests in *any* 3,600 s window
+      (a sliding log of request times, not a fixed window, so two adjacent hours can
+      never add up to twice the budget). A video starts only with room for
+      ``expect`` requests; a request over the budget raises
+      :class:`RequestBudgetExceeded` with ``retry_after`` = when room frees up.
+    * **Blocks** (:meth:`blocked`): a 429 or an IP block seen by one worker empties the
+      bucket, pauses every worker's next video and doubles the interval per recent
+      block (forgotten one per :data:`BLOCK_MEMORY_SECONDS` without a block).
+
     ``clock`` must be wall time (shared between processes); tests inject a fake clock.
     """
 
@@ -150,6 +170,7 @@ class PacingGate:
         min_interval: float,
         *,
         budget_per_hour: int = 0,
+        burst: int = BURST_VIDEOS,
         jitter: float = JITTER,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -158,10 +179,15 @@ class PacingGate:
         self.folder = Path(state_dir) / "pacing"
         self.min_interval = float(min_interval)
         self.budget_per_hour = int(budget_per_hour)
+        self.burst = max(int(burst), 1)
         self.jitter = float(jitter)
         self.clock = clock
         self.sleep = sleep
         self.rng = rng
+
+    @property
+    def off(self) -> bool:
+        return self.min_interval <= 0 and self.budget_per_hour <= 0
 
     def _files(self, host: str) -> tuple[Path, Path]:
         safe = "".join(c if c.isalnum() or c in ".-" else "_" for c in host) or "_"
@@ -180,61 +206,165 @@ class PacingGate:
                     if fcntl is not None:
                         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def wait(self, host: str) -> float:
-        if self.min_interval <= 0 and self.budget_per_hour <= 0:
-            return self.clock()  # pacing off: no shared state to keep
+    @contextmanager
+    def _state(self, host: str) -> Iterator[dict[str, Any]]:
         lock_path, state_path = self._files(host)
         with self._locked(lock_path):
             state = _read_state(state_path)
-            now = self.clock()
-            if now - state.get("window_start", 0.0) >= BUDGET_WINDOW_SECONDS:
-                state["window_start"], state["count"] = now, 0
-            if self.budget_per_hour and state.get("count", 0) >= self.budget_per_hour:
-                retry_after = state["window_start"] + BUDGET_WINDOW_SECONDS - now
-                raise RequestBudgetExceeded(
-                    f"vaultd's hourly budget of {self.budget_per_hour} requests to {host} "
-                    "is used up; waiting so YouTube does not block this computer",
-                    retry_after=max(retry_after, 1.0),
-                )
-            slot = max(now, state.get("next_free", 0.0))
-            gap = self.min_interval * (1.0 + self.jitter * self.rng())
-            state["next_free"] = slot + gap
-            state["count"] = state.get("count", 0) + 1
+            yield state
             _write_state(state_path, state)
+
+    def _budget_check(self, host: str, state: dict[str, Any], now: float, need: int) -> None:
+        """Drop request times older than an hour; raise unless ``need`` more fit."""
+        sent = [t for t in state.get("sent", []) if now - t < BUDGET_WINDOW_SECONDS]
+        state["sent"] = sent
+        if not self.budget_per_hour:
+            state["sent"] = []
+            return
+        need = min(need, self.budget_per_hour)
+        if len(sent) + need > self.budget_per_hour:
+            # Room for ``need`` once the oldest (len + need - budget) times leave the hour.
+            frees_at = sorted(sent)[len(sent) + need - self.budget_per_hour - 1]
+            raise RequestBudgetExceeded(
+                f"vaultd's hourly budget of {self.budget_per_hour} requests to {host} "
+                "is used up; waiting so YouTube does not block this computer",
+                retry_after=max(frees_at + BUDGET_WINDOW_SECONDS - now, 1.0),
+            )
+
+    def strikes(self, state: dict[str, Any], now: float) -> int:
+        """Blocks that still slow the pace: one is forgotten per quiet BLOCK_MEMORY."""
+        quiet = now - float(state.get("last_block", 0.0))
+        return max(0, int(state.get("strikes", 0)) - int(quiet // BLOCK_MEMORY_SECONDS))
+
+    def wait(self, host: str, expect: int = 1) -> float:
+        """Reserve the start of a video of about ``expect`` requests; count its first
+        request; sleep until the slot. Returns the slot time."""
+        if self.off:
+            return self.clock()  # pacing off: no shared state to keep
+        with self._state(host) as state:
+            now = self.clock()
+            self._budget_check(host, state, now, expect)
+            slot = max(now, float(state.get("next_free", 0.0)),
+                       float(state.get("blocked_until", 0.0)))
+            if self.min_interval > 0:
+                interval = self.min_interval * 2 ** self.strikes(state, slot)
+                last = float(state.get("refilled_at", slot))
+                tokens = min(float(self.burst),
+                             float(state.get("tokens", self.burst)) + (slot - last) / interval)
+                if tokens < 1.0:  # bucket empty: the sustained, jittered rate
+                    slot += (1.0 - tokens) * interval * (1.0 + self.jitter * self.rng())
+                    tokens, state["next_free"] = 1.0, slot
+                else:  # within a burst videos start a moment apart, never in one instant
+                    state["next_free"] = slot + self.min_interval * self.jitter * self.rng()
+                state["tokens"], state["refilled_at"] = tokens - 1.0, slot
+            state["sent"].append(slot)
+            state["count"] = len(state["sent"])
         if slot > now:
             self.sleep(slot - now)
         return slot
 
+    def count(self, host: str) -> None:
+        """Count one more request of the video under way (no wait; the budget holds)."""
+        if self.off:
+            return
+        with self._state(host) as state:
+            now = self.clock()
+            self._budget_check(host, state, now, 1)
+            state["sent"].append(now)
+            state["count"] = len(state["sent"])
 
-def _read_state(path: Path) -> dict[str, float]:
+    def blocked(self, host: str, retry_after: float | None = None) -> float:
+        """YouTube blocked or throttled us: every worker's next video waits. Returns the
+        pause: Retry-After, or the interval times 4 per recent block (at most
+        :data:`BLOCK_PAUSE_MAX_SECONDS`), whichever is longer."""
+        if self.off:
+            return 0.0
+        with self._state(host) as state:
+            now = self.clock()
+            strikes = min(self.strikes(state, now) + 1, 8)
+            pause = min(max(self.min_interval, 1.0) * 4 ** strikes, BLOCK_PAUSE_MAX_SECONDS)
+            pause = max(pause, retry_after or 0.0)
+            state["strikes"], state["last_block"] = strikes, now
+            state["blocked_until"] = max(float(state.get("blocked_until", 0.0)), now + pause)
+            state["tokens"], state["refilled_at"] = 0.0, now
+        log.warning("YouTube blocked a request; every worker pauses %.0f s and then goes "
+                    "%dx slower for a while", pause, 2 ** strikes)
+        return pause
+
+
+def _read_state(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return {k: float(v) for k, v in data.items()}
-    except (OSError, ValueError, TypeError, AttributeError):
-        return {}
+    except (OSError, ValueError):
+        return {"sent": []}
+    if not isinstance(data, dict):
+        return {"sent": []}
+    state: dict[str, Any] = {}
+    for key, value in data.items():
+        try:
+            state[key] = [float(t) for t in value] if key == "sent" else float(value)
+        except (TypeError, ValueError):
+            continue
+    state.setdefault("sent", [])
+    return state
 
 
-def _write_state(path: Path, state: dict[str, float]) -> None:
+def _write_state(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(state), encoding="utf-8")
     os.replace(tmp, path)
 
 
 class PacedSession(requests.Session):
-    """A Session whose every send (redirects included) first passes the pacing gate
-    and gets a default timeout (the library passes none)."""
+    """A Session whose sends (redirects included) pass the pacing gate and get a default
+    timeout (the library passes none).
+
+    Inside :meth:`video` the first request to a host waits for a video slot and the
+    rest only count against the hourly budget; outside it, each request is its own
+    video. ``requests`` counts the sends of the video under way.
+    """
 
     def __init__(self, gate: PacingGate | None = None, timeout: float = 20.0) -> None:
         super().__init__()
         self.gate = gate
         self.default_timeout = timeout
+        self._video_hosts: set[str] | None = None
+        self.requests = 0
+
+    @contextmanager
+    def video(self) -> Iterator[PacedSession]:
+        """One video's requests: paced as a unit, counted in ``self.requests``."""
+        self._video_hosts, self.requests = set(), 0
+        try:
+            yield self
+        finally:
+            self._video_hosts = None
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         if self.gate is not None:
-            self.gate.wait(urlsplit(request.url or "").hostname or "unknown")
+            host = urlsplit(request.url or "").hostname or "unknown"
+            if self._video_hosts is None:
+                self.gate.wait(host)
+            elif host in self._video_hosts:
+                self.gate.count(host)
+            else:
+                self.gate.wait(host, expect=REQUESTS_PER_VIDEO)
+                self._video_hosts.add(host)
+        self.requests += 1
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout
         return super().send(request, **kwargs)
+
+
+def gate_from(config: dict[str, dict[str, Any]], state_dir: Path) -> PacingGate:
+    """The pacing gate ``[youtube]`` asks for."""
+    yt = config["youtube"]
+    return PacingGate(
+        state_dir,
+        float(yt.get("min_request_interval_seconds", 2.0)),
+        budget_per_hour=int(yt.get("request_budget_per_hour", 0)),
+        burst=int(yt.get("burst_videos", BURST_VIDEOS)),
+    )
 
 
 def build_session(
@@ -247,12 +377,7 @@ def build_session(
     ``proxy_config`` defaults to :func:`proxy_config_from` ``(config)``.
     """
     yt = config["youtube"]
-    gate = PacingGate(
-        state_dir,
-        float(yt.get("min_request_interval_seconds", 2.0)),
-        budget_per_hour=int(yt.get("request_budget_per_hour", 0)),
-    )
-    session = PacedSession(gate, float(yt.get("timeout_seconds", 20.0)))
+    session = PacedSession(gate_from(config, state_dir), float(yt.get("timeout_seconds", 20.0)))
     if proxy_config is None:
         proxy_config = proxy_config_from(config)
     apply_proxy(session, proxy_config)

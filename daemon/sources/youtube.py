@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import youtube_transcript_api as yta
@@ -39,6 +41,7 @@ from daemon.errors import (
 )
 from daemon.sources import cache, playlist, ytdlp
 from daemon.sources.http import (
+    PacedSession,
     RequestBudgetExceeded,
     TorControlError,
     drop_shared_sessions,
@@ -158,13 +161,18 @@ def fetch_youtube(
     state_dir: Path,
     *,
     session: requests.Session | None = None,
+    stats: dict[str, int] | None = None,
 ) -> tuple[Transcript, SourceMeta]:
     """Transcript and metadata of one video, from the cache or from YouTube.
 
     Raises only :mod:`daemon.errors` types. ``session`` (tests, callers sharing one)
     is used as given; otherwise the worker's paced, proxied session is used (kept for
-    its next videos, dropped after a block or a network error).
+    its next videos, dropped after a block or a network error). A paced session paces
+    the video as one unit (:meth:`PacedSession.video`). ``stats["requests"]`` is set to
+    the number of requests YouTube answered for this video (0 from the cache).
     """
+    if stats is not None:
+        stats["requests"] = 0
     if not VIDEO_ID_RE.match(video_id or ""):
         raise InvalidSourceError("This is not a valid YouTube video link.")
     request = _request(config)
@@ -173,11 +181,17 @@ def fetch_youtube(
     yt = config["youtube"]
     proxy = proxy_config_from(config)
     http = shared_session(config, state_dir, proxy) if session is None else session
+    recorder = _Recorder()
     try:
-        transcript, values = _fetch(video_id, config, http, proxy, request)
+        with http.video() if isinstance(http, PacedSession) else nullcontext():
+            transcript, values = _fetch(video_id, config, http, proxy, request, recorder)
     except (IpBlockedError, RateLimitedError, NetworkError) as err:
         if isinstance(err, RequestBudgetExceeded):
             raise  # our own budget: nothing wrong with the connection
+        if isinstance(http, PacedSession) and http.gate is not None \
+                and not isinstance(err, NetworkError):
+            http.gate.blocked(urlsplit(WATCH_URL).hostname or "www.youtube.com",
+                              err.retry_after)  # every worker slows down, not just this one
         if session is None:
             drop_shared_sessions()  # the next try starts on new connections
         if yt.get("tor_control_port") and not isinstance(err, NetworkError):
@@ -186,6 +200,9 @@ def fetch_youtube(
             except TorControlError as tor_exc:
                 log.warning("could not get a new Tor circuit: %s", tor_exc)
         raise
+    finally:
+        if stats is not None:
+            stats["requests"] = recorder.responses
     check_not_empty(transcript, int(yt.get("min_transcript_words", 1)))
     meta, extra = split_meta(values)
     meta.language = transcript.language
@@ -199,24 +216,26 @@ def _fetch(
     session: requests.Session,
     proxy: ProxyConfig | None,
     request: dict[str, Any],
+    recorder: _Recorder,
 ) -> tuple[Transcript, dict[str, Any]]:
-    recorder = _Recorder()
     session.hooks.setdefault("response", []).append(recorder)
     try:
-        api = yta.YouTubeTranscriptApi(proxy_config=proxy, http_client=session)
-        fetched = _choose(api.list(video_id), video_id, request).fetch()
-    except Exception as exc:
-        transcript, values = _fallback(exc, recorder, video_id, config, session, proxy, request)
-    else:
-        transcript = _to_transcript(fetched.snippets, fetched.language_code,
-                                    fetched.is_generated)
-        values = meta_fields(video_id, recorder.player, recorder.watch_html)
+        try:
+            api = yta.YouTubeTranscriptApi(proxy_config=proxy, http_client=session)
+            fetched = _choose(api.list(video_id), video_id, request).fetch()
+        except Exception as exc:
+            transcript, values = _fallback(exc, recorder, video_id, config, session, proxy,
+                                           request)
+        else:
+            transcript = _to_transcript(fetched.snippets, fetched.language_code,
+                                        fetched.is_generated)
+            values = meta_fields(video_id, recorder.player, recorder.watch_html)
+        if not values["title"]:  # the player answer had none: one more request
+            oembed = fetch_oembed(video_id, session) or {}
+            values["title"] = oembed.get("title") or f"YouTube video {video_id}"
+            values["channel"] = values["channel"] or oembed.get("author_name") or ""
     finally:
         session.hooks["response"].remove(recorder)
-    if not values["title"]:
-        oembed = fetch_oembed(video_id, session) or {}
-        values["title"] = oembed.get("title") or f"YouTube video {video_id}"
-        values["channel"] = values["channel"] or oembed.get("author_name") or ""
     return transcript, values
 
 

@@ -87,8 +87,10 @@ class _Recorder:
         self.watch_html: str | None = None
         self.last_status: int | None = None
         self.retry_after: float | None = None
+        self.responses = 0  # every answer YouTube sent for this video (redirects too)
 
     def __call__(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.responses += 1
         self.last_status = response.status_code
         self.retry_after = retry_after_of(response)
         path = urlsplit(response.url).path
