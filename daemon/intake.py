@@ -28,6 +28,7 @@ from pathlib import Path
 
 from daemon.errors import JobError
 from daemon.ledger import NOTE_DELETED, Job, Ledger
+from daemon.sources import media
 from vault_tools.inbox import InboxLine, Status, parse_inbox, strip_annotation
 from vault_tools.notes import wikilink
 from vault_tools.pathgate import PathGate, PathRefused, clean_typed, file_kind
@@ -58,6 +59,7 @@ class InboxSync:
         self._name_index: dict[str, list[str]] | None = None
         self.last_lines: list[InboxLine] = []
         self._parsed: tuple[str, list[InboxLine]] | None = None
+        self._prints = media.Fingerprints()  # media file -> content key, read when changed
         # Set by the runner: how far a job's transcription got ("transcribing 3:00 of 58:00")
         self.progress: Callable[[str], str | None] = lambda _key: None
 
@@ -134,13 +136,11 @@ class InboxSync:
         """A file the gate let through: subtitles by path, media by content (once settled)."""
         if kind != "media":
             return Resolved(f"file:{rel}", "file", rel)
-        from daemon.sources import media
-
-        if not media.settled(self.gate, rel):
-            return None  # still being copied in: identified at a later scan
         try:
-            with media.open_media(self.gate, rel) as recording:
-                return Resolved(f"media:{media.fingerprint(recording)}", "media", rel)
+            key = self._prints.key_of(self.gate, rel)
+            if key is None:
+                return None  # still being copied in: identified at a later scan
+            return Resolved(key, "media", rel)
         except JobError as exc:
             return Resolved(f"media:{rel}", "media", rel, exc.reason)
         except OSError as exc:

@@ -130,3 +130,21 @@ def test_transcribing_line_reads_like_the_issue_says() -> None:
     assert Status("working", "transcribing 12:30 of 58:00").render() == \
         " — ⚙️ transcribing 12:30 of 58:00"
     assert Status("working", "1 of 3 done").render() == " — ⚙️ working: 1 of 3 done"
+
+
+def test_an_inbox_pass_reads_a_recording_only_when_it_changed(tmp_path: Path) -> None:
+    """The key is remembered by size, time and inode: content swapped behind an
+    unchanged stamp is not read again; a real change (new time) is."""
+    gate = PathGate(tmp_path)
+    rec = aged(tmp_path / "talk.m4a", b"A" * 1000)
+    prints = media.Fingerprints()
+    first = prints.key_of(gate, "talk.m4a")
+    stamp = rec.stat()
+    rec.write_bytes(b"B" * 1000)
+    os.utime(rec, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert prints.key_of(gate, "talk.m4a") == first  # not read again
+    aged(rec, b"B" * 1000)  # modified (another time): read again
+    second = prints.key_of(gate, "talk.m4a")
+    assert second != first and second == media.Fingerprints().key_of(gate, "talk.m4a")
+    rec.write_bytes(b"C" * 1000)  # being written right now
+    assert prints.key_of(gate, "talk.m4a") is None

@@ -79,6 +79,41 @@ def fingerprint(f: BinaryIO) -> str:
     return h.hexdigest()[:24]
 
 
+class Fingerprints:
+    """Content keys of vault recordings, remembered by (size, mtime, inode) so that an
+    inbox pass reads a recording only when it changed (the inbox is read on every edit
+    and every rescan; a lecture folder may hold gigabytes)."""
+
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[tuple[int, int, int], str]] = {}
+
+    def key_of(self, gate: PathGate, rel: str, now: float | None = None) -> str | None:
+        """``media:<fingerprint>``, or None while the file is still being copied in.
+
+        Raises :class:`PathRefusedError` / :class:`SourceNotFoundError` like
+        :func:`open_media`."""
+        try:
+            st = gate.stat(rel)
+        except PathRefused as exc:
+            raise PathRefusedError.from_gate(exc) from None
+        except OSError as exc:
+            raise SourceNotFoundError(f"cannot read {rel}: {exc.strerror or exc}") from None
+        if (now if now is not None else time.time()) - st.st_mtime < SETTLE_SECONDS:
+            return None
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        known = self._known.get(rel)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        with open_media(gate, rel) as recording:
+            key = f"{KIND}:{fingerprint(recording)}"
+        if len(self._known) >= self.MAX:
+            self._known.clear()
+        self._known[rel] = (stamp, key)
+        return key
+
+
 def speech_key(ledger_key: str, config: dict[str, dict[str, Any]]) -> str:
     """Cache key of a source's transcription under the configured engine."""
     return cache_key(ledger_key, EngineSettings.from_config(config))
