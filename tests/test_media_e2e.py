@@ -133,25 +133,33 @@ def test_without_an_engine_the_line_says_how_to_enable_one(tmp_path: Path) -> No
     assert line.startswith(" — ❌ failed: talk.wav: transcription is off"), line
 
 
-@pytest.mark.slow
-def test_the_inbox_line_shows_how_far_a_long_recording_got(tmp_path: Path) -> None:
-    """A 12-minute recording heard by a slow remote server, in 5-minute chunks: while
-    the daemon runs, the line says how far it got, then links the note."""
+def twelve_minutes(tmp_path: Path, name: str, server: FakeSpeechServer
+                   ) -> tuple[Path, dict[str, str]]:
+    """A vault whose inbox links a 12-minute recording (a steady tone: every 5-minute
+    chunk has sound), heard by ``server`` through the openai engine."""
     lectures = tmp_path / "vault" / "Lectures"
     lectures.mkdir(parents=True)
     wav = tmp_path / "long.wav"
     subprocess.run([need("sox"), "-n", "-r", "8000", "-c", "1", str(wav), "synth", "720",
                     "sine", "220", "vol", "0.3"], check=True)
-    settled(encode(wav, lectures / "seminar.ogg"))
+    settled(encode(wav, lectures / name))
+    vault, env = make_vault(tmp_path, [f"- ![[Lectures/{name}]]"], engine="openai",
+                            model="whisper-1")
+    config = vault / ".vaultd" / "config.toml"
+    config.write_text(config.read_text() + f'base_url = "{server.base_url}"\n')
+    return vault, env
+
+
+@pytest.mark.slow
+def test_the_inbox_line_shows_how_far_a_long_recording_got(tmp_path: Path) -> None:
+    """A 12-minute recording heard by a slow remote server, in 5-minute chunks: while
+    the daemon runs, the line says how far it got, then links the note."""
     lines = ["the lecturer explains how congestion windows grow and shrink over time",
              "slow start doubles the window every round trip until a loss happens",
              "after a loss the window halves and grows again one segment at a time"]
     with FakeSpeechServer(lines) as server:
         server.delay = 2.0
-        vault, env = make_vault(tmp_path, ["- ![[Lectures/seminar.ogg]]"], engine="openai",
-                                model="whisper-1")
-        config = vault / ".vaultd" / "config.toml"
-        config.write_text(config.read_text() + f'base_url = "{server.base_url}"\n')
+        vault, env = twelve_minutes(tmp_path, "seminar.ogg", server)
         proc = start_daemon(vault, env, log=tmp_path / "daemon.log")
         try:
             seen = wait_for(lambda: re.search(r"⚙️ transcribing (\d+:\d\d) of 12:00",
@@ -175,21 +183,12 @@ def test_the_inbox_line_shows_how_far_a_long_recording_got(tmp_path: Path) -> No
 def test_a_daemon_killed_mid_lecture_resumes_where_it_was(tmp_path: Path) -> None:
     """kill -9 while the second of three 5-minute chunks is being heard: after a restart
     the first chunk is not sent again (its result was saved), the note arrives."""
-    lectures = tmp_path / "vault" / "Lectures"
-    lectures.mkdir(parents=True)
-    wav = tmp_path / "long.wav"
-    subprocess.run([need("sox"), "-n", "-r", "8000", "-c", "1", str(wav), "synth", "720",
-                    "sine", "330", "vol", "0.3"], check=True)
-    settled(encode(wav, lectures / "lab.ogg"))
     lines = ["the professor shows how an enzyme lowers the activation energy of a reaction",
              "the substrate binds to the active site and the product is released again",
              "temperature and acidity change the shape of the enzyme and its activity"]
     with FakeSpeechServer(lines) as server:
         server.delay = 3.0
-        vault, env = make_vault(tmp_path, ["- ![[Lectures/lab.ogg]]"], engine="openai",
-                                model="whisper-1")
-        config = vault / ".vaultd" / "config.toml"
-        config.write_text(config.read_text() + f'base_url = "{server.base_url}"\n')
+        vault, env = twelve_minutes(tmp_path, "lab.ogg", server)
         inbox = vault / "inbox.md"
         first = start_daemon(vault, env, log=tmp_path / "daemon.log")
         try:
