@@ -201,6 +201,31 @@ SCHEMA: dict[str, list[Setting]] = {
                 check=_str_list),
         Setting("playlists", [], "YouTube playlist ids to follow.", kind=list, check=_str_list),
         Setting("poll_minutes", 60, "How often to poll followed feeds.", check=_at_least(5)),
+        Setting("podcasts", [], "Podcast RSS/Atom feed URLs to follow; new episodes are "
+                "added to the inbox and transcribed (needs [transcribe]).", kind=list,
+                check=_str_list),
+    ],
+    "transcribe": [
+        Setting("engine", "off", "Speech to text for audio/video files and caption-less "
+                "videos: off, faster-whisper (local; pip install 'vaultd[whisper]') or openai "
+                "(an OpenAI-compatible /v1/audio/transcriptions server at base_url).",
+                check=_one_of("off", "faster-whisper", "openai")),
+        Setting("model", "small", "Whisper size name (tiny, base, small, medium, large-v3; "
+                "downloaded once on first use) or a local model folder; for openai, the "
+                "server's model name."),
+        Setting("base_url", "", "openai engine: server URL ending in /v1."),
+        Setting("device", "auto", "faster-whisper: auto, cpu or cuda.",
+                check=_one_of("auto", "cpu", "cuda")),
+        Setting("compute_type", "auto", "faster-whisper: auto (int8 on CPU), int8, "
+                "float16, float32..."),
+        Setting("language", "auto", "Spoken language code, or auto to detect it."),
+        Setting("vad", True, "Skip silence with voice activity detection (faster-whisper)."),
+        Setting("workers", 1, "Transcription processes (CPU-heavy; separate from "
+                "daemon.workers).", check=_at_least(1)),
+        Setting("max_hours", 12.0, "Longer recordings fail with a plain reason.",
+                kind=(int, float), check=_at_least(0)),
+        Setting("timeout_seconds", 600.0, "openai engine: timeout of one request (one "
+                "5-minute chunk).", kind=(int, float), check=_at_least(1)),
     ],
     "topics": [
         Setting("enabled", True, "Maintain a topic note per topic cluster with at least two "

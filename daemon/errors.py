@@ -136,6 +136,14 @@ class MalformedReplyError(PermanentError):
     pass
 
 
+class NeedsTranscriptionError(PermanentError):
+    """The source has no usable text until its audio is transcribed.
+
+    Raised by a generation worker; the dispatcher routes the job to the transcription
+    pool instead of failing it (the reason is what the user reads if it cannot).
+    """
+
+
 class PathRefusedError(PermanentError, PathRefused):
     """The path gate (:mod:`vault_tools.pathgate`) refused a vault path. Raised by the
     gate as the pure ``PathRefused``; daemon code turns it into this permanent job error

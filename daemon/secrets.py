@@ -46,7 +46,7 @@ from vault_tools import related
 
 MASK = "***"
 MIN_SECRET = 4
-KEY_ENV = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
+KEY_ENV = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "VAULTD_TRANSCRIBE_API_KEY")
 PROXY_ENV = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
              "all_proxy")
 # A key by its shape: sk-ant-api03-..., sk-proj-..., sk-...: long, with a digit in it

@@ -237,8 +237,9 @@ def test_run_once_with_both_stand_ins(tmp_path: Path) -> None:
     ohm, glacier, disabled, gone, dup = (p.annotation for p in parsed)
 
     # Failures say why, in plain words; nothing of theirs reached the model.
-    assert disabled == (" — ❌ failed: This video has subtitles turned off, so there is no "
-                        "transcript to study from.")
+    assert disabled == (" — ❌ failed: This video has subtitles turned off. To transcribe "
+                        "its audio: pip install faster-whisper yt-dlp, set engine = "
+                        '"faster-whisper" under transcribe (docs/media.md)')
     assert gone.startswith(" — ❌ failed: This video is unavailable")
     assert dup == ohm and "✅" in ohm  # same video, other URL form: the same note
 

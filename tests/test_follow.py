@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from daemon.config import load_config
 from daemon.paths import VaultPaths
-from daemon.writer.feeds.fetch import FeedEntry
+from daemon.sources.feeds import FeedEntry
 from daemon.writer.feeds.subscriptions import (
     Feed,
     PollReport,

@@ -18,7 +18,7 @@ from daemon.errors import (
     NetworkError,
     RateLimitedError,
 )
-from daemon.writer.feeds.fetch import FeedEntry, fetch_feed, new_entries, parse_feed
+from daemon.sources.feeds import FeedEntry, fetch_feed, new_entries, parse_feed
 from tests.helpers import closed_port
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
@@ -172,7 +172,7 @@ def test_hostile_xml_is_refused(base_url: str, session: requests.Session) -> Non
 
 @pytest.mark.parametrize("doc", [BILLION_LAUGHS, EXTERNAL_ENTITY])
 def test_parser_refuses_dtds(doc: bytes) -> None:
-    from daemon.writer.feeds.fetch import UnsafeXmlError
+    from daemon.sources.feeds import UnsafeXmlError
 
     with pytest.raises(UnsafeXmlError):
         parse_feed(doc)

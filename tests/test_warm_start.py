@@ -27,7 +27,8 @@ PROBE = textwrap.dedent("""
         return {"pid": os.getpid(), "ppid": os.getppid(),
                 "anthropic_loaded": "anthropic" in sys.modules,
                 "late": os.environ.get("VAULTD_PROBE_LATE"),
-                "daemon_pid": __import__("daemon.jobs.warm_start").warmstart.daemon_pid(),
+                "daemon_pid": __import__("daemon.jobs.warm_start",
+                                         fromlist=["daemon_pid"]).daemon_pid(),
                 "level": __import__("logging").getLogger().level}
 
     if __name__ == "__main__":

@@ -4,6 +4,7 @@ Annotation grammar (always at the end of a source line, after the user's text)::
 
     <user text with the URL> — ⏳ queued
     <user text with the URL> — ⚙️ working            (or "⚙️ working: 3 of 12 done")
+    <user text with the URL> — ⚙️ transcribing 12:30 of 58:00
     <user text with the URL> — 🔁 waiting: <reason>
     <user text with the URL> — ✅ [[Study Notes/Title|Title]]
     <user text with the URL> — ❌ failed: <reason>
@@ -35,7 +36,7 @@ from itertools import accumulate
 from pathlib import Path
 
 from vault_tools.atomic import _fsync_dir, exchange, write_temp
-from vault_tools.sources import SourceRef, find_sources
+from vault_tools.sources import FILE_KINDS, SourceRef, find_sources
 
 SEP = " — "
 MARKS = {"queued": "⏳", "working": "⚙️", "waiting": "🔁", "done": "✅", "failed": "❌",
@@ -58,6 +59,8 @@ class Status:
         if self.state == "queued":
             return f"{SEP}{mark} queued"
         if self.state == "working":
+            if self.detail.startswith("transcribing"):  # "⚙️ transcribing 12:30 of 58:00"
+                return f"{SEP}{mark} {clean_reason(self.detail)}"
             return f"{SEP}{mark} working" + (f": {self.detail}" if self.detail else "")
         if self.state == "done":
             return f"{SEP}{mark} {self.detail}".rstrip()
@@ -138,11 +141,12 @@ def _fenced(lines: list[str], wanted: list[int]) -> set[int]:
     return {w for w in wanted if any(a <= w <= b for a, b in spans)}
 
 
-_NEEDLES = ("youtu.be", "youtube.com", "youtube-nocookie.com", ".srt", ".vtt", ".txt")
+# Every file extension of the link-parsing table (vault_tools.sources.FILE_KINDS).
+_NEEDLES = ("youtu.be", "youtube.com", "youtube-nocookie.com", *FILE_KINDS)
 
 
-_ANYCASE = re.compile(r"[yY][oO][uU][tT][uU](?:\.[bB][eE]|[bB][eE](?:-[nN][oO][cC][oO][oO]"
-                      r"[kK][iI][eE])?\.[cC][oO][mM])|\.(?:[sS][rR][tT]|[vV][tT][tT]|[tT][xX][tT])")
+_ANYCASE = re.compile(r"youtu(?:\.be|be(?:-nocookie)?\.com)|(?:"
+                      + "|".join(re.escape(e) for e in FILE_KINDS) + ")", re.I)
 
 
 def _candidate_lines(text: str, lines: list[str]) -> list[int]:

@@ -4,7 +4,8 @@ The frontmatter contract (Dataview users query these keys) lives here and only h
 
 * study note: ``type: study-note``, title, source, video_id, channel, duration (s),
   published, created, tags, aliases, assessment ("[[...]]"), model,
-  tokens {in, out, cached}, source_key
+  tokens {in, out, cached}, source_key; a podcast episode with Podcasting 2.0 chapters
+  also gets ``chapters`` (``["0:00 Welcome", "12:30 Light reactions"]``)
 * assessment: ``type: assessment``, source, video_id, notes ("[[...]]"), source_key
 
 Study-note ``tags`` never include a tag of the Spaced Repetition plugin (see
@@ -21,7 +22,7 @@ import re
 from typing import Any
 
 from vault_tools import frontmatter
-from vault_tools.models import VideoContent
+from vault_tools.models import VideoContent, format_timestamp
 from vault_tools.sanitize import strip_region_markers
 from vault_tools.sr_settings import SrSettings
 
@@ -66,7 +67,7 @@ def topic_tags(tags: list[str], sr: SrSettings | None = None) -> list[str]:
 def note_frontmatter(content: VideoContent, *, created: str, assessment_link: str,
                      sr: SrSettings | None = None) -> dict[str, Any]:
     meta, usage = content.meta, content.usage
-    return {
+    data: dict[str, Any] = {
         "type": "study-note",
         "title": plain_text(meta.title),
         "source": _source(content),
@@ -84,6 +85,10 @@ def note_frontmatter(content: VideoContent, *, created: str, assessment_link: st
         "concepts": _plain_list(content.key_terms),
         "source_key": encode_key(meta.key),
     }
+    if meta.kind == "podcast" and meta.chapters:  # Podcasting 2.0 chapters of the feed
+        data["chapters"] = [f"{format_timestamp(c.start)} {plain_text(c.title)}"
+                            for c in meta.chapters]
+    return data
 
 
 def assessment_frontmatter(content: VideoContent, *, created: str, notes_link: str

@@ -1,4 +1,4 @@
-"""Recognise sources in a line of text: YouTube videos, playlists and subtitle-file links.
+"""Recognise sources in a line of text: YouTube videos, playlists, subtitle and media files.
 
 Pure and total: any string in, a list of :class:`SourceRef` out, never an exception.
 A YouTube URL whose video id is malformed is still a source (so the user sees why it
@@ -15,25 +15,39 @@ from urllib.parse import parse_qs, unquote, urlsplit
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 PLAYLIST_ID = re.compile(r"^[A-Za-z0-9_-]{10,64}$")
 SUBTITLE_EXTS = (".srt", ".vtt", ".txt")
+MEDIA_EXTS = (".mp3", ".m4a", ".wav", ".ogg", ".opus", ".flac", ".mp4", ".mkv", ".webm", ".mov")
+# The link-parsing table: a vault file's extension -> the kind of source it is. Adding a
+# file-based source type is one line here (and its module in daemon/sources/).
+FILE_KINDS: dict[str, str] = {**{e: "file" for e in SUBTITLE_EXTS},
+                              **{e: "media" for e in MEDIA_EXTS}}
+_EXT_ALT = "|".join(sorted((e[1:] for e in FILE_KINDS), key=len, reverse=True))
 
 _YT_URL = re.compile(
     r"(?<![\w@.\-/])(?:https?://)?(?:(?:www|m|music)\.)?"
     r"(?:youtube\.com|youtube-nocookie\.com|youtu\.be)"
     r"(?:/[^\s<>\[\]()\"'|`]*)?", re.I)
-_WIKILINK = re.compile(r"!?\[\[([^\]\|#^\n]+?\.(?:srt|vtt|txt))(?:[#^|][^\]\n]*)?\]\]", re.I)
+_WIKILINK = re.compile(rf"!?\[\[([^\]\|#^\n]+?\.(?:{_EXT_ALT}))(?:[#^|][^\]\n]*)?\]\]", re.I)
 _MDLINK = re.compile(r"!?\[[^\]\n]*\]\(\s*(<[^>\n]+>|[^)\s]+)(?:\s+\"[^\"]*\")?\s*\)")
-_BARE_FILE = re.compile(r"(?<![\S])([^\s\[\]()<>\"'|`]+\.(?:srt|vtt|txt))(?=[\s,;.!?]*$|\s)",
+_BARE_FILE = re.compile(rf"(?<![\S])([^\s\[\]()<>\"'|`]+\.(?:{_EXT_ALT}))(?=[\s,;.!?]*$|\s)",
                         re.I)
-_QUICK = re.compile(r"youtu|\.srt|\.vtt|\.txt", re.I)
+# A podcast episode (or any audio/video file on the web): an http(s) URL whose path ends
+# in a media extension; the query string may follow.
+_MEDIA_ALT = "|".join(sorted((e[1:] for e in MEDIA_EXTS), key=len, reverse=True))
+_MEDIA_URL = re.compile(rf"https?://[^\s<>\[\]()\"'|`]+?\.(?:{_MEDIA_ALT})"
+                        r"(?:\?[^\s<>\[\]()\"'|`]*)?(?=[\s)\]>\"'|`,;!]|\.?$|\.\s)", re.I)
+_QUICK = re.compile(rf"youtu|\.(?:{_EXT_ALT})", re.I)
 
 
 @dataclass(frozen=True)
 class SourceRef:
     """A source found in text.
 
-    ``kind`` is ``youtube``, ``playlist`` or ``file``; ``key`` is the ledger key
-    (``youtube:<id>``, ``playlist:<id>``, ``file:<link target as written>``; the daemon
-    replaces a file key with the resolved vault path); ``text`` is the exact substring.
+    ``kind`` is ``youtube``, ``playlist``, ``file`` (subtitles), ``media`` (audio or
+    video in the vault) or ``podcast`` (an audio URL); ``key`` is the ledger key
+    (``youtube:<id>``, ``playlist:<id>``, ``podcast:<url>``,
+    ``file:<link target as written>``, ``media:<link target>``; the daemon replaces a
+    file key with the resolved vault path and a media key with the file's content
+    fingerprint); ``text`` is the exact substring.
     """
 
     kind: str
@@ -49,6 +63,8 @@ class SourceRef:
             return f"https://www.youtube.com/watch?v={self.ident}"
         if self.kind == "playlist":
             return f"https://www.youtube.com/playlist?list={self.ident}"
+        if self.kind == "podcast":
+            return self.ident
         return None
 
 
@@ -97,6 +113,17 @@ def normalise_file_target(target: str) -> str:
     return target
 
 
+def file_kind(target: str) -> str | None:
+    """``file`` / ``media`` for a vault path by its extension, None for other files."""
+    dot = target.rfind(".")
+    return FILE_KINDS.get(target[dot:].lower()) if dot >= 0 else None
+
+
+def _file_ref(target: str, text: str, *, bare: bool = False) -> SourceRef:
+    kind = file_kind(target) or "file"
+    return SourceRef(kind, f"{kind}:{target}", text, target, bare=bare)
+
+
 def find_sources(line: str) -> list[SourceRef]:
     """All sources in one line, in order of appearance, without duplicates."""
     if not _QUICK.search(line):
@@ -109,7 +136,7 @@ def find_sources(line: str) -> list[SourceRef]:
 
     for m in _WIKILINK.finditer(line):
         target = normalise_file_target(m.group(1))
-        found.append((m.start(), SourceRef("file", f"file:{target}", m.group(0), target)))
+        found.append((m.start(), _file_ref(target, m.group(0))))
         taken.append(m.span())
     for m in _YT_URL.finditer(line):
         if not free(*m.span()):
@@ -118,20 +145,24 @@ def find_sources(line: str) -> list[SourceRef]:
         if ref:
             found.append((m.start(), ref))
             taken.append(m.span())
+    for m in _MEDIA_URL.finditer(line):
+        if free(*m.span()):
+            url = m.group(0)
+            found.append((m.start(), SourceRef("podcast", f"podcast:{url}", url, url)))
+            taken.append(m.span())
     for m in _MDLINK.finditer(line):
         target = m.group(1)
         if not free(*m.span(1)) or "://" in target:
             continue
         target = normalise_file_target(target)
-        if target.lower().endswith(SUBTITLE_EXTS):
-            found.append((m.start(), SourceRef("file", f"file:{target}", m.group(0), target)))
+        if file_kind(target):
+            found.append((m.start(), _file_ref(target, m.group(0))))
             taken.append(m.span())
     for m in _BARE_FILE.finditer(line):
         if not free(*m.span(1)) or "://" in m.group(1) or m.group(1).startswith(("www.", "http")):
             continue
         target = normalise_file_target(m.group(1))
-        found.append((m.start(1), SourceRef("file", f"file:{target}", m.group(1), target,
-                                             bare=True)))
+        found.append((m.start(1), _file_ref(target, m.group(1), bare=True)))
         taken.append(m.span(1))
     found.sort(key=lambda item: item[0])
     seen: set[str] = set()

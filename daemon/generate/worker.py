@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import asdict, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from daemon.errors import EmptyTranscriptError, InvalidSourceError, JobError, PermanentError
+from daemon.errors import EmptyTranscriptError, JobError, PermanentError
 from daemon.generate.base import Backend, JobSpec
 from daemon.secrets import register_config, scrub
+from daemon.sources.subtitle_file import load_file_source, title_from_filename  # noqa: F401
 from vault_tools.models import SourceMeta, Transcript
 
 log = logging.getLogger("vaultd.worker")
@@ -25,40 +25,11 @@ MIN_WORDS = 30
 _backends: dict[str, Backend] = {}
 
 
-def title_from_filename(path: str) -> str:
-    """``Lectures/tcp-congestion_control.vtt`` -> ``Tcp congestion control``."""
-    stem = PurePosixPath(path).stem
-    words = re.sub(r"[_\-.]+", " ", stem).strip()
-    if not words:
-        return "Untitled transcript"
-    return words[0].upper() + words[1:] if words.islower() else words
-
-
-def load_file_source(spec: JobSpec) -> tuple[Transcript, SourceMeta]:
-    from vault_tools.subtitles import SubtitleParseError, parse_subtitles
-
-    assert spec.file_path is not None and spec.file_text is not None
-    try:
-        transcript = parse_subtitles(spec.file_text, spec.file_path)
-    except SubtitleParseError as exc:
-        raise EmptyTranscriptError(str(exc)) from exc
-    meta = SourceMeta(key=spec.key, kind="file", title=title_from_filename(spec.file_path),
-                      file_path=spec.file_path, duration=round(transcript.end, 3),
-                      language=transcript.language)
-    return transcript, meta
-
-
 def load_source(spec: JobSpec, stats: dict[str, int] | None = None
                 ) -> tuple[Transcript, SourceMeta]:
-    if spec.kind == "file":
-        return load_file_source(spec)
-    if spec.kind == "youtube":
-        from daemon.sources.youtube import fetch_youtube
+    from daemon.sources.base import load_source as load  # the table of source kinds
 
-        assert spec.video_id is not None
-        return fetch_youtube(spec.video_id, spec.context.config, Path(spec.context.state_dir),
-                             stats=stats)
-    raise InvalidSourceError(f"unsupported source kind {spec.kind!r}")
+    return load(spec, stats)
 
 
 def get_backend(spec: JobSpec) -> Backend:

@@ -16,6 +16,12 @@ A worker that dies (OOM, segfault) breaks the whole pool; the dispatcher rebuild
 and the affected jobs are retried as transient failures, never lost.
 
 ``sequential=True`` runs jobs in the dispatcher thread itself (tests, debugging).
+
+A source that must be heard first (an audio/video file, a caption-less video) raises
+:class:`NeedsTranscriptionError` in its worker, or is seen to lack a cached transcript
+at claim time; it then goes to the separate transcription pool
+(:mod:`daemon.jobs.transcription_pool`) and comes back to a generation slot once its transcript
+is cached. While it is heard, :meth:`Dispatcher.progress_of` says how far it got.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import posixpath
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -35,6 +43,7 @@ from daemon.config import Config
 from daemon.errors import (
     ConfigError,
     JobError,
+    NeedsTranscriptionError,
     NetworkError,
     OfflineError,
     PathRefusedError,
@@ -45,9 +54,18 @@ from daemon.generate.base import GenerationContext, JobSpec
 from daemon.generate.worker import run_job, run_playlist, split_result
 from daemon.jobs import orphans
 from daemon.jobs.ledger import MAX_WAIT, Job, Ledger
+from daemon.jobs.transcription_pool import (
+    TranscribeTask,
+    TranscriptionPool,
+    progress_text,
+    terminate_pool,
+)
 from daemon.jobs.warm_start import pool_kwargs, start_early, warm
 from daemon.logs import setup_logging
 from daemon.paths import VaultPaths
+from daemon.sources import media
+from daemon.sources.base import transcribable
+from daemon.sources.transcribe import EngineSettings, cache_key, speech_dir, unavailable_reason
 from vault_tools.models import Usage, VideoContent
 from vault_tools.pathgate import PathGate, PathRefused
 
@@ -113,6 +131,13 @@ class Dispatcher(threading.Thread):
         # not regenerated (``is_known`` is a cheap read of the writer's index).
         self.is_known: Callable[[str], bool] = lambda _vid: False
         self.on_known: Callable[[str], None] = lambda _key: None
+        t = config.section("transcribe")
+        self.transcriber = TranscriptionPool(t["workers"], config.get("daemon", "log_level"),
+                                             sequential=sequential)
+        # key -> (job, start time, speech cache key): being heard, holding no generation slot
+        self.transcribing: dict[str, tuple[Job, float, str]] = {}
+        self._heard: deque[Job] = deque()  # transcribed, waiting for a generation slot
+        self._progress_shown: dict[str, str | None] = {}
         if not sequential:  # the fork server imports while the daemon starts up
             start_early(backend)
 
@@ -139,7 +164,16 @@ class Dispatcher(threading.Thread):
         """(key, seconds in flight) of jobs being generated now."""
         now = time.monotonic()
         with self._lock:
-            return [(job.key, now - t) for job, t in self.inflight.values()]
+            return ([(job.key, now - t) for job, t in self.inflight.values()]
+                    + [(job.key, now - t) for job, t, _ in self.transcribing.values()])
+
+    def progress_of(self, key: str) -> str | None:
+        """``transcribing 12:30 of 58:00`` while ``key`` is being heard, else None."""
+        with self._lock:
+            entry = self.transcribing.get(key)
+        if entry is None:
+            return None
+        return progress_text(self.paths.state, entry[2])
 
     # -- loop --------------------------------------------------------------------------
     def run(self) -> None:
@@ -152,12 +186,24 @@ class Dispatcher(threading.Thread):
             try:
                 if self._save_unsaved():
                     self._fill()
+                self._report_progress()
                 timeout = self._idle_timeout()
+                if self.transcribing:  # progress lines move: look again soon
+                    timeout = min(timeout, 2.0)
             except Exception as exc:
                 if not self._state_fault(exc):
                     raise
                 timeout = 1.0
             self._wake.wait(timeout=timeout)
+
+    def _report_progress(self) -> None:
+        """Re-render the inbox when a transcription's progress text changed."""
+        with self._lock:
+            keys = list(self.transcribing)
+        shown = {k: self.progress_of(k) for k in keys}
+        if shown != self._progress_shown:
+            self._progress_shown = shown
+            self.on_changed()
 
     def _state_fault(self, exc: BaseException) -> bool:
         """A ledger/state-folder fault: handed to the watch, the thread lives on."""
@@ -248,15 +294,20 @@ class Dispatcher(threading.Thread):
             if self.watch is not None and (self.watch.paused or self.watch.fatal):
                 return  # state folder full or read-only: nothing new until it is back
             with self._lock:
-                busy = [job.key for job, _ in self.inflight.values()] + list(self._unsaved)
-            job = self.ledger.claim_next(self.owner, exclude=busy, horizon=self._horizon())
+                job = self._heard.popleft() if self._heard else None
+                busy = [j.key for j, _ in self.inflight.values()] + list(self._unsaved)
             if job is None:
-                return
-            self.on_changed()
-            if job.kind == "youtube" and not job.force and \
-                    self.is_known(job.key.removeprefix("youtube:")):
-                self.on_known(job.key)
-                continue
+                job = self.ledger.claim_next(self.owner, exclude=busy, horizon=self._horizon())
+                if job is None:
+                    return
+                self.on_changed()
+                if job.kind == "youtube" and not job.force and \
+                        self.is_known(job.key.removeprefix("youtube:")):
+                    self.on_known(job.key)
+                    continue
+                if job.kind in ("media", "podcast") and not self._heard_before(job):
+                    self._transcribe(job, None)
+                    continue
             try:
                 spec = self._spec(job)
             except JobError as exc:
@@ -295,6 +346,10 @@ class Dispatcher(threading.Thread):
             rel = job.key.removeprefix("file:")
             text = read_subtitle_file(self.paths.gate, rel)
             return replace(spec, file_path=rel, file_text=text)
+        if job.kind == "media":
+            return replace(spec, file_path=job.url)
+        if job.kind == "podcast":
+            return replace(spec, url=job.url)
         if job.kind == "youtube":
             vid = job.key.removeprefix("youtube:")
             return replace(spec, video_id=vid, url=job.url)
@@ -315,6 +370,14 @@ class Dispatcher(threading.Thread):
         except BrokenProcessPool:
             self._pool_broken = True
             error = NetworkError("a worker process died; retrying")
+        except NeedsTranscriptionError as exc:
+            if self._heard_before(job):  # heard, yet the worker found no transcript: no loop
+                error = PermanentError(f"internal error: {job.key} was transcribed but its "
+                                       "transcript could not be loaded")
+            else:
+                self._transcribe(job, exc)
+                self._wake.set()
+                return
         except JobError as exc:
             error = exc
         except ConfigError as exc:  # e.g. a proxy setting only a worker can check
@@ -348,6 +411,66 @@ class Dispatcher(threading.Thread):
             self.ledger.record_source_requests(job.key, requests)
         log.info("generated %s (%s)", job.key, content.model, extra={"job": job.key})
         self.on_generated(job.key)
+
+    # -- transcription ---------------------------------------------------------------
+    def _speech_key(self, job: Job) -> str:
+        return cache_key(job.key, EngineSettings.from_config(self.config.to_dict()))
+
+    def _heard_before(self, job: Job) -> bool:
+        """The job's transcript is cached (a retry, regeneration or restart)."""
+        return (speech_dir(self.paths.state) / f"{self._speech_key(job)}.json").is_file()
+
+    def _transcribe(self, job: Job, need: NeedsTranscriptionError | None) -> None:
+        """Send a claimed job to the transcription pool (it keeps no generation slot)."""
+        config = self.config.to_dict()
+        why = unavailable_reason(EngineSettings.from_config(config))
+        if why or not transcribable(job.kind):
+            reason = need.reason if need else f"{posixpath.basename(job.url or job.key)}: {why}"
+            self._failed(job, PermanentError(reason))
+            return
+        if job.kind == "media":
+            try:  # through the gate now; the transcriber opens it through the gate again
+                media.open_media(self.paths.gate, job.url or "").close()
+            except JobError as exc:
+                self._failed(job, exc)
+                return
+        task = TranscribeTask(key=job.key, kind=job.kind, config=config,
+                              state_dir=str(self.paths.state), vault=str(self.paths.vault),
+                              rel=job.url if job.kind == "media" else None, url=job.url,
+                              allow_symlinks_out=self.paths.gate.allow_symlinks_out)
+        log.info("transcribing %s", job.url or job.key, extra={"job": job.key})
+        with self._lock:
+            self.transcribing[job.key] = (job, time.monotonic(), self._speech_key(job))
+        try:
+            self.transcriber.submit(task, lambda fut, job=job: self._transcribed(job, fut))
+        except (BrokenProcessPool, RuntimeError):
+            with self._lock:
+                self.transcribing.pop(job.key, None)
+            self.transcriber.reset()
+            self.ledger.release(job.key)
+        self.on_changed()
+
+    def _transcribed(self, job: Job, fut: Future[str]) -> None:
+        with self._lock:
+            entry = self.transcribing.pop(job.key, None)
+        if entry is None:  # given back by drain() already
+            return
+        try:
+            fut.result()
+        except BrokenProcessPool:
+            self.transcriber.reset()
+            self._failed(job, NetworkError("the transcription process died; retrying"))
+        except JobError as exc:
+            self._failed(job, exc)
+        except Exception as exc:  # noqa: BLE001 - a bug: fail this job, keep going
+            log.exception("transcription of %s crashed", job.key)
+            self._failed(job, PermanentError(f"internal error: {type(exc).__name__}: {exc}"))
+        else:
+            log.info("transcribed %s", job.url or job.key, extra={"job": job.key})
+            with self._lock:
+                self._heard.append(job)
+        self.on_changed()
+        self._wake.set()
 
     def _expanded(self, job: Job, raw: str) -> None:
         videos = json.loads(raw)
@@ -401,6 +524,16 @@ class Dispatcher(threading.Thread):
         with self._lock:
             left = list(self.inflight.items())
             self.inflight.clear()
+            hearing = [job for job, _, _ in self.transcribing.values()] + list(self._heard)
+            self.transcribing.clear()
+            self._heard.clear()
+        self.transcriber.shutdown()  # a partial transcript is kept: the next run resumes
+        for job in hearing:
+            try:
+                self.ledger.release(job.key)
+                log.info("returned %s to the queue", job.key, extra={"job": job.key})
+            except Exception:  # noqa: BLE001 - already moved by a late callback
+                pass
         for fut, (job, _) in left:
             fut.cancel()
             try:
@@ -414,8 +547,4 @@ class Dispatcher(threading.Thread):
         """Stop the pool's processes now (none is left behind as an orphan)."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            procs = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for p in procs:
-                if p.is_alive():
-                    p.terminate()
+            terminate_pool(pool)

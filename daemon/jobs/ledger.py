@@ -478,6 +478,15 @@ class Ledger:
                                  (note_path,)).fetchone()
         return Job.from_row(row) if row else None
 
+    def set_urls(self, items: Iterable[tuple[str, str]]) -> None:
+        """Record where sources are now, ``(key, url)``: a media file keyed by its content
+        keeps its job when renamed or moved, and is read from its new vault path."""
+        items = list(items)
+        if items:
+            with self._tx() as db:
+                db.executemany("UPDATE jobs SET url=? WHERE key=? AND url IS NOT ?",
+                               [(url, key, url) for key, url in items])
+
     def set_note_text(self, key: str, note_text: str) -> None:
         """Replace the merge base of a note the daemon edited again after writing it
         (a link added to its Related region), so a later regeneration does not take

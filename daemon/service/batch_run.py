@@ -22,7 +22,7 @@ import threading
 from dataclasses import replace
 
 from daemon.config import Config
-from daemon.errors import ConfigError, JobError
+from daemon.errors import ConfigError, JobError, NeedsTranscriptionError
 from daemon.generate.base import GenerationContext, JobSpec
 from daemon.generate.worker import load_source
 from daemon.jobs.dispatcher import read_subtitle_file
@@ -70,6 +70,12 @@ class BatchRun:
             try:
                 spec = self._spec(job)
                 transcript, meta = load_source(spec)  # cached: no refetch on resume
+            except NeedsTranscriptionError:
+                # Audio to hear first: left for `vaultd run` (its transcription pool).
+                self.ledger.release(job.key)
+                log.info("%s needs transcription; left for vaultd run", job.key,
+                         extra={"job": job.key})
+                continue
             except JobError as exc:
                 self._fail(job.key, exc)
                 continue

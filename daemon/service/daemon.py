@@ -195,6 +195,7 @@ class Daemon:
         self.writer.subscriptions = self.subscriptions
         self.dispatcher.is_known = self.writer.is_known_video
         self.dispatcher.on_known = self.writer.request_link_existing
+        self.writer.sync.progress = self.dispatcher.progress_of
         sup = self.supervisor
         sup.adopt(self.keeper)
         sup.adopt(self.writer)
@@ -236,7 +237,7 @@ class Daemon:
 
     def _schedule_subscriptions(self) -> None:
         sub = self.config.section("subscriptions")
-        if not (sub["channels"] or sub["playlists"]):
+        if not (sub["channels"] or sub["playlists"] or sub["podcasts"]):
             if self.scheduler.get_job("poll-subscriptions"):
                 self.scheduler.remove_job("poll-subscriptions")
             return

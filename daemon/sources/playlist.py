@@ -23,7 +23,7 @@ import requests
 from daemon.errors import InvalidSourceError, IpBlockedError
 from daemon.sources import ytdlp
 from daemon.sources.http import build_session, proxy_config_from
-from daemon.sources.youtube import (
+from daemon.sources.ytcommon import (
     BLOCKED,
     VIDEO_ID_RE,
     http_status_error,

@@ -14,13 +14,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import requests
 from youtube_transcript_api.proxies import ProxyConfig
 
 from daemon.errors import EmptyTranscriptError, TranscriptUnavailableError
-from daemon.sources.youtube import (
+from daemon.sources.ytcommon import (
     WATCH_URL,
     meta_fields,
     parse_chapters,
@@ -113,7 +114,11 @@ def fetch_captions(
     response.raise_for_status()
     transcript = Transcript(parse_json3(response.text), language=code,
                             is_generated=is_generated)
+    return transcript, info_fields(video_id, info)
 
+
+def info_fields(video_id: str, info: dict[str, Any]) -> dict[str, Any]:
+    """Metadata fields (as :func:`youtube.meta_fields`) from a yt-dlp info dict."""
     values = meta_fields(video_id, None)
     duration = float(info["duration"]) if info.get("duration") else None
     description = str(info.get("description") or "")
@@ -129,4 +134,29 @@ def fetch_captions(
         chapters=chapters or parse_chapters(description, duration),
         keywords=list(info.get("tags") or []),
     )
-    return transcript, values
+    return values
+
+
+def download_audio(video_id: str, proxy: ProxyConfig | None, folder: Path,
+                   config: dict[str, dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+    """The best audio-only format of a video into ``folder`` (resumable), and its info.
+
+    Same proxy and pacing as every other YouTube request (``youtube.proxy``,
+    ``min_request_interval_seconds``, ``timeout_seconds``); no picture is downloaded.
+    """
+    yt = config["youtube"]
+    folder.mkdir(parents=True, exist_ok=True)
+    opts = _options(proxy, skip_download=False, noplaylist=True, format="bestaudio/best",
+                    outtmpl=str(folder / f"{video_id}.%(ext)s"), continuedl=True,
+                    noprogress=True, sleep_interval_requests=yt["min_request_interval_seconds"],
+                    socket_timeout=yt["timeout_seconds"])
+    import yt_dlp
+
+    with yt_dlp.YoutubeDL(opts) as ydl:
+        info = ydl.extract_info(WATCH_URL.format(video_id), download=True)
+    info = info if isinstance(info, dict) else {}
+    files = [d.get("filepath") for d in info.get("requested_downloads") or []]
+    path = Path(files[0]) if files and files[0] else None
+    if path is None or not path.is_file():
+        raise TranscriptUnavailableError("yt-dlp downloaded no audio for this video.")
+    return path, info

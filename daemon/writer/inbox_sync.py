@@ -5,12 +5,15 @@
 same video in any URL form is one key), and renders each source line's status from the
 ledger. Being a function of (text, ledger) it can be re-run on every retry of the swap.
 
-Subtitle-file links are resolved here, where the vault is visible: a path relative to
-the vault, to the inbox's folder, or (Obsidian style) a unique file name anywhere in the
-vault. Every candidate is checked by the path gate (:mod:`vault_tools.pathgate`): paths
-that leave the vault (``..``, absolute, ``~``, drive letters, a symlink out) and files that
-are not regular files (a FIFO, a device) are refused with the gate's reason. The
-dispatcher reads the file through the gate again when it runs the job.
+Subtitle- and media-file links are resolved here, where the vault is visible: a path
+relative to the vault, to the inbox's folder, or (Obsidian style) a unique file name
+anywhere in the vault. A media file is keyed by its content fingerprint
+(:mod:`daemon.sources.media`), and only once it has stopped changing (a recording still
+being copied in is picked up by a later scan). Every candidate is checked by the path
+gate (:mod:`vault_tools.pathgate`): paths that leave the vault (``..``, absolute, ``~``,
+drive letters, a symlink out) and files that are not regular files (a FIFO, a device)
+are refused with the gate's reason. The dispatcher (subtitles) and the transcriber
+(media) read the file through the gate again when they run the job.
 """
 
 from __future__ import annotations
@@ -23,16 +26,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from daemon.errors import JobError
 from daemon.jobs.ledger import NOTE_DELETED, Job, Ledger
+from daemon.sources import media
 from vault_tools.inbox import InboxLine, Status, parse_inbox, strip_annotation
 from vault_tools.notes import wikilink
 from vault_tools.pathgate import PathGate, PathRefused, clean_typed, file_kind
-from vault_tools.sources import SUBTITLE_EXTS, SourceRef
+from vault_tools.sources import FILE_KINDS, SourceRef
 from vault_tools.unhandled import unhandled_links
 
 log = logging.getLogger("vaultd.intake")
 
 MISSING_FILE = "subtitle file not found in the vault"  # a job failed so comes back by itself
+MISSING_MEDIA = "media file not found in the vault"
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,9 @@ class InboxSync:
         # The state folder's fault ("waiting: disk full (N MB free)"), set by the runner:
         # unfinished lines say it instead of "working".
         self.pause: Callable[[], str | None] = lambda: None
+        self._prints = media.Fingerprints()  # media file -> content key, read when changed
+        # Set by the runner: how far a job's transcription got ("transcribing 3:00 of 58:00")
+        self.progress: Callable[[str], str | None] = lambda _key: None
 
     # -- resolution --------------------------------------------------------------
     def _check(self, rel: str) -> tuple[str | None, str | None]:
@@ -81,7 +90,7 @@ class InboxSync:
             for root, dirs, files in os.walk(self.gate.root):
                 dirs[:] = [d for d in dirs if not d.startswith(".")]
                 for f in files:
-                    if f.lower().endswith(SUBTITLE_EXTS):
+                    if f.lower().endswith(tuple(FILE_KINDS)):
                         rel = (Path(root) / f).relative_to(self.gate.root).as_posix()
                         index.setdefault(f.lower(), []).append(rel)
             self._name_index = index
@@ -89,9 +98,9 @@ class InboxSync:
 
     def resolve(self, ref: SourceRef) -> Resolved | None:
         """Ledger identity of a source; None for a bare path that names no file."""
-        if ref.kind != "file":
+        if ref.kind not in ("file", "media"):
             return Resolved(ref.key, ref.kind, ref.canonical_url or ref.text, ref.error)
-        target = ref.ident
+        kind, target = ref.kind, ref.ident
         inbox_dir = posixpath.dirname(self.gate.relative(self.inbox))
         candidates: list[str] = []
         refusal: str | None = None
@@ -106,7 +115,7 @@ class InboxSync:
         for cand in dict.fromkeys(candidates):
             rel, why = self._check(cand)
             if rel:
-                return Resolved(f"file:{rel}", "file", rel)
+                return self._found(kind, rel)
             refusal = refusal or why
         if "/" not in target and "\\" not in target and not refusal:
             found: list[str] = []
@@ -116,14 +125,30 @@ class InboxSync:
                     found.append(rel)
                 refusal = refusal or why
             if len(found) == 1:
-                return Resolved(f"file:{found[0]}", "file", found[0])
+                return self._found(kind, found[0])
             if len(found) > 1:
-                return Resolved(f"file:{target}", "file", target,
+                return Resolved(f"{kind}:{target}", kind, target,
                                 f"{len(found)} files are named {target}; link one by its path")
         if ref.bare and not refusal:
             return None
-        reason = refusal or f"{MISSING_FILE}: {target}"
-        return Resolved(f"file:{target}", "file", target, reason)
+        missing = MISSING_MEDIA if kind == "media" else MISSING_FILE
+        reason = refusal or f"{missing}: {target}"
+        return Resolved(f"{kind}:{target}", kind, target, reason)
+
+    def _found(self, kind: str, rel: str) -> Resolved | None:
+        """A file the gate let through: subtitles by path, media by content (once settled)."""
+        if kind != "media":
+            return Resolved(f"file:{rel}", "file", rel)
+        try:
+            key = self._prints.key_of(self.gate, rel)
+            if key is None:
+                return None  # still being copied in: identified at a later scan
+            return Resolved(key, "media", rel)
+        except JobError as exc:
+            return Resolved(f"media:{rel}", "media", rel, exc.reason)
+        except OSError as exc:
+            return Resolved(f"media:{rel}", "media", rel,
+                            f"cannot read {rel}: {exc.strerror or exc}")
 
     def forget_file_names(self) -> None:
         """Drop the file-name cache (call once per scan: files come and go)."""
@@ -146,6 +171,8 @@ class InboxSync:
         if self.pause():
             return out  # the ledger cannot take new rows now; the lines say why
         added = self.ledger.add_many([(r.key, r.kind, r.url, r.error) for r in new])
+        self.ledger.set_urls([(r.key, r.url) for r in new
+                              if r.kind == "media" and r.url and not r.error])
         for key in added:
             log.info("queued %s", key, extra={"job": key})
         self._revive_found([r.key for r in new if r.kind == "file" and r.error is None])
@@ -176,6 +203,9 @@ class InboxSync:
             status = line_status([jobs.get(r.key) for r in resolved], children)
             if pause and status.state in ("queued", "working", "waiting"):
                 status = Status("waiting", pause.removeprefix("waiting: "))
+            elif status.state == "working" and len(resolved) == 1 and \
+                    (heard := self.progress(resolved[0].key)):
+                status = Status("working", heard)
             if status.render() != line.annotation:
                 statuses[line.index] = status
                 expected[line.index] = line.body

@@ -1,7 +1,7 @@
 """Following channels and playlists: poll their feeds, append new videos to the inbox.
 
 ``Subscriptions`` polls every channel and playlist in ``[subscriptions]`` through
-:func:`daemon.writer.feeds.fetch.fetch_feed` and appends each new video to the inbox as an
+:func:`daemon.sources.feeds.fetch_feed` and appends each new video to the inbox as an
 ordinary line the person can read, keep or delete::
 
     - [ ] Gradient descent, step by step https://www.youtube.com/watch?v=ZZt4nHq0LfE (from …)
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -44,8 +45,8 @@ from daemon.errors import (
     RateLimitedError,
 )
 from daemon.paths import VaultPaths
+from daemon.sources.feeds import FeedEntry, FeedKind, fetch_feed, new_entries
 from daemon.sources.http import build_session
-from daemon.writer.feeds.fetch import FeedEntry, FeedKind, fetch_feed, new_entries
 from vault_tools.atomic import write_atomic
 from vault_tools.inbox import InboxBusy, append_lines, edit_inbox, parse_inbox
 from vault_tools.sources import find_sources
@@ -73,6 +74,8 @@ class Feed:
 
     @property
     def label(self) -> str:
+        if self.kind == "podcast":  # the feed URL would read as a source on the line
+            return f"podcast {urlsplit(self.ident).hostname or 'feed'}"
         return f"{self.kind} {self.ident}"
 
 
@@ -169,6 +172,7 @@ class Subscriptions:
         self.paths = paths
         self.config = config  # replace on config reload; feeds are read at each poll
         self.base_url = base_url
+        self._episodes: dict[str, Any] = {}  # podcast audio URL -> podcast.Episode
         self._session_factory = session_factory or (
             lambda: build_session(self.config.to_dict(), self.paths.state))
 
@@ -180,7 +184,8 @@ class Subscriptions:
         """The followed feeds from config, each once, in config order."""
         sub = self.config.section("subscriptions")
         found: dict[str, Feed] = {}
-        for kind, idents in (("channel", sub["channels"]), ("playlist", sub["playlists"])):
+        for kind, idents in (("channel", sub["channels"]), ("playlist", sub["playlists"]),
+                             ("podcast", sub.get("podcasts", []))):
             for ident in idents:
                 feed = Feed(kind, str(ident).strip())  # type: ignore[arg-type]
                 found.setdefault(feed.key, feed)
@@ -212,8 +217,11 @@ class Subscriptions:
                         f"not asked this round: {blocked.reason}")))
                     continue
                 try:
-                    entries = fetch_feed(feed.kind, feed.ident, session=session,
-                                         base_url=self.base_url, timeout=timeout)
+                    if feed.kind == "podcast":
+                        entries = self._podcast_entries(feed, session, timeout)
+                    else:
+                        entries = fetch_feed(feed.kind, feed.ident, session=session,
+                                             base_url=self.base_url, timeout=timeout)
                 except JobError as exc:
                     results.append((feed, exc))
                     if isinstance(exc, RateLimitedError | IpBlockedError):
@@ -225,6 +233,20 @@ class Subscriptions:
                 else:
                     results.append((feed, entries))
         return results
+
+    def _podcast_entries(self, feed: Feed, session: requests.Session, timeout: float
+                         ) -> list[FeedEntry]:
+        """A podcast feed's episodes as entries keyed by audio URL; what the feed says
+        about each is kept for :meth:`apply` to record when it adds the episode."""
+        from daemon.sources import podcast
+
+        entries = []
+        for ep in podcast.fetch_feed(feed.ident, session, timeout):
+            self._episodes[ep.audio_url] = ep
+            title = f"{ep.show}: {ep.title}" if ep.show else ep.title
+            entries.append(FeedEntry(ep.audio_url, title, _parse_iso(ep.published_at)
+                                     if ep.published_at else None, link=ep.audio_url))
+        return entries
 
     # -- vault side (writer thread) ---------------------------------------------------
 
@@ -274,6 +296,8 @@ class Subscriptions:
             else:
                 for feed, entry in candidates:
                     _mark_seen(state[feed.key], [entry.video_id])
+                    if feed.kind == "podcast" and entry.video_id in report.added:
+                        self._remember(entry)
                 for video_id in report.added:
                     log.info("new video %s added to the inbox", video_id)
         try:
@@ -297,7 +321,8 @@ class Subscriptions:
             lines: list[str] = []
             added.clear()
             for feed, entry in candidates:
-                key = f"youtube:{entry.video_id}"
+                key = (f"podcast:{entry.link}" if feed.kind == "podcast"
+                       else f"youtube:{entry.video_id}")
                 if key not in present:
                     present.add(key)
                     lines.append(inbox_line(entry, feed))
@@ -306,6 +331,16 @@ class Subscriptions:
 
         edit_inbox(self.paths.gate.resolve(self.paths.inbox), transform, create=True)
         return added
+
+    def _remember(self, entry: FeedEntry) -> None:
+        from daemon.sources import podcast
+
+        episode = self._episodes.get(entry.link)
+        if episode is not None:
+            try:
+                podcast.remember(self.paths.state, episode)
+            except OSError as exc:
+                log.warning("could not keep the details of %s: %s", entry.title, exc)
 
     def _note_error(self, feed: Feed, record: dict[str, Any], exc: JobError,
                     report: PollReport) -> None:

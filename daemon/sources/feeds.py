@@ -34,7 +34,7 @@ from daemon.errors import (
 
 __all__ = ["FeedEntry", "FeedKind", "fetch_feed", "new_entries", "parse_feed", "feed_url"]
 
-FeedKind = Literal["channel", "playlist"]
+FeedKind = Literal["channel", "playlist", "podcast"]
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 YT = "{http://www.youtube.com/xml/schemas/2015}"
@@ -53,10 +53,11 @@ class FeedEntry:
     video_id: str
     title: str
     published: datetime | None
+    link: str = ""  # podcasts: the episode's audio URL (then also its ``video_id``)
 
     @property
     def url(self) -> str:
-        return f"https://www.youtube.com/watch?v={self.video_id}"
+        return self.link or f"https://www.youtube.com/watch?v={self.video_id}"
 
 
 class UnsafeXmlError(ValueError):
