@@ -37,6 +37,7 @@ from daemon.config import Config, load_config
 from daemon.errors import ConfigError, VaultdError, VaultMissingError
 from daemon.jobs import ledger_repair, spool
 from daemon.jobs.dispatcher import Dispatcher
+from daemon.jobs.ledger import Ledger
 from daemon.jobs.state_watch import StateWatch, classify, full_reason
 from daemon.paths import VaultPaths, check_vault_paths
 from daemon.secrets import load_api_key, register_config, scrub_data
@@ -141,17 +142,7 @@ class Daemon:
         workers = self.options.workers or self.config.get("daemon", "workers")
         log.info("vault %s, state %s", self.paths.vault, self.paths.state)
         log.info("backend: %s (%s); %d worker(s)", self.backend, why, workers)
-        try:
-            self.ledger = ledger_repair.open_ledger(self.paths.ledger, self.paths.vault)
-        except sqlite3.OperationalError as exc:
-            kind = classify(exc)
-            if kind not in ("full", "readonly", "gone"):
-                raise
-            self.lock.release()
-            why = full_reason(self.paths.state) if kind == "full" else str(exc)
-            raise VaultdError(f"cannot open the ledger {self.paths.ledger}: {why}; free "
-                              "some space (or make the folder writable) and start again"
-                              ) from None
+        self.ledger = self._open_ledger()
         recovered = self.ledger.recover()
         try:
             spool.restore(self.paths.state, self.ledger)
@@ -294,6 +285,34 @@ class Daemon:
             self.writer.request_inbox()
             self.dispatcher.wake()
 
+    def _open_ledger(self) -> Ledger:
+        """Open (or repair) the ledger. A full or read-only state disk at start is a
+        pause for the service, not a death: it says why (the log, once; sd_notify STATUS
+        and READY, so systemd neither kills the start nor restarts in a loop), keeps the
+        watchdog fed, and tries again with a growing wait until the ledger opens or a
+        stop is asked. ``run --once`` cannot wait for space: it stops with the reason."""
+        delay, said = 2.0, False
+        while True:
+            try:
+                return ledger_repair.open_ledger(self.paths.ledger, self.paths.vault)
+            except sqlite3.OperationalError as exc:
+                kind = classify(exc)
+                if kind not in ("full", "readonly", "gone"):
+                    raise
+                why = full_reason(self.paths.state) if kind == "full" else str(exc)
+                message = f"cannot open the ledger {self.paths.ledger}: {why}"
+                if self.options.once or self.stop_event.is_set():
+                    self.lock.release()
+                    raise VaultdError(f"{message}; free some space (or make the folder "
+                                      "writable) and start again") from None
+            if not said:
+                said = True
+                log.error("%s; waiting: vaultd goes on by itself once there is room", message)
+                sdnotify.ready(f"waiting: {why}")
+            sdnotify.watchdog_ping()
+            self.stop_event.wait(delay)
+            delay = min(delay * 2, 30.0)
+
     def relock(self) -> None:
         """Take the single-daemon lock again (its file vanished with the state folder).
         Whatever lock object the daemon holds: release, then acquire."""
@@ -319,7 +338,8 @@ class Daemon:
         if self.signals == 1:
             self._first_signal = now
         elif now - self._first_signal > 2.0:
-            self.dispatcher.kill_pool()
+            if getattr(self, "dispatcher", None) is not None:  # not while start waits
+                self.dispatcher.kill_pool()
             os._exit(1)  # ledger and files are safe: every write is atomic
         self.stop_event.set()
 

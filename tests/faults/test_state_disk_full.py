@@ -266,3 +266,35 @@ def test_run_once_with_the_vault_disk_full_ends_non_zero(small_fs: Path,  # noqa
     assert again.returncode == 0, again.stderr[-3000:]
     assert not generations_in_log(again.stderr), "generated again after the disk came back"
     check_all_done(vault, lines, pdf=False)
+
+
+def test_the_service_started_on_a_full_state_disk_waits_then_works(  # noqa: F811
+        small_fs: Path, tmp_path: Path) -> None:
+    # A full disk at start is a pause for the service, not an exit that systemd turns
+    # into a restart loop: the daemon stays up, says why, and goes on once there is room.
+    vault = tmp_path / "vault"
+    lines = make_lectures(vault, 2, sentences=40)
+    write_config(vault, {"daemon": dict(FAST), "pdf": {"enabled": False}})
+    (vault / "inbox.md").write_text(USER_TEXT + "\n".join(lines) + "\n", encoding="utf-8")
+    state = small_fs / "state"
+    env = vaultd_env(state)
+    filler = small_fs / "filler.bin"
+    log = tmp_path / "daemon.log"
+    fill(filler)
+    proc = start_daemon(vault, env, log=log)
+    try:
+        wait_for(lambda: "waiting: vaultd goes on by itself" in tail(log), timeout=60,
+                 interval=0.3, what="the daemon saying it waits for room")
+        assert proc.poll() is None, tail(log)
+        filler.unlink()
+        wait_for(lambda: len(read_jobs(state)) == 2 and all(
+            j["state"] == "done" for j in read_jobs(state).values()), timeout=180,
+            interval=0.3, what="every source done once space is back")
+        assert terminate(proc) == 0, tail(log)
+    finally:
+        filler.unlink(missing_ok=True)
+        kill9(proc)
+    text = tail(log, 10**9)
+    assert "Traceback" not in text, text[-3000:]
+    assert text.count("cannot open the ledger") == 1, "said once, not on every try"
+    check_all_done(vault, _expected(lines), pdf=False)
