@@ -1,8 +1,11 @@
 """The face: argument parsing, output and exit codes (``vaultd …``).
 
-Owns ``commands`` (the parser and every command), ``status`` (what ``vaultd status``
-shows), ``demo`` and ``doctor/``. May import every other room; nothing outside
-``daemon.cli`` imports it.
+Owns ``commands`` (the parser and every command), ``entry`` (the ``vaultd`` console
+script), ``status`` (what ``vaultd status`` shows), ``demo`` and ``doctor/``.
+
+May import every other room (``service``, ``writer``, ``jobs``, ``generate``,
+``sources``), ``vault_tools`` and the shared modules; nothing outside ``daemon.cli``
+imports it (import-linter contract "nothing but cli imports cli").
 """
 
 from __future__ import annotations
