@@ -239,7 +239,8 @@ SCHEMA: dict[str, list[Setting]] = {
                 check=_at_least(0)),
     ],
     "review": [
-        Setting("enabled", True, "Write a weekly review note (Monday morning and at start)."),
+        Setting("enabled", True, "Write a weekly review note (at start, and at the first "
+                "look of each new ISO week)."),
         Setting("folder", "Review", "Where weekly review notes go (named by ISO week, e.g. "
                 "2026-W49.md).", check=_relative_path),
     ],

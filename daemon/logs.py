@@ -50,7 +50,7 @@ def setup_logging(level: str = "INFO") -> None:
     handler.addFilter(ScrubFilter())
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("apscheduler", "httpx", "httpcore", "urllib3", "anthropic"):
+    for noisy in ("httpx", "httpcore", "urllib3", "anthropic", "openai"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     # watchdog logs an ERROR for events that race its own shutdown; nothing to act on.
     logging.getLogger("watchdog").setLevel(logging.CRITICAL)

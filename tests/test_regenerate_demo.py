@@ -34,7 +34,7 @@ def test_demo_regeneration_keeps_all_sixteen_schedules_in_both_layouts(tmp_path:
     demo = tmp_path / "demo"
     assert vaultd("demo", str(demo), env=env, timeout=300).returncode == 0
     assessments = sorted((demo / "Study Notes").glob("* (Assessment).md"))
-    assert len(assessments) == 3
+    assert len(assessments) == 4  # the demo's four sample lectures
     for salt, same_line in enumerate((False, True)):
         before = {p: review(p, same_line, salt) for p in assessments}
         for p, scheduled in before.items():  # 8 '::', 4 multi-line, 4 cloze cards

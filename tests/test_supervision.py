@@ -1,7 +1,7 @@
 """Supervised threads: an error in one command fails that job; a dead thread ends the daemon.
 
 A real :class:`~daemon.service.daemon.Daemon` runs in-process on a temp vault (offline backend,
-real watchdog observer, APScheduler, SQLite ledger, writer, graph keeper, dispatcher).
+real watchdog observer, the ticker, SQLite ledger, writer, graph keeper, dispatcher).
 Failures are injected by replacing one method of one real object after start -- the
 seam each thread really calls in its loop -- never by a test switch in vaultd's code.
 

@@ -1,4 +1,4 @@
-"""Command line: ``vaultd run|add|status|retry|demo`` (see docs/architecture.md).
+"""Command line: every `vaultd` command of the contract (see README and docs/architecture.md).
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error (the message names the
 bad setting). Errors are one plain line on stderr, never a traceback for bad input.

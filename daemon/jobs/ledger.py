@@ -606,17 +606,6 @@ class Ledger:
                 moved += [r["key"] for r in row.fetchall()]
             return moved
 
-    def requeue(self, key: str) -> bool:
-        """A done job whose files are gone from the vault goes back to ``generated``.
-
-        Its content is kept, so re-writing it costs nothing.
-        """
-        with self._tx() as db:
-            cur = db.execute("UPDATE jobs SET state=CASE WHEN content IS NULL THEN 'ready'"
-                             " ELSE 'generated' END, updated_at=? WHERE key=? AND state='done'",
-                             (time.time(), key))
-            return cur.rowcount == 1
-
     # -- queries -----------------------------------------------------------------
     def get(self, key: str) -> Job | None:
         row = self._db().execute("SELECT * FROM jobs WHERE key=?", (key,)).fetchone()

@@ -4,7 +4,7 @@ A source kind (``youtube``, ``file``, ``media``...) is one module behind the
 :class:`Source` protocol plus one line in :data:`SOURCES` (and, for inbox links, one
 line in :data:`vault_tools.sources.FILE_KINDS` or the URL recognisers there):
 
-* identity: the ledger key, decided when the inbox is read (:mod:`daemon.intake`);
+* identity: the ledger key, decided when the inbox is read (:mod:`daemon.writer.inbox_sync`);
 * :meth:`Source.load`: transcript with timed segments plus metadata, in a generation
   worker (``stats`` reports the requests it made); a source whose words must first be heard raises
   :class:`~daemon.errors.NeedsTranscriptionError`, and the dispatcher sends the job to

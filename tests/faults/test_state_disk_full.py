@@ -268,8 +268,8 @@ def test_run_once_with_the_vault_disk_full_ends_non_zero(small_fs: Path,  # noqa
     check_all_done(vault, lines, pdf=False)
 
 
-def test_the_service_started_on_a_full_state_disk_waits_then_works(  # noqa: F811
-        small_fs: Path, tmp_path: Path) -> None:
+def test_the_service_started_on_a_full_state_disk_waits_then_works(
+        small_fs: Path, tmp_path: Path) -> None:  # noqa: F811
     # A full disk at start is a pause for the service, not an exit that systemd turns
     # into a restart loop: the daemon stays up, says why, and goes on once there is room.
     vault = tmp_path / "vault"
