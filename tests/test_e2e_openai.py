@@ -78,7 +78,9 @@ def test_run_once_with_a_local_openai_compatible_model(tmp_path: Path) -> None:
     with FakeOpenAI(local_model, models={MODEL}) as fake:
         (vault / ".vaultd" / "config.toml").write_text(
             f'[generate]\nbackend = "openai"\n\n[openai]\nbase_url = "{fake.base_url}"\n'
-            f'model = "{MODEL}"\n\n[pdf]\nenabled = false\n')
+            f'model = "{MODEL}"\n\n[pdf]\nenabled = false\n'
+            # the two lectures could form a topic; its synthesis calls are another test's
+            '\n[topics]\nenabled = false\n')
         proc = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=180)
         assert proc.returncode == 0, proc.stderr[-3000:]
         chats = fake.chat_requests()

@@ -75,7 +75,7 @@ POOL_OWNER = textwrap.dedent("""
     import sys, time
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
-    from daemon import orphans
+    from daemon.jobs import orphans
 
     if __name__ == "__main__":
         init, initargs = orphans.initializer(None)
