@@ -320,6 +320,7 @@ class Ledger:
         ``running``). A row already ``generated`` or beyond is left alone (the note was
         found in the vault). Returns True when the content was stored."""
         now = time.time()
+        repairs = _repairs(content_json)  # replies salvaged / continued, as mark_generated
         with self._tx() as db:
             db.execute("INSERT OR IGNORE INTO jobs (key, kind, url, state, created_at,"
                        " updated_at) VALUES (?,?,?,'running',?,?)", (key, kind, url, now, now))
@@ -328,10 +329,12 @@ class Ledger:
                 " input_tokens=input_tokens+?, output_tokens=output_tokens+?,"
                 " cache_read_tokens=cache_read_tokens+?, cache_write_tokens=cache_write_tokens+?,"
                 " cost_usd=cost_usd+?, generated_at=?, last_error=NULL, waiting=0,"
-                " offline_waits=0, updated_at=? WHERE key=? AND state IN ('ready','running')",
+                " offline_waits=0, salvaged_replies=salvaged_replies+?,"
+                " continued_replies=continued_replies+?, updated_at=?"
+                " WHERE key=? AND state IN ('ready','running')",
                 (content_json, title, usage.input_tokens, usage.output_tokens,
-                 usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now, now,
-                 key)).rowcount == 1
+                 usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now,
+                 *repairs, now, key)).rowcount == 1
         if stored:
             self._add_usage_today(usage)
         return stored
