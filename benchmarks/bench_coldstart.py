@@ -40,6 +40,7 @@ import json
 import math
 import os
 import re
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -166,11 +167,20 @@ def source_requests(state: Path) -> list[int | None]:
 # --------------------------------------------------------------------------- cases
 
 
+_runs = 0
+
+
 def run_once(tmp: Path, name: str, *, workers: int, seconds: float, lines: list[str],
              yt: SlowYouTube, code: str | None, files: dict[str, str] | None = None,
              pdf: bool = True) -> dict[str, Any]:
-    """One ``vaultd run --once`` on a fresh vault: launch -> first call -> notes -> exit."""
-    vault, state = tmp / f"vault-{name}", tmp / f"state-{name}"
+    """One ``vaultd run --once`` on a fresh vault: launch -> first call -> notes -> exit.
+
+    ``cpu_s`` is the user + system CPU of the whole ``vaultd`` tree (daemon, fork server,
+    workers: all reaped by the time it exits), which a loaded machine does not inflate
+    the way it inflates wall time."""
+    global _runs
+    _runs += 1
+    vault, state = tmp / f"vault-{name}-{_runs}", tmp / f"state-{name}-{_runs}"
     vault.mkdir(parents=True)
     for rel, text in (files or {}).items():
         (vault / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -183,6 +193,7 @@ def run_once(tmp: Path, name: str, *, workers: int, seconds: float, lines: list[
         notes = NoteWatch(vault)
         hits0 = len(yt.hits)
         before = load()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc, t0 = launch(vault, env, tmp / f"{name}.log", "--once")
         try:
             _wait(lambda: len(notes.seen) >= len(lines) or proc.poll() is not None,
@@ -190,6 +201,8 @@ def run_once(tmp: Path, name: str, *, workers: int, seconds: float, lines: list[
             last_note = max(notes.seen.values(), default=math.nan) - t0
             proc.wait(timeout=900)
             exit_s = time.monotonic() - t0
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu_s = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         finally:
             notes.stop.set()
             stop(proc)
@@ -201,7 +214,7 @@ def run_once(tmp: Path, name: str, *, workers: int, seconds: float, lines: list[
         "load_after": load(),
         "first_call_s": spans[0][0] - t0 if spans else math.nan,
         "first_note_s": min(notes.seen.values(), default=math.nan) - t0,
-        "last_note_s": last_note, "exit_s": exit_s,
+        "last_note_s": last_note, "exit_s": exit_s, "cpu_s": cpu_s,
         "model_span_s": (max(e for _, e in spans) - spans[0][0]) if spans else math.nan,
         "calls": len(spans), "youtube_hits": len(hits),
         "ledger_requests": source_requests(state),
@@ -382,7 +395,9 @@ def fmt(x: Any) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", nargs="+", default=list("abcdef"))
+    ap.add_argument("--cases", nargs="+", default=list("abcdef"),
+                    help="a b c d e f, and c8 (first call, 8 workers, one item); repeat a "
+                    "case to run it again")
     ap.add_argument("--vaultd", type=Path, help="the vaultd script to run (default: this "
                     "venv's)")
     ap.add_argument("--json", type=Path, help="also write the results here")
@@ -409,6 +424,8 @@ def main() -> int:
                 results.append(b)
             elif case == "c":
                 results.append(case_files(tmp, yt, args.code, workers=1, n=1, tag="c"))
+            elif case == "c8":  # first model call with 8 workers, one item
+                results.append(case_files(tmp, yt, args.code, workers=8, n=1, tag="c"))
             elif case == "d":
                 if b is None:
                     b = case_youtube(tmp, yt, args.code)

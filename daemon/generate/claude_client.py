@@ -26,13 +26,12 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import anthropic
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from daemon.errors import (
     ConfigError,
@@ -46,6 +45,9 @@ from daemon.errors import (
 )
 from daemon.secrets import load_api_key, scrub
 from vault_tools.models import Usage
+
+if TYPE_CHECKING:  # the SDK itself is imported on first use: see _anthropic()
+    import anthropic
 
 from .pricing import usage_from_api
 
@@ -136,8 +138,22 @@ def _retry_after(exc: BaseException) -> float | None:
         return max(parsed.timestamp() - time.time(), 0.0) if parsed else None
 
 
+def _anthropic() -> Any:
+    """The anthropic SDK, imported on first use rather than with this module.
+
+    ``import anthropic`` is 1.2-1.5 s of CPU (pydantic models built at import). A worker
+    gets it preloaded by the fork server (daemon.jobs.warm_start); the daemon itself
+    builds a client at start-up for topic synthesis and should not pay for the SDK there,
+    on the first model call's path, but only when it first synthesizes a topic.
+    """
+    import anthropic
+
+    return anthropic
+
+
 def classify(exc: Exception) -> JobError:
     """Map an SDK exception to our error tree (transient ones get ``retry_after``)."""
+    anthropic = _anthropic()
     after = _retry_after(exc)
     kind = getattr(exc, "type", None)
     status = getattr(exc, "status_code", None)
@@ -244,12 +260,22 @@ class ClaudeClient:
         self.slots = ConcurrencySlots(state_dir, limit,
                                       sleep=sleep)
         self._sleep = sleep
-        timeout = float(gen.get("request_timeout_seconds", 600.0))
-        self.sdk = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0,
-                                       timeout=timeout)
+        self._sdk_args: dict[str, Any] = {
+            "api_key": key, "base_url": base_url, "max_retries": 0,
+            "timeout": float(gen.get("request_timeout_seconds", 600.0))}
+        self._sdk: anthropic.Anthropic | None = None
+        self._sdk_lock = threading.Lock()
         self.replies = ReplyCache(Path(state_dir) / "replies")
         self.billed = Usage()  # every billed attempt since the caller last reset it
         self.paid_keys: list[str] = []  # reply-cache entries made since that reset
+
+    @property
+    def sdk(self) -> anthropic.Anthropic:
+        """The SDK client, built (and the SDK imported) on first use."""
+        with self._sdk_lock:
+            if self._sdk is None:
+                self._sdk = _anthropic().Anthropic(**self._sdk_args)
+            return self._sdk
 
     def call(self, params: dict[str, Any], *, what: str,
              parse: Callable[[Reply], T]) -> tuple[T, Usage]:
@@ -272,12 +298,13 @@ class ClaudeClient:
                 return parsed, Usage()
             except MalformedReplyError:
                 self.replies.drop(cache_key)
+        sdk_error = _anthropic().AnthropicError
         while True:
             err: JobError
             try:
                 with self.slots.hold():
                     reply = self._send(params)
-            except anthropic.AnthropicError as exc:
+            except sdk_error as exc:
                 err = classify(exc)
             except ValueError as exc:  # JSON decoding of a garbled body
                 err = MalformedReplyError(f"unreadable reply from the Claude API ({exc!s:.80})")
@@ -305,10 +332,11 @@ class ClaudeClient:
     def api(self, fn: Callable[[], T], *, what: str) -> T:
         """Run one non-message API call (batches) with the same transient retry policy."""
         attempt = 0
+        sdk_error = _anthropic().AnthropicError
         while True:
             try:
                 return fn()
-            except anthropic.AnthropicError as exc:
+            except sdk_error as exc:
                 err = classify(exc)
             attempt += 1
             self._wait_or_raise(err, attempt, what)

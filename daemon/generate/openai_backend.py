@@ -27,11 +27,10 @@ The key (``OPENAI_API_KEY`` or ``openai.api_key_file``) is optional, never logge
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from daemon.errors import (
     JobError,
@@ -51,6 +50,9 @@ from .model_backend import ModelBackend
 from .source_text import CHARS_PER_TOKEN
 from .tasks import MODES, Request
 
+if TYPE_CHECKING:  # the SDK itself is imported on first use: see _openai()
+    import openai
+
 log = logging.getLogger(__name__)
 
 STREAM_ABOVE_TOKENS = 1024
@@ -62,8 +64,18 @@ def pull_hint(model: str) -> str:
     return f"for Ollama run: ollama pull {model}"
 
 
+def _openai() -> Any:
+    """The openai SDK, imported on first use (as the anthropic SDK is, see
+    ``claude_client._anthropic``): the daemon builds a transport at start-up for topic
+    synthesis and should import the SDK only when it first synthesizes."""
+    import openai
+
+    return openai
+
+
 def classify(exc: Exception, model: str, base_url: str) -> JobError:
     """Map an ``openai`` SDK exception to our error tree."""
+    openai = _openai()
     after = _retry_after(exc)
     status = getattr(exc, "status_code", None)
     if isinstance(exc, openai.APITimeoutError):
@@ -114,9 +126,11 @@ class OpenAITransport:
         self.base_url = str(section["base_url"]).rstrip("/")
         self.model = str(section["model"])
         key = load_openai_key(section)
-        self.sdk = openai.OpenAI(base_url=self.base_url, api_key=key or "no-key",
-                                 max_retries=0,
-                                 timeout=float(section["request_timeout_seconds"]))
+        self._sdk_args: dict[str, Any] = {
+            "base_url": self.base_url, "api_key": key or "no-key", "max_retries": 0,
+            "timeout": float(section["request_timeout_seconds"])}
+        self._sdk: openai.OpenAI | None = None
+        self._sdk_lock = threading.Lock()
         self.policy = RetryPolicy.from_config(gen)
         self.slots = ConcurrencySlots(state_dir, int(section["concurrency"]), sleep=sleep,
                                       folder="openai-slots", service="model server")
@@ -126,7 +140,16 @@ class OpenAITransport:
         self.prices = (float(section.get("input_price_per_mtok") or 0.0),
                        float(section.get("output_price_per_mtok") or 0.0))
 
+    @property
+    def sdk(self) -> openai.OpenAI:
+        """The SDK client, built (and the SDK imported) on first use."""
+        with self._sdk_lock:
+            if self._sdk is None:
+                self._sdk = _openai().OpenAI(**self._sdk_args)
+            return self._sdk
+
     def send(self, request: Request) -> Sent:
+        openai = _openai()
         if MODES.index(request.mode) < MODES.index(self.mode):
             request = request.in_mode(self.mode)
         what = request.task.what

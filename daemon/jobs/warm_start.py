@@ -46,8 +46,12 @@ log = logging.getLogger("vaultd.warmstart")
 # would otherwise import it again to unpickle its task.
 GENERATION_PRELOAD = ["__main__", "daemon.logs", "daemon.generate.worker",
                       "daemon.sources.youtube"]
+# The SDKs are named themselves: daemon.generate.claude_client / openai_backend import
+# them only on first use (so that the daemon process, which builds a client for topic
+# synthesis at start, never pays for them), and a worker must not pay either.
 BACKEND_PRELOAD = {
-    "claude": ["daemon.generate.claude"],  # the anthropic SDK: the heaviest import
+    "claude": ["daemon.generate.claude", "anthropic"],  # the SDK: the heaviest import
+    "openai": ["daemon.generate.openai_backend", "openai"],
     "offline": ["daemon.generate.offline"],  # numpy, scipy, networkx (TextRank)
 }
 _lock = threading.Lock()
