@@ -189,7 +189,8 @@ def test_video_timestamps_link_to_the_video() -> None:
 @pytest.mark.parametrize("transcript", [
     Transcript([]),
     Transcript([Segment(0, 2, ""), Segment(2, 2, "   ")]),
-    Transcript([Segment(0, 5, "Hello and welcome, today we talk about energy and memory.")] * 2),
+    # 9 words: under youtube.min_transcript_words (10), the one limit for every source
+    Transcript([Segment(0, 5, "Hello and welcome, today we talk about energy again.")]),
     Transcript([Segment(i, 1, "um, uh, so, you know, like the") for i in range(20)]),
 ])
 def test_near_empty_transcript_is_a_permanent_failure(transcript: Transcript) -> None:
