@@ -209,3 +209,11 @@ def test_arbitrary_text_only_raises_subtitle_parse_error(text: str, filename: st
     except SubtitleParseError:
         return
     assert starts(transcript) == sorted(starts(transcript))
+
+
+@pytest.mark.parametrize("text", ["", "\x00\x01 !!!", "just words, no timings"])
+def test_the_reason_names_the_file_by_its_vault_path(text: str) -> None:
+    """As 'subtitle file not found in the vault: Lectures/...' does (it said 'empty.srt')."""
+    with pytest.raises(SubtitleParseError) as caught:
+        parse_subtitles(text, "Lectures/week 3/empty.srt")
+    assert "Lectures/week 3/empty.srt" in str(caught.value), caught.value
