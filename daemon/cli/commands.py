@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import posixpath
 import signal
 import sys
 from collections.abc import Sequence
@@ -33,8 +34,8 @@ from daemon.service.install import ServiceInstallError
 from daemon.writer.maintained_notes import MaintainedNotes
 from daemon.writer.note_files import NoteFiles
 from vault_tools.inbox import InboxBusy, append_lines, edit_inbox, parse_inbox
-from vault_tools.pathgate import PathRefused
-from vault_tools.sources import find_sources
+from vault_tools.pathgate import PathRefused, clean_typed
+from vault_tools.sources import SourceRef, find_sources
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -182,12 +183,31 @@ def cmd_run_batch(args: argparse.Namespace) -> int:
 
 
 # -- add -----------------------------------------------------------------------------------
+def _outside_vault(paths: VaultPaths, ref: SourceRef) -> str | None:
+    """The path gate's reason when a file link can only name a file outside the vault
+    (taken from the vault root or the inbox's folder, as the daemon takes it), else None.
+    Lexical only: the daemon checks the file itself when it reads it."""
+    if ref.kind not in ("file", "media"):
+        return None
+    reason = None
+    for base in ("", posixpath.dirname(paths.gate.relative(paths.inbox))):
+        try:
+            paths.gate.relative(clean_typed(ref.ident, base))
+            return None
+        except PathRefused as exc:
+            reason = reason or exc.reason
+    return reason
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     _config, paths = open_vault(args.vault)
     bad = [u for u in args.urls if not find_sources(u)]
     if bad:
         raise UsageError("not a supported video URL or subtitle-file link: "
                          + ", ".join(repr(b) for b in bad))
+    if refused := [why for u in args.urls for ref in find_sources(u)
+                   if (why := _outside_vault(paths, ref))]:
+        raise UsageError("; ".join(refused) + "; nothing added")
     added: list[str] = []
 
     def as_line(arg: str) -> str:
