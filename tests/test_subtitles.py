@@ -163,7 +163,7 @@ def test_nothing_usable_raises_a_plain_error(text: str, filename: str, says: str
     assert filename in str(caught.value)
 
 
-@pytest.mark.parametrize("name", ["photosynthesis.srt", "tcp-congestion-control.vtt",
+@pytest.mark.parametrize("name", ["photosynthesis.srt", "TCP-congestion-control.vtt",
                                   "spaced-repetition.txt"])
 def test_samples_parse_into_realistic_lectures(name: str) -> None:
     transcript = parse_subtitles((SAMPLES / name).read_text(encoding="utf-8"), name)
