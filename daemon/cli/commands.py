@@ -282,12 +282,16 @@ def _refresh_inbox_lines(paths: VaultPaths, ledger: Ledger) -> None:
     daemon's own transform, applied with the same compare-and-swap edit as ``add``."""
     from daemon.writer.inbox_sync import InboxSync
 
-    if not paths.inbox.is_file():
-        return
-    try:
-        edit_inbox(paths.inbox, InboxSync(paths.vault, paths.inbox, ledger).transform)
+    try:  # through the path gate, as every vault write: an inbox linked out is refused
+        real = paths.gate.resolve(paths.inbox)
+        if not real.is_file():
+            return
+        edit_inbox(real, InboxSync(paths.vault, paths.inbox, ledger).transform)
+    except PathRefused as exc:
+        print(f"(the inbox is not updated: {exc.reason})", file=sys.stderr)
     except (OSError, InboxBusy) as exc:  # the daemon updates it later; the retry stands
-        print(f"(the inbox will show it when the daemon runs: {exc})", file=sys.stderr)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"(the inbox will show it when the daemon runs: {why})", file=sys.stderr)
 
 
 def _requeue(args: argparse.Namespace, regenerate: bool) -> int:
