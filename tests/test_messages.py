@@ -164,3 +164,14 @@ def test_one_word_limit_for_every_source_the_documented_setting(tmp_path: Path) 
     (vault / "inbox.md").write_text("- [[Lectures/again.srt]]\n")
     assert vaultd("run", "--vault", str(vault), "--once", env=env).returncode == 0
     assert "only 15 words" in _annotation(vault, "again.srt"), _annotation(vault, "again.srt")
+
+
+def test_run_once_waits_for_a_recording_just_copied_in(tmp_path: Path) -> None:
+    """A recording written a moment before ``run --once`` (inside the 3 s settle time)
+    is picked up once it settles; --once ended at once and left its line bare."""
+    vault, env = _vault(tmp_path)
+    (vault / "Lectures" / "fresh.mp3").write_bytes(b"not really audio " * 64)
+    (vault / "inbox.md").write_text("- [[Lectures/fresh.mp3]]\n")
+    assert vaultd("run", "--vault", str(vault), "--once", env=env).returncode == 0
+    line = _annotation(vault, "fresh.mp3")
+    assert "❌" in line and "fresh.mp3" in line, repr(line)
