@@ -403,7 +403,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
     clusters = clusters_for(topic_inputs(graph), registry)
     writes = plan_topics(paths.vault, registry, clusters, synth)
     try:
-        lines = registry.apply_topics(writes, restore=args.restore)
+        lines = registry.apply_topics(writes, restore=args.restore, report_deleted=True)
     except OSError as exc:
         raise VaultdError(f"could not write the topic notes: {exc}") from exc
     print(f"{len(writes)} topic(s) with at least two study notes from different sources")
