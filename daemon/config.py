@@ -186,7 +186,8 @@ SCHEMA: dict[str, list[Setting]] = {
                 "all workers together; over it jobs wait (0: no limit).", check=_at_least(0)),
         Setting("timeout_seconds", 20.0, "Network timeout for one YouTube request.",
                 kind=(int, float), check=_at_least(1)),
-        Setting("min_transcript_words", 10, "Transcripts with fewer words fail as empty; "
+        Setting("min_transcript_words", 10, "Any source (video, subtitle file, recording) "
+                "whose transcript has fewer words fails as empty; "
                 "nothing is sent to the model.", check=_at_least(0)),
     ],
     "pdf": [

@@ -100,3 +100,41 @@ def test_status_retry_and_regenerate_name_jobs_plainly(tmp_path: Path) -> None:
     assert vaultd("run", "--vault", str(vault), "--once", env=env).returncode == 0
     notes = sorted(p.name for p in (vault / "Study Notes").glob("*.md"))
     assert notes == ["Gone (Assessment).md", "Gone.md"]  # merged in place, no copies
+
+
+def test_add_refuses_a_file_outside_the_vault_with_the_gates_reason(tmp_path: Path) -> None:
+    """``add ../x.srt`` (or an absolute path elsewhere, or ~) is refused at once with the
+    path gate's reason and exit 2, and nothing is added (it was accepted into the inbox
+    and failed only when the daemon read it)."""
+    vault = tmp_path / "v"
+    vault.mkdir()
+    (tmp_path / "x.srt").write_text(lecture_srt("memory"))
+    env = vaultd_env(tmp_path / "state")
+    for target in ("../x.srt", str(tmp_path / "x.srt"), "~/x.srt"):
+        proc = vaultd("add", "--vault", str(vault), "https://youtu.be/dQw4w9WgXcQ", target,
+                      env=env)
+        assert proc.returncode == 2, (target, proc.returncode, proc.stdout, proc.stderr)
+        assert "outside the vault" in proc.stderr and "Traceback" not in proc.stderr
+        assert target in proc.stderr, proc.stderr
+        assert not (vault / "inbox.md").exists() or "x.srt" not in (
+            vault / "inbox.md").read_text(), "refused, yet added"
+
+
+def test_retry_with_the_inbox_linked_out_of_the_vault_says_why_plainly(tmp_path: Path
+                                                                      ) -> None:
+    """The job is queued again; the inbox (a symlink to a file outside the vault) is not
+    followed, and the message gives the path gate's reason, not '[Errno 40] Too many
+    levels of symbolic links'."""
+    vault, out = tmp_path / "v", tmp_path / "out"
+    vault.mkdir()
+    out.mkdir()
+    env = vaultd_env(tmp_path / "state")
+    (vault / "inbox.md").write_text("- [[x.srt]]\n")
+    assert vaultd("run", "--once", "--vault", str(vault), env=env).returncode == 0
+    (vault / "inbox.md").rename(out / "inbox.md")
+    (vault / "inbox.md").symlink_to(out / "inbox.md")
+    before = (out / "inbox.md").read_text()
+    proc = vaultd("retry", "--vault", str(vault), env=env)
+    assert proc.returncode == 0 and "queued again: file:x.srt" in proc.stdout, proc
+    assert "Errno" not in proc.stderr and "outside the vault" in proc.stderr, proc.stderr
+    assert (out / "inbox.md").read_text() == before

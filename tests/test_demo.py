@@ -17,6 +17,8 @@ def test_demo_builds_and_processes_a_sample_vault(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "4 source(s) done, 1 failed." in proc.stdout
     notes = sorted(p.name for p in (demo / "Study Notes").glob("*.md"))
+    # An acronym in the file name stays one (it was titled "Tcp congestion control").
+    assert "TCP congestion control.md" in notes, notes
     assert len(notes) == 8 and sum("(Assessment)" in n for n in notes) == 4
     for note in (demo / "Study Notes").glob("*.md"):
         data, body = frontmatter.split(note.read_text())

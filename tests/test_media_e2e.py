@@ -89,9 +89,11 @@ def test_a_recorded_lecture_becomes_notes_with_its_timestamps(tmp_path: Path) ->
     assert set(lines) == {"- ![[Lectures/week3.m4a]]", "- [[quiet.wav]] (the mic was off)",
                           "- [broken](Lectures/damaged.mp3)"}
     quiet = lines["- [[quiet.wav]] (the mic was off)"]
-    assert "❌ failed: quiet.wav: it is silent; nothing was sent to the transcriber" in quiet
-    assert "❌ failed: damaged.mp3 could not be read as audio or video" in \
+    assert ("❌ failed: Lectures/quiet.wav: it is silent; nothing was sent to the "
+            "transcriber") in quiet
+    assert "❌ failed: Lectures/damaged.mp3 could not be read as audio or video" in \
         lines["- [broken](Lectures/damaged.mp3)"]
+    assert "Errno" not in lines["- [broken](Lectures/damaged.mp3)"]
 
     note = linked_note(vault, lines["- ![[Lectures/week3.m4a]]"])
     meta, body = read_frontmatter(note.read_text())

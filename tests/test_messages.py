@@ -131,3 +131,47 @@ def test_run_once_offline_gives_up_quickly_and_says_how_to_retry(tmp_path: Path)
     assert line.startswith(" — ❌ failed: Could not reach YouTube (no network?)"), line
     assert "will retry" not in line and "gave up after 3 attempts" in line
     assert "vaultd retry tries again" in line
+
+
+def _srt(words: list[str]) -> str:
+    """One cue per three words, two seconds each."""
+    cues = [" ".join(words[i:i + 3]) for i in range(0, len(words), 3)]
+    return "".join(f"{n}\n00:00:{2 * n:02d},000 --> 00:00:{2 * n + 2:02d},000\n{cue}\n\n"
+                   for n, cue in enumerate(cues, 1))
+
+
+SHORT = ("Mitochondria convert glucose into ATP through cellular respiration, releasing "
+         "carbon dioxide and water as waste").split()  # 15 words
+
+
+def test_one_word_limit_for_every_source_the_documented_setting(tmp_path: Path) -> None:
+    """``youtube.min_transcript_words`` (default 10) is the one limit: a 15-word subtitle
+    file is studied (it failed below 30 words offline, 20 with a model); a 9-word one
+    fails, and a higher setting fails the 15-word one, naming the count."""
+    vault, env = _vault(tmp_path)
+    (vault / "Lectures" / "short.srt").write_text(_srt(SHORT))
+    (vault / "Lectures" / "tiny.srt").write_text(_srt(SHORT[:9]))
+    (vault / "inbox.md").write_text("- [[Lectures/short.srt]]\n- [[Lectures/tiny.srt]]\n")
+    assert vaultd("run", "--vault", str(vault), "--once", env=env).returncode == 0
+    assert "✅" in _annotation(vault, "short.srt"), _annotation(vault, "short.srt")
+    assert "only 9 words" in _annotation(vault, "tiny.srt"), _annotation(vault, "tiny.srt")
+
+    config = vault / ".vaultd" / "config.toml"
+    text = config.read_text()
+    assert "# min_transcript_words = 10" in text
+    config.write_text(text.replace("# min_transcript_words = 10", "min_transcript_words = 20"))
+    (vault / "Lectures" / "again.srt").write_text(_srt(SHORT))
+    (vault / "inbox.md").write_text("- [[Lectures/again.srt]]\n")
+    assert vaultd("run", "--vault", str(vault), "--once", env=env).returncode == 0
+    assert "only 15 words" in _annotation(vault, "again.srt"), _annotation(vault, "again.srt")
+
+
+def test_run_once_waits_for_a_recording_just_copied_in(tmp_path: Path) -> None:
+    """A recording written a moment before ``run --once`` (inside the 3 s settle time)
+    is picked up once it settles; --once ended at once and left its line bare."""
+    vault, env = _vault(tmp_path)
+    (vault / "Lectures" / "fresh.mp3").write_bytes(b"not really audio " * 64)
+    (vault / "inbox.md").write_text("- [[Lectures/fresh.mp3]]\n")
+    assert vaultd("run", "--vault", str(vault), "--once", env=env).returncode == 0
+    line = _annotation(vault, "fresh.mp3")
+    assert "❌" in line and "fresh.mp3" in line, repr(line)

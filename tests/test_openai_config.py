@@ -65,3 +65,18 @@ def test_key_file_must_be_private_and_is_never_shown(tmp_path: Path) -> None:
     assert SECRET not in str(info.value)
     key.chmod(0o600)
     assert resolve_backend(config)[0] == "openai" and SECRET not in resolve_backend(config)[1]
+
+
+def test_status_names_the_model_and_server_once(tmp_path: Path) -> None:
+    """``vaultd status`` said 'openai, model M at URL (generate.backend = openai: M at
+    URL)'; the model and URL appear once."""
+    from tests.helpers import vaultd, vaultd_env
+
+    (tmp_path / "v").mkdir()
+    vault = vault_with(tmp_path / "v", '[generate]\nbackend = "openai"\n')
+    out = vaultd("status", "--vault", str(vault), env=vaultd_env(tmp_path / "state"))
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if x.startswith("backend:"))
+    assert line.count("llama3.1:8b") == 1 and line.count("127.0.0.1:11434") == 1, line
+    assert line == ("backend: openai, model llama3.1:8b at http://127.0.0.1:11434/v1 "
+                    "(generate.backend = openai)"), line

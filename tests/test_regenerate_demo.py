@@ -1,6 +1,6 @@
 """The issue's scenario, end to end: the demo's assessments, every card reviewed by the
 Spaced Repetition plugin (its parser and writer ported in :mod:`tests.srplugin`), then
-``vaultd regenerate`` on the three sources and ``vaultd run --once``. In the plugin's
+``vaultd regenerate`` on the four sources and ``vaultd run --once``. In the plugin's
 default layout (comment on the next line) and with "save scheduling comment on the same
 line", all 16 cards of each assessment keep their own schedule."""
 
@@ -12,8 +12,9 @@ from pathlib import Path
 from tests import srplugin
 from tests.helpers import vaultd, vaultd_env
 
-SOURCES = ["file:Lectures/photosynthesis.srt", "file:Lectures/spaced-repetition.txt",
-           "file:Lectures/tcp-congestion-control.vtt"]
+SOURCES = ["file:Lectures/cellular-respiration.txt", "file:Lectures/photosynthesis.srt",
+           "file:Lectures/spaced-repetition.txt",
+           "file:Lectures/TCP-congestion-control.vtt"]
 
 
 def review(path: Path, same_line: bool, salt: int) -> dict[tuple[str, int], str]:
@@ -34,7 +35,7 @@ def test_demo_regeneration_keeps_all_sixteen_schedules_in_both_layouts(tmp_path:
     demo = tmp_path / "demo"
     assert vaultd("demo", str(demo), env=env, timeout=300).returncode == 0
     assessments = sorted((demo / "Study Notes").glob("* (Assessment).md"))
-    assert len(assessments) == 4  # the demo's four sample lectures
+    assert len(assessments) == len(SOURCES) == 4
     for salt, same_line in enumerate((False, True)):
         before = {p: review(p, same_line, salt) for p in assessments}
         for p, scheduled in before.items():  # 8 '::', 4 multi-line, 4 cloze cards

@@ -54,7 +54,6 @@ def test_playlist_url_is_a_playlist_source() -> None:
     "https://www.youtube.com/watch?v=abc",
     "https://youtu.be/toolongvideoid123",
     "https://www.youtube.com/shorts/bad$id!!!!!",
-    "https://www.youtube.com/watch?v=",
 ])
 def test_malformed_video_ids_are_sources_with_a_plain_error(line: str) -> None:
     refs = find_sources(line)
@@ -63,8 +62,18 @@ def test_malformed_video_ids_are_sources_with_a_plain_error(line: str) -> None:
     assert refs[0].key.startswith("invalid:")
 
 
+@pytest.mark.parametrize("line", ["https://www.youtube.com/watch?v=", "https://youtu.be/",
+                                  "- [ ] youtu.be/", "https://www.youtube.com/watch?v=&t=3"])
+def test_an_empty_video_id_is_one_failed_source_in_every_form(line: str) -> None:
+    """``watch?v=`` and ``youtu.be/`` with nothing after: the same failed line, saying so
+    plainly (``youtu.be/`` was left as user text with no annotation)."""
+    refs = find_sources(line)
+    assert len(refs) == 1 and refs[0].key == "invalid:(empty)", refs
+    assert refs[0].error == "this YouTube link has no video id"
+
+
 @pytest.mark.parametrize("line", [
-    "", "just some notes about biology", "https://example.com/watch?v=dQw4w9WgXcQ",
+    "", "just some notes about biology", "links from youtu.be are short", "https://example.com/watch?v=dQw4w9WgXcQ",
     "https://www.youtube.com/@somechannel", "https://www.youtube.com/channel/UCabc",
     "https://www.youtube.com/results?search_query=cats", "https://vimeo.com/12345",
     "https://notyoutube.com/watch?v=dQw4w9WgXcQ", "https://example.com/notes.txt",
@@ -83,6 +92,8 @@ def test_non_sources_are_left_alone(line: str) -> None:
     ("[Intro](<Lectures/intro one.srt>)", "Lectures/intro one.srt", False),
     ("Lectures/intro.srt", "Lectures/intro.srt", True),
     ("./talk.vtt", "talk.vtt", True),
+    # A Templater-looking name keeps its '<' (it was read as '% tp.file.title %>.srt').
+    ("[[<% tp.file.title %>.srt]]", "<% tp.file.title %>.srt", False),
 ])
 def test_subtitle_file_links(line: str, target: str, bare: bool) -> None:
     refs = find_sources(line)

@@ -163,7 +163,7 @@ def test_nothing_usable_raises_a_plain_error(text: str, filename: str, says: str
     assert filename in str(caught.value)
 
 
-@pytest.mark.parametrize("name", ["photosynthesis.srt", "tcp-congestion-control.vtt",
+@pytest.mark.parametrize("name", ["photosynthesis.srt", "TCP-congestion-control.vtt",
                                   "spaced-repetition.txt"])
 def test_samples_parse_into_realistic_lectures(name: str) -> None:
     transcript = parse_subtitles((SAMPLES / name).read_text(encoding="utf-8"), name)
@@ -209,3 +209,11 @@ def test_arbitrary_text_only_raises_subtitle_parse_error(text: str, filename: st
     except SubtitleParseError:
         return
     assert starts(transcript) == sorted(starts(transcript))
+
+
+@pytest.mark.parametrize("text", ["", "\x00\x01 !!!", "just words, no timings"])
+def test_the_reason_names_the_file_by_its_vault_path(text: str) -> None:
+    """As 'subtitle file not found in the vault: Lectures/...' does (it said 'empty.srt')."""
+    with pytest.raises(SubtitleParseError) as caught:
+        parse_subtitles(text, "Lectures/week 3/empty.srt")
+    assert "Lectures/week 3/empty.srt" in str(caught.value), caught.value

@@ -170,6 +170,9 @@ def test_planted_topics_end_to_end(tmp_path: Path) -> None:
     proc = vaultd("topics", "--vault", str(vault), env=env)
     assert proc.returncode == 0, proc.stderr
     assert not mkt.exists()
+    # ...and the command says so, with the way back (it printed only a count).
+    rel = f"Topics/{mkt.name}"
+    assert f"not made again (you deleted it): {rel}; --restore brings it back" in proc.stdout
     assert enz.read_text(encoding="utf-8") == text  # the others are left as they were
     proc = vaultd("topics", "--vault", str(vault), "--restore", env=env)
     assert proc.returncode == 0, proc.stderr

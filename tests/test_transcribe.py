@@ -184,7 +184,7 @@ def test_a_crash_half_way_resumes_at_the_chunk_it_stopped_in(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("content,reason", [
-    (b"", "could not be read as audio"),
+    (b"", "is empty \\(0 bytes\\)"),
     (b"ID3\x03\x00garbage" + bytes(range(256)) * 20, "could not be read as audio|no audio"),
 ])
 def test_broken_files_fail_plainly(tmp_path: Path, content: bytes, reason: str) -> None:
@@ -195,6 +195,17 @@ def test_broken_files_fail_plainly(tmp_path: Path, content: bytes, reason: str) 
             transcribe_file(bad, tmp_path / "state", "k", remote(server.base_url))
         assert server.requests == []
     assert "broken.mp3" in err.value.reason
+    assert "Errno" not in err.value.reason, err.value.reason  # PyAV's errno is noise
+
+
+def test_an_empty_file_says_it_is_empty(tmp_path: Path) -> None:
+    """A zero-length recording: '... is empty (0 bytes)', not PyAV's 'Invalid data'."""
+    bad = tmp_path / "empty.m4a"
+    bad.write_bytes(b"")
+    with pytest.raises(PermanentError) as err:
+        transcribe_file(bad, tmp_path / "state", "k", remote("http://127.0.0.1:9/v1"),
+                        name="Lectures/empty.m4a")
+    assert err.value.reason == "Lectures/empty.m4a is empty (0 bytes)", err.value.reason
 
 
 def test_a_video_without_sound_says_so(tmp_path: Path) -> None:

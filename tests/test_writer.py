@@ -387,3 +387,33 @@ def test_full_disk_fails_clearly_keeps_old_files_and_recovers(small_disk: Path,
         assert h.ledger.get(key).generated_at is not None
     finally:
         h.stop()
+
+
+def test_an_inbox_that_is_a_pipe_is_said_once_per_change_plainly(
+        vault: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A FIFO in the inbox's place: one plain warning ('is a named pipe (FIFO), not a
+    file'), not '[Errno 22] not a regular file' once a minute; said again only after
+    the inbox was a file in between. Rescans call refresh_inbox as the writer does."""
+    import logging
+
+    harness = Harness(vault, tmp_path / "state")  # not started: this thread is the writer
+    try:
+        os.mkfifo(vault / "inbox.md")
+        with caplog.at_level(logging.WARNING, logger="vaultd"):
+            for _ in range(3):
+                harness.writer.refresh_inbox()
+        said = [r.getMessage() for r in caplog.records if "inbox" in r.getMessage()]
+        assert said == ["inbox not read: inbox.md is a named pipe (FIFO), not a file; "
+                        "put a Markdown file there"], said
+        assert said[0] in harness.writer.notices.recent()  # status lists it
+        (vault / "inbox.md").unlink()
+        (vault / "inbox.md").write_text("# Inbox\n")
+        harness.writer.refresh_inbox()
+        (vault / "inbox.md").unlink()
+        os.mkfifo(vault / "inbox.md")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="vaultd"):
+            harness.writer.refresh_inbox()
+        assert [r.getMessage() for r in caplog.records] == said
+    finally:
+        harness.ledger.close()

@@ -36,6 +36,7 @@ from itertools import accumulate
 from pathlib import Path
 
 from vault_tools.atomic import _fsync_dir, exchange, write_temp
+from vault_tools.pathgate import file_kind
 from vault_tools.sources import FILE_KINDS, SourceRef, find_sources
 
 SEP = " — "
@@ -238,8 +239,9 @@ def read_text(path: Path) -> tuple[bytes, str]:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
                  | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # strerror says what it is, in words
+            raise OSError(errno.EINVAL, f"{file_kind(mode)}, not a file", str(path))
         os.set_blocking(fd, True)
         raw = fh.read()
     return raw, raw.decode("utf-8", "surrogateescape")

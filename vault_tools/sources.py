@@ -81,7 +81,9 @@ def parse_youtube_url(text: str) -> SourceRef | None:
     query = parse_qs(parts.query, keep_blank_values=True)
     candidate: str | None = None
     if host.endswith("youtu.be"):
-        candidate = path[0] if path else None
+        # ``youtu.be/`` with nothing after is an empty id (a failed line, like
+        # ``watch?v=``); bare ``youtu.be`` in prose is no link at all.
+        candidate = path[0] if path else ("" if parts.path == "/" else None)
     elif path and path[0] in ("watch", "watch_popup") or parts.path in ("", "/") and "v" in query:
         candidate = (query.get("v") or [None])[0]
         if candidate is None and "list" not in query:
@@ -100,6 +102,9 @@ def parse_youtube_url(text: str) -> SourceRef | None:
     candidate = unquote(candidate)
     if VIDEO_ID.match(candidate):
         return SourceRef("youtube", f"youtube:{candidate}", text, candidate)
+    if not candidate:
+        return SourceRef("youtube", "invalid:(empty)", text, candidate,
+                         error="this YouTube link has no video id")
     shown = candidate[:40] or "(empty)"
     return SourceRef("youtube", f"invalid:{shown}", text, candidate,
                      error=f"'{shown}' is not a valid YouTube video id (expected 11 "
@@ -107,7 +112,10 @@ def parse_youtube_url(text: str) -> SourceRef | None:
 
 
 def normalise_file_target(target: str) -> str:
-    target = unquote(target.strip().strip("<>")).replace("\\", "/")
+    target = target.strip()
+    if target.startswith("<") and target.endswith(">"):  # a markdown link's <target>
+        target = target[1:-1]
+    target = unquote(target).replace("\\", "/")
     while target.startswith("./"):
         target = target[2:]
     return target

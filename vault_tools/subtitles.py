@@ -49,7 +49,7 @@ def parse_subtitles(text: str, filename: str) -> Transcript:
     Unknown extensions are sniffed (a WEBVTT header or ``-->`` timings, else plain text).
     Raises :class:`SubtitleParseError` when the file holds no usable words.
     """
-    name = PurePath(filename).name or "the file"
+    name = filename or "the file"  # the vault path, as every other reason names a file
     clean = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     if not _WORD.search(clean):
         raise SubtitleParseError(f"{name} is empty or holds no readable words.")

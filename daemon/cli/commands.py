@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import posixpath
 import signal
 import sys
 from collections.abc import Sequence
@@ -33,8 +34,8 @@ from daemon.service.install import ServiceInstallError
 from daemon.writer.maintained_notes import MaintainedNotes
 from daemon.writer.note_files import NoteFiles
 from vault_tools.inbox import InboxBusy, append_lines, edit_inbox, parse_inbox
-from vault_tools.pathgate import PathRefused
-from vault_tools.sources import find_sources
+from vault_tools.pathgate import PathRefused, clean_typed
+from vault_tools.sources import SourceRef, find_sources
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -182,12 +183,31 @@ def cmd_run_batch(args: argparse.Namespace) -> int:
 
 
 # -- add -----------------------------------------------------------------------------------
+def _outside_vault(paths: VaultPaths, ref: SourceRef) -> str | None:
+    """The path gate's reason when a file link can only name a file outside the vault
+    (taken from the vault root or the inbox's folder, as the daemon takes it), else None.
+    Lexical only: the daemon checks the file itself when it reads it."""
+    if ref.kind not in ("file", "media"):
+        return None
+    reason = None
+    for base in ("", posixpath.dirname(paths.gate.relative(paths.inbox))):
+        try:
+            paths.gate.relative(clean_typed(ref.ident, base))
+            return None
+        except PathRefused as exc:
+            reason = reason or exc.reason
+    return reason
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     _config, paths = open_vault(args.vault)
     bad = [u for u in args.urls if not find_sources(u)]
     if bad:
         raise UsageError("not a supported video URL or subtitle-file link: "
                          + ", ".join(repr(b) for b in bad))
+    if refused := [why for u in args.urls for ref in find_sources(u)
+                   if (why := _outside_vault(paths, ref))]:
+        raise UsageError("; ".join(refused) + "; nothing added")
     added: list[str] = []
 
     def as_line(arg: str) -> str:
@@ -262,12 +282,16 @@ def _refresh_inbox_lines(paths: VaultPaths, ledger: Ledger) -> None:
     daemon's own transform, applied with the same compare-and-swap edit as ``add``."""
     from daemon.writer.inbox_sync import InboxSync
 
-    if not paths.inbox.is_file():
-        return
-    try:
-        edit_inbox(paths.inbox, InboxSync(paths.vault, paths.inbox, ledger).transform)
+    try:  # through the path gate, as every vault write: an inbox linked out is refused
+        real = paths.gate.resolve(paths.inbox)
+        if not real.is_file():
+            return
+        edit_inbox(real, InboxSync(paths.vault, paths.inbox, ledger).transform)
+    except PathRefused as exc:
+        print(f"(the inbox is not updated: {exc.reason})", file=sys.stderr)
     except (OSError, InboxBusy) as exc:  # the daemon updates it later; the retry stands
-        print(f"(the inbox will show it when the daemon runs: {exc})", file=sys.stderr)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"(the inbox will show it when the daemon runs: {why})", file=sys.stderr)
 
 
 def _requeue(args: argparse.Namespace, regenerate: bool) -> int:
@@ -379,7 +403,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
     clusters = clusters_for(topic_inputs(graph), registry)
     writes = plan_topics(paths.vault, registry, clusters, synth)
     try:
-        lines = registry.apply_topics(writes, restore=args.restore)
+        lines = registry.apply_topics(writes, restore=args.restore, report_deleted=True)
     except OSError as exc:
         raise VaultdError(f"could not write the topic notes: {exc}") from exc
     print(f"{len(writes)} topic(s) with at least two study notes from different sources")

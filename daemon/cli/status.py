@@ -220,7 +220,9 @@ def format_status(st: dict[str, Any]) -> str:
         at = f" {_ago(time.time() - lf['at'])} ago" if lf.get("at") else ""
         out.append(f"crashed: {lf['reason']}{at}; the service manager restarts it")
     model = f", model {st['model']}" if st.get("model") else ""
-    out.append(f"backend: {st['backend']}{model} ({st['backend_reason']})")
+    why = st["backend_reason"]  # the openai reason names the model and server: say them once
+    why = why.removesuffix(f": {st['model']}") if st.get("model") else why
+    out.append(f"backend: {st['backend']}{model} ({why})")
     out.append(f"service: {st['service']}")
     if st["paused"]:
         out.append(f"paused:  {st['paused']}")

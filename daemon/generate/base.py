@@ -10,7 +10,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from daemon.errors import EmptyTranscriptError
 from vault_tools.models import SourceMeta, Transcript, VideoContent
+
+DEFAULT_MIN_WORDS = 10  # the default of youtube.min_transcript_words
+
+
+def min_words(config: dict[str, dict[str, Any]]) -> int:
+    """The one word limit for every source: ``youtube.min_transcript_words`` (the
+    documented setting; its table is where it was first added)."""
+    return int(config.get("youtube", {}).get("min_transcript_words", DEFAULT_MIN_WORDS))
+
+
+def check_enough_words(transcript: Transcript, config: dict[str, dict[str, Any]]) -> None:
+    """Fail a transcript under the limit as empty before any backend sees it."""
+    words = len(transcript.text.split())
+    if words == 0 or words < min_words(config):
+        raise EmptyTranscriptError(
+            "the transcript is empty: no words to study from" if words == 0 else
+            f"the transcript has only {words} word{'' if words == 1 else 's'}, too "
+            "little to study from")
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from daemon.errors import EmptyTranscriptError, JobError
+from daemon.errors import JobError
 from vault_tools.models import SourceMeta, Transcript, Usage, VideoContent, format_timestamp
 
-from .base import GenerationContext
+from .base import GenerationContext, check_enough_words
 from .content import Note
 from .exchange import Tally, Transport, ask
 from .prompts import render_prompt
@@ -36,7 +36,6 @@ from .tasks import ASSESSMENT, CHUNK, NOTES, Request, Task, build_request
 log = logging.getLogger(__name__)
 
 CHUNK_TOKENS = 30_000  # a part small enough to be summarised without losing detail
-MIN_WORDS = 20  # below this there is nothing to study from
 MIN_PART_TOKENS = 256
 
 
@@ -120,8 +119,7 @@ class ModelBackend:
                 ctx: GenerationContext) -> Prepared:
         """Build the shared prefix; for long videos, summarise the parts first."""
         lines = transcript_lines(transcript)
-        if sum(len(line.text.split()) for line in lines) < MIN_WORDS:
-            raise EmptyTranscriptError("the transcript is empty or too short to study from")
+        check_enough_words(transcript, ctx.config)
         duration = float(meta.duration or transcript.end)
         body = "\n".join(line.render() for line in lines)
         system_prompt = render_prompt("system", ctx.prompts_dir, language=ctx.language)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daemon.errors import EmptyTranscriptError
-from daemon.generate.base import GenerationContext
+from daemon.generate.base import GenerationContext, check_enough_words, min_words
 from daemon.generate.extractive import Analysis, KeyTerm, Sentence, content_words
 from vault_tools.models import (
     SourceMeta,
@@ -28,7 +28,6 @@ from vault_tools.models import (
     timestamp_link,
 )
 
-MIN_WORDS = 30
 MODEL = "offline-extractive"
 
 _UNSAFE = re.compile(r"</?[A-Za-z!?%][^<>]*>|<%|%>|<(?=[A-Za-z/!?%])|`+|%%|\{\{|\}\}|\[\[|\]\]"
@@ -59,13 +58,8 @@ class OfflineBackend:
         self, transcript: Transcript, meta: SourceMeta, ctx: GenerationContext
     ) -> VideoContent:
         text = transcript.text
-        words = len(text.split())
-        if words < MIN_WORDS:
-            raise EmptyTranscriptError(
-                f"The transcript has only {words} word{'' if words == 1 else 's'}, too "
-                "few to study from."
-            )
-        if len(content_words(text)) < MIN_WORDS // 3:
+        check_enough_words(transcript, ctx.config)
+        if len(content_words(text)) < max(1, min_words(ctx.config) // 3):
             raise EmptyTranscriptError(
                 "The transcript holds only filler words (like 'um', 'so', 'the'), nothing "
                 "to study from."

@@ -13,15 +13,14 @@ import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from daemon.errors import EmptyTranscriptError, JobError, PermanentError
-from daemon.generate.base import Backend, JobSpec
+from daemon.errors import JobError, PermanentError
+from daemon.generate.base import Backend, JobSpec, check_enough_words
 from daemon.secrets import register_config, scrub
 from daemon.sources.subtitle_file import load_file_source, title_from_filename  # noqa: F401
 from vault_tools.models import SourceMeta, Transcript
 
 log = logging.getLogger("vaultd.worker")
 
-MIN_WORDS = 30
 _backends: dict[str, Backend] = {}
 
 
@@ -59,12 +58,7 @@ def run_job(spec: JobSpec) -> str:
     stats: dict[str, int] = {}
     try:
         transcript, meta = load_source(spec, stats)
-        words = sum(len(s.text.split()) for s in transcript.segments)
-        if words < MIN_WORDS:
-            raise EmptyTranscriptError(
-                "the transcript is empty" if words == 0 else
-                f"the transcript has only {words} word{'' if words == 1 else 's'}, too "
-                "little to study from")
+        check_enough_words(transcript, spec.context.config)
         content = get_backend(spec).generate(transcript, meta, spec.context)
         # Model text is outside text: a secret it repeats never reaches a note.
         content = replace(content, note_markdown=scrub(content.note_markdown),

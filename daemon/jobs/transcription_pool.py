@@ -80,7 +80,7 @@ def run_transcription(task: TranscribeTask) -> str:
             gate = PathGate(task.vault, allow_symlinks_out=task.allow_symlinks_out)
             _wait_settled(gate, task.rel)
             with media.open_media(gate, task.rel) as recording:
-                transcribe_file(recording, state, key, settings, name=Path(task.rel).name)
+                transcribe_file(recording, state, key, settings, name=task.rel)
         elif task.kind == "youtube":
             from daemon.sources.ytaudio import transcribe_video
 

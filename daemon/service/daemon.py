@@ -406,6 +406,8 @@ class Daemon:
         """--once: inbox read, nothing left to do (every job done or failed)."""
         if self.writer.inbox_scans < 1 or not self.writer.idle.is_set():
             return False
+        if self.writer.sync.unsettled:  # a recording still being copied in: wait for it
+            return False
         if self.watch.paused or self.dispatcher.unsaved():
             return False
         try:
@@ -446,6 +448,8 @@ class Daemon:
                 if self.watch.fatal:
                     self.exit_reason = self.watch.fatal
                     break
+                if self.options.once and self.writer.sync.unsettled:
+                    self.writer.request_inbox()  # picked up once it has settled
                 if self.options.once:
                     stall = self._stalled()
                     if stall is None:

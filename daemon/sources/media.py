@@ -126,7 +126,7 @@ def load(key: str, rel: str, config: dict[str, dict[str, Any]], state_dir: Path
     cached = load_cached(state_dir, speech_key(key, config))
     if cached is None:
         why = unavailable_reason(settings)
-        raise NeedsTranscriptionError(f"{Path(rel).name}: {why}" if why
+        raise NeedsTranscriptionError(f"{rel}: {why}" if why
                                       else f"{rel} needs transcription")
     transcript, extra = cached
     meta = SourceMeta(key=key, kind=KIND, title=title_from_filename(rel), file_path=rel,

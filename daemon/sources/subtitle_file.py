@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # the spec's type only: sources never import generate at run 
 
 
 def title_from_filename(path: str) -> str:
-    """``Lectures/tcp-congestion_control.vtt`` -> ``Tcp congestion control``."""
+    """``Lectures/TCP-congestion_control.vtt`` -> ``TCP congestion control``: an
+    all-lower-case name gets a capital first letter; any other casing (an acronym) is kept."""
     stem = PurePosixPath(path).stem
     words = re.sub(r"[_\-.]+", " ", stem).strip()
     if not words:

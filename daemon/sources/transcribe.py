@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import os
+import re
 import tempfile
 import wave
 from collections.abc import Callable, Iterator
@@ -148,8 +149,19 @@ def probe_duration(source: Media, name: str) -> float:
 
 
 def _av_reason(exc: BaseException) -> str:
-    text = str(exc)
+    """PyAV's message without its errno ('[Errno 1094995529] Invalid data ...') or path."""
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(exc))
     return text.split(": '", 1)[0][:120] if text else type(exc).__name__
+
+
+def _size(source: Media) -> int | None:
+    """Bytes in the recording (None when the stream cannot say)."""
+    try:
+        if isinstance(source, Path):
+            return source.stat().st_size
+        return os.fstat(source.fileno()).st_size
+    except (OSError, AttributeError, ValueError):
+        return None
 
 
 def decode_chunks(source: Media, name: str, chunk_seconds: float = CHUNK_SECONDS
@@ -431,6 +443,8 @@ def transcribe_file(source: Media, state_dir: Path, key: str, settings: EngineSe
     if cached := load_cached(state_dir, key):
         return cached[0]
     name = name or (source.name if isinstance(source, Path) else "the recording")
+    if _size(source) == 0:
+        raise PermanentError(f"{name} is empty (0 bytes)")
     duration = probe_duration(source, name)
     if settings.max_hours and duration > settings.max_hours * 3600:
         raise PermanentError(

@@ -63,6 +63,7 @@ class InboxSync:
         # unfinished lines say it instead of "working".
         self.pause: Callable[[], str | None] = lambda: None
         self._prints = media.Fingerprints()  # media file -> content key, read when changed
+        self.unsettled = 0  # media files the last pass skipped as still being copied in
         # Set by the runner: how far a job's transcription got ("transcribing 3:00 of 58:00")
         self.progress: Callable[[str], str | None] = lambda _key: None
 
@@ -142,6 +143,7 @@ class InboxSync:
         try:
             key = self._prints.key_of(self.gate, rel)
             if key is None:
+                self.unsettled += 1  # run --once waits for it (Daemon.finished)
                 return None  # still being copied in: identified at a later scan
             return Resolved(key, "media", rel)
         except JobError as exc:
@@ -163,6 +165,7 @@ class InboxSync:
             self._parsed = (text, lines)
         out = []
         new: list[Resolved] = []
+        self.unsettled = 0
         for line in lines:
             resolved = [r for r in (self.resolve(ref) for ref in line.sources) if r]
             if resolved:

@@ -123,9 +123,11 @@ class MaintainedNotes:
             return int((self.data["usage"].get(day) or {}).get("tokens", 0))
 
     # -- writing (the writer thread, or a CLI command) -------------------------------
-    def apply_topics(self, writes: list[TopicWrite], *, restore: bool = False) -> list[str]:
+    def apply_topics(self, writes: list[TopicWrite], *, restore: bool = False,
+                     report_deleted: bool = False) -> list[str]:
         """Write the topic notes; topics not in ``writes`` are retired (their notes stay
-        as the user has them). Returns one line per note written, for logs and the CLI."""
+        as the user has them). Returns one line per note written, for logs and the CLI;
+        with ``report_deleted`` (the CLI) also one per note kept deleted."""
         done = []
         wanted = {w.topic_id for w in writes}
         with self.transaction():
@@ -142,7 +144,10 @@ class MaintainedNotes:
                 if not rec.get("path"):
                     rec["path"] = self._free_topic_path(rec["name"])
                 outcome = self.apply_one(rec["path"], w.text, restore)
-                if outcome not in ("unchanged", "deleted"):
+                if outcome == "deleted" and report_deleted:
+                    done.append(f"not made again (you deleted it): {rec['path']}; "
+                                "--restore brings it back")
+                elif outcome not in ("unchanged", "deleted"):
                     done.append(f"{outcome}: {rec['path']}")
         return done
 

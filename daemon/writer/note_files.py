@@ -81,6 +81,10 @@ class Notices:
     def recent(self) -> list[str]:
         return list(self._items)
 
+    def forget(self, text: str) -> None:
+        """The condition is over: the same text is said again if it comes back."""
+        self._items.pop(text, None)
+
 
 def now_iso() -> str:
     return datetime.now().astimezone().replace(microsecond=0).isoformat()

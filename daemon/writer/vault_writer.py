@@ -20,6 +20,7 @@ daemon.
 
 from __future__ import annotations
 
+import errno
 import logging
 import queue
 import threading
@@ -84,6 +85,7 @@ class VaultWriter(threading.Thread):
         self.writes = 0
         self.idle = threading.Event()
         self._last_logged: dict[str, float] = {}
+        self._inbox_problem: str | None = None  # the inbox is no file (said once)
         self._reported: set[tuple[str, str, str]] = set()  # errors logged with traceback
         self._learned: dict[str, int] = {}  # note path -> hash of the text last indexed
         self._backlinks: deque[tuple[str, str]] = deque()  # (new note, a note it lists)
@@ -322,10 +324,18 @@ class VaultWriter(threading.Thread):
             self.notices.say(f"inbox not read: {exc.reason}")
             return
         except OSError as exc:
-            self._log_throttled("inbox", "cannot update the inbox: %s", exc)
+            if exc.errno == errno.EINVAL:  # a FIFO, device or folder in the inbox's place
+                self._inbox_problem = (f"inbox not read: {self.paths.rel(self.paths.inbox)} is "
+                                       f"{exc.strerror}; put a Markdown file there")
+                self.notices.say(self._inbox_problem)  # once while it lasts
+            else:
+                self._log_throttled("inbox", "cannot update the inbox: %s", exc)
             return
         finally:
             self.inbox_scans += 1
+        if self._inbox_problem:  # a file again: said again if it comes back
+            self.notices.forget(self._inbox_problem)
+            self._inbox_problem = None
         if self.ledger.counts()["ready"] != before and self.on_jobs_added:
             self.on_jobs_added()
 
