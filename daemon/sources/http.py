@@ -282,7 +282,8 @@ class PacingGate:
         with self._state(host) as state:
             now = self.clock()
             strikes = min(self.strikes(state, now) + 1, 8)
-            pause = min(max(self.min_interval, 1.0) * 4 ** strikes, BLOCK_PAUSE_MAX_SECONDS)
+            base = self.min_interval if self.min_interval > 0 else 1.0
+            pause = min(base * 4 ** strikes, BLOCK_PAUSE_MAX_SECONDS)
             pause = max(pause, retry_after or 0.0)
             state["strikes"], state["last_block"] = strikes, now
             state["blocked_until"] = max(float(state.get("blocked_until", 0.0)), now + pause)
