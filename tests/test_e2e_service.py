@@ -8,10 +8,17 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 from pathlib import Path
+from typing import Any
 
-from daemon.paths import state_dir_for
-from tests.helpers import (
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fake_anthropic import FakeAnthropic, Reply  # noqa: E402
+
+from daemon.paths import state_dir_for  # noqa: E402
+from tests.helpers import (  # noqa: E402
     TOPICS,
     append_in_place,
     lecture_srt,
@@ -19,8 +26,9 @@ from tests.helpers import (
     status_json,
     wait_for,
 )
-from tests.test_e2e_run import check_vault, done_lines, make_vault, notes_in
-from vault_tools.inbox import parse_inbox
+from tests.test_e2e_run import check_vault, done_lines, make_vault, notes_in  # noqa: E402
+from tests.test_e2e_stand_ins import study_model  # noqa: E402
+from vault_tools.inbox import parse_inbox  # noqa: E402
 
 
 def _children(pid: int) -> list[int]:
@@ -152,23 +160,43 @@ def test_a_killed_worker_process_is_replaced_and_its_job_retried(tmp_path: Path)
 def test_run_once_ends_when_the_vault_vanishes(tmp_path: Path) -> None:
     """``run --once`` must end: a running daemon waits for a vanished vault (a drive
     unmounted), but ``--once`` waited forever too. It now stops with exit 1 and says why;
-    the unfinished job stays in the ledger for the next run."""
+    the unfinished job stays in the ledger for the next run.
+
+    The model stand-in holds its answer until the vault has gone and the daemon is
+    stopping, so the job is certainly unfinished when the vault vanishes (a fast machine
+    once finished a long offline job before the rename). The paid reply that then arrives
+    is kept as a generated job, not thrown away and not written anywhere."""
     vault, env, _ = make_vault(tmp_path, 0)
-    (vault / "Lectures" / "long.srt").write_text(lecture_srt(TOPICS[0], 6000, seed=9))
+    (vault / "Lectures" / "long.srt").write_text(lecture_srt(TOPICS[0], 200, seed=9))
     (vault / "inbox.md").write_text("- [[Lectures/long.srt]]\n")
     away = tmp_path / "away"
     log = tmp_path / "log"
-    proc = start_daemon(vault, env, "--once", "--workers", "1", log=log)
-    try:
-        wait_for(lambda: status_json(vault, env)["working_on"], what="the job in progress")
-        os.rename(vault, away)
-        assert proc.wait(90) == 1
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = log.read_text()
-    assert "disappeared" in text and "--once" in text and "Traceback" not in text
+    release = threading.Event()
+
+    def held(body: dict[str, Any]) -> Reply:
+        release.wait(120)
+        return study_model(body)
+
+    with FakeAnthropic(held) as fake:
+        env = {**env, "ANTHROPIC_API_KEY": "sk-ant-test-VANISH-0123456789",
+               "ANTHROPIC_BASE_URL": fake.base_url}
+        proc = start_daemon(vault, env, "--once", "--workers", "1", log=log)
+        try:
+            wait_for(lambda: fake.message_requests(), what="the model call in flight")
+            os.rename(vault, away)
+            wait_for(lambda: "finishing in-flight work" in log.read_text(),
+                     what="the daemon stopping")
+            release.set()
+            assert proc.wait(90) == 1
+        finally:
+            release.set()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text_ = log.read_text()
+    assert "disappeared" in text_ and "--once" in text_ and "Traceback" not in text_
     os.rename(away, vault)
     counts = status_json(vault, env)["counts"]
     assert counts.get("failed", 0) == 0 and counts.get("done", 0) == 0, counts
+    assert counts.get("generated", 0) == 1  # paid for once, written by the next run
+    assert not (away / "Study Notes").exists() and not (vault / "Study Notes").exists()
