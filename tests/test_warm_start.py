@@ -23,8 +23,18 @@ PROBE = textwrap.dedent("""
     import json, os, sys, time
     from concurrent.futures import ProcessPoolExecutor
 
+    def first_client_imports():
+        before = set(sys.modules)
+        import anthropic
+        anthropic.Anthropic(api_key="sk-ant-probe", base_url="http://127.0.0.1:9").close()
+        return sorted(set(sys.modules) - before)
+
     def probe():
+        import gc
         return {"pid": os.getpid(), "ppid": os.getppid(),
+                "frozen": gc.get_freeze_count(),
+                "numpy_loaded": "numpy" in sys.modules,
+                "first_client_imports": first_client_imports(),
                 "anthropic_loaded": "anthropic" in sys.modules,
                 "late": os.environ.get("VAULTD_PROBE_LATE"),
                 "daemon_pid": __import__("daemon.jobs.warm_start",
@@ -64,8 +74,17 @@ def test_workers_are_forks_of_a_preloaded_server(tmp_path: Path) -> None:
     assert out["method"] == "forkserver"
     # The worker's parent is the fork server, not the daemon (whose pid it is told) ...
     assert out["ppid"] != out["parent"] and out["daemon_pid"] == out["parent"]
-    # ... which imported the anthropic SDK once, before the worker was forked.
+    # ... which imported the anthropic SDK once, before the worker was forked, and built a
+    # throwaway client: a worker's first client imports nothing more (httpx's transport
+    # package used to take 0.2 s of a fresh worker, on the path of the first model call).
     assert out["anthropic_loaded"] is True
+    assert out["first_client_imports"] == []
+    # The preloaded heap is frozen out of the garbage collector's sight, so that a
+    # worker's collections do not copy the pages it shares with the fork server.
+    assert isinstance(out["frozen"], int) and out["frozen"] > 10_000
+    # Nothing a Claude worker needs before its first call pulls in numpy (and its BLAS
+    # threads): local transcription imports it where it handles samples.
+    assert out["numpy_loaded"] is False
     # The environment is the daemon's at pool creation, not the fork server's.
     assert out["late"] == "set after the fork server started"
     assert out["level"] == 40  # the pool's own initializer ran (logging at ERROR)

@@ -49,11 +49,17 @@ GENERATION_PRELOAD = ["__main__", "daemon.logs", "daemon.generate.worker",
 # The SDKs are named themselves: daemon.generate.claude_client / openai_backend import
 # them only on first use (so that the daemon process, which builds a client for topic
 # synthesis at start, never pays for them), and a worker must not pay either.
+# daemon.generate.sdk_warmup then builds (and closes) one throwaway client, so that what
+# the SDK imports and caches on its first client is in the pages workers are forked from.
 BACKEND_PRELOAD = {
-    "claude": ["daemon.generate.claude", "anthropic"],  # the SDK: the heaviest import
-    "openai": ["daemon.generate.openai_backend", "openai"],
+    "claude": ["daemon.generate.claude", "anthropic",  # the SDK: the heaviest import
+               "daemon.generate.sdk_warmup"],
+    "openai": ["daemon.generate.openai_backend", "openai", "daemon.generate.sdk_warmup"],
     "offline": ["daemon.generate.offline"],  # numpy, scipy, networkx (TextRank)
 }
+# Last of every preload: freezes the preloaded objects out of the collector's sight, so
+# that a worker's garbage collections do not copy the shared pages.
+FREEZE = "daemon.jobs.fork_freeze"
 _lock = threading.Lock()
 _started = False
 
@@ -93,7 +99,8 @@ def start_early(backend: str) -> None:
         if _started:
             return
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(GENERATION_PRELOAD + BACKEND_PRELOAD.get(backend, []))
+        ctx.set_forkserver_preload(GENERATION_PRELOAD + BACKEND_PRELOAD.get(backend, [])
+                                   + [FREEZE])
         try:
             from multiprocessing import forkserver
 

@@ -32,9 +32,7 @@ import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from daemon.errors import (
     EmptyTranscriptError,
@@ -44,6 +42,9 @@ from daemon.errors import (
     RateLimitedError,
 )
 from vault_tools.models import Segment, Transcript
+
+if TYPE_CHECKING:  # numpy (and its BLAS threads) only where samples are handled
+    import numpy as np
 
 log = logging.getLogger("vaultd.transcribe")
 
@@ -172,6 +173,7 @@ def decode_chunks(source: Media, name: str, chunk_seconds: float = CHUNK_SECONDS
     first audio stream is decoded.
     """
     import av
+    import numpy as np
 
     per_chunk = int(chunk_seconds * SAMPLE_RATE)
     try:
@@ -211,6 +213,8 @@ def decode_chunks(source: Media, name: str, chunk_seconds: float = CHUNK_SECONDS
 def is_silent(samples: np.ndarray) -> bool:
     """No sound worth a model's time: quiet on average *and* without peaks. Speech from a
     far-away microphone is quiet on average but still peaks well above ``SILENCE_PEAK``."""
+    import numpy as np
+
     if samples.size == 0:
         return True
     rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
@@ -264,6 +268,8 @@ class WhisperEngine:
 
 def wav_bytes(samples: np.ndarray) -> bytes:
     """16-bit PCM WAV of float samples (what every transcription server accepts)."""
+    import numpy as np
+
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
