@@ -30,7 +30,13 @@ DIR before this venv's site-packages), for before/after figures on the same mach
 The daemon runs with its working directory in the temporary folder, so the checkout
 it imports is the one its interpreter finds, never this one by accident.
 
+Before it measures, the script compiles the bytecode of the vaultd it runs
+(``compileall``), as ``pip install`` does: a shell with ``PYTHONDONTWRITEBYTECODE=1`` and
+an editable checkout would otherwise compile every vaultd module at every start, which
+is not what a user's installed daemon does. ``--no-compile`` measures that case.
+
     .venv/bin/python benchmarks/bench_coldstart.py [--cases a b c d e f] [--vaultd PATH]
+        [--no-compile]
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -170,14 +177,30 @@ def source_requests(state: Path) -> list[int | None]:
 _runs = 0
 
 
+def vault_state(vault: Path, base: Path) -> Path:
+    """The state folder the daemon will use for ``vault`` with ``VAULTD_STATE_DIR=base``."""
+    from daemon.paths import state_dir_for
+
+    saved = os.environ.get("VAULTD_STATE_DIR")
+    os.environ["VAULTD_STATE_DIR"] = str(base)
+    try:
+        return state_dir_for(vault)
+    finally:
+        if saved is None:
+            os.environ.pop("VAULTD_STATE_DIR")
+        else:
+            os.environ["VAULTD_STATE_DIR"] = saved
+
+
 def run_once(tmp: Path, name: str, *, workers: int, seconds: float, lines: list[str],
              yt: SlowYouTube, code: str | None, files: dict[str, str] | None = None,
-             pdf: bool = True) -> dict[str, Any]:
+             pdf: bool = True, seed: Callable[[Path], None] | None = None) -> dict[str, Any]:
     """One ``vaultd run --once`` on a fresh vault: launch -> first call -> notes -> exit.
 
     ``cpu_s`` is the user + system CPU of the whole ``vaultd`` tree (daemon, fork server,
     workers: all reaped by the time it exits), which a loaded machine does not inflate
-    the way it inflates wall time."""
+    the way it inflates wall time. ``seed(state folder of the vault)`` runs before the
+    launch (case d puts a transcript cache there)."""
     global _runs
     _runs += 1
     vault, state = tmp / f"vault-{name}-{_runs}", tmp / f"state-{name}-{_runs}"
@@ -187,6 +210,8 @@ def run_once(tmp: Path, name: str, *, workers: int, seconds: float, lines: list[
         (vault / rel).write_text(text)
     write_config(vault, workers, "" if pdf else "\n[pdf]\nenabled = false\n")
     (vault / "inbox.md").write_text("# Inbox\n\n" + "".join(f"{x}\n" for x in lines))
+    if seed is not None:
+        seed(vault_state(vault, state))
     calls = Calls(seconds)
     with FakeAnthropic(calls) as fake:
         env = env_for(state, fake.base_url, yt.origin, code)
@@ -219,7 +244,7 @@ def run_once(tmp: Path, name: str, *, workers: int, seconds: float, lines: list[
         "calls": len(spans), "youtube_hits": len(hits),
         "ledger_requests": source_requests(state),
         "ideal_s": math.ceil(len(lines) / workers) * 2 * seconds,
-        "state": str(state),
+        "state": str(state), "hits_from": hits0,
     }
 
 
@@ -245,7 +270,7 @@ def case_youtube(tmp: Path, yt: SlowYouTube, code: str | None) -> dict[str, Any]
     r = run_once(tmp, "b-youtube-3w", workers=3, seconds=2.0, lines=lines, yt=yt, code=code)
     r["efficiency"] = efficiency(r)
     per_video: dict[str, int] = {}
-    for h in yt.hits:
+    for h in yt.hits[r.pop("hits_from"):]:  # this run's, not an earlier case b's
         if h.video_id and h.video_id.startswith("cb"):
             per_video[h.video_id] = per_video.get(h.video_id, 0) + 1
     r["requests_per_video"] = sorted(per_video.values())
@@ -257,22 +282,11 @@ def case_cached(tmp: Path, yt: SlowYouTube, code: str | None, first: dict[str, A
     """The videos of case b again: new vault and ledger, the transcript cache kept."""
     import shutil
 
-    from daemon.paths import state_dir_for
-
     old = next(Path(first["state"]).rglob("transcripts"))
-    saved = os.environ.get("VAULTD_STATE_DIR")
-    os.environ["VAULTD_STATE_DIR"] = str(tmp / "state-d-cached")
-    try:  # the per-vault folder the daemon will use for the new vault
-        state = state_dir_for(tmp / "vault-d-cached")
-    finally:
-        if saved is None:
-            os.environ.pop("VAULTD_STATE_DIR")
-        else:
-            os.environ["VAULTD_STATE_DIR"] = saved
-    shutil.copytree(old, state / "transcripts")
     lines = [f"- https://www.youtube.com/watch?v={video_id(i, 'cb')}" for i in range(9)]
     hits0 = len(yt.hits)
-    r = run_once(tmp, "d-cached", workers=3, seconds=0.2, lines=lines, yt=yt, code=code)
+    r = run_once(tmp, "d-cached", workers=3, seconds=0.2, lines=lines, yt=yt, code=code,
+                 seed=lambda state: shutil.copytree(old, state / "transcripts"))
     r["youtube_hits"] = len(yt.hits) - hits0
     return r
 
@@ -393,6 +407,22 @@ def fmt(x: Any) -> str:
     return f"{x:.2f}" if isinstance(x, float) else str(x)
 
 
+def compile_bytecode(vaultd: Path) -> str:
+    """Compile the checkout that ``vaultd`` imports, as ``pip install`` does for an
+    installed package: an interpreter with ``PYTHONDONTWRITEBYTECODE=1`` (this machine's
+    shell sets it) would otherwise compile all of vaultd's modules from source at every
+    start, which no installed vaultd does (0.45 s of the parent's start, 0.2 s of the fork
+    server's). Returns what was compiled, for the report."""
+    python = vaultd.read_text().splitlines()[0].removeprefix("#!").strip()
+    where = subprocess.run(
+        [python, "-c", "import daemon, vault_tools, os; print(os.path.dirname(daemon.__file__));"
+         " print(os.path.dirname(vault_tools.__file__))"],
+        capture_output=True, text=True, check=True, cwd=tempfile.gettempdir()).stdout.split()
+    subprocess.run([python, "-m", "compileall", "-q", *where], check=True,
+                   stdout=subprocess.DEVNULL)
+    return " ".join(where)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", nargs="+", default=list("abcdef"),
@@ -401,11 +431,16 @@ def main() -> int:
     ap.add_argument("--vaultd", type=Path, help="the vaultd script to run (default: this "
                     "venv's)")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--no-compile", action="store_true",
+                    help="leave vaultd's bytecode as it is (with PYTHONDONTWRITEBYTECODE=1 "
+                    "and no __pycache__: every start compiles from source)")
     args = ap.parse_args()
     global VAULTD
     VAULTD = (args.vaultd or VAULTD).absolute()
     print(machine())
     print(f"daemon: {VAULTD}")
+    if not args.no_compile:
+        print(f"bytecode compiled (as an install does): {compile_bytecode(VAULTD)}")
     args.code = None
     videos = {v.video_id: v for v in
               [make_video(i, 600, "cb") for i in range(9)]
@@ -437,7 +472,8 @@ def main() -> int:
                 results.append(case_rss(tmp, yt, args.code))
             r = results[-1]
             print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
-                              for k, v in r.items() if k != "state"}), flush=True)
+                              for k, v in r.items() if k not in ("state", "hits_from")}),
+                  flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0
