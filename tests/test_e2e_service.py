@@ -8,17 +8,11 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import threading
 from pathlib import Path
-from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fake_anthropic import FakeAnthropic, Reply  # noqa: E402
-
-from daemon.paths import state_dir_for  # noqa: E402
-from tests.helpers import (  # noqa: E402
+from daemon.paths import state_dir_for
+from tests.held_model import held_model
+from tests.helpers import (
     TOPICS,
     append_in_place,
     lecture_srt,
@@ -26,9 +20,8 @@ from tests.helpers import (  # noqa: E402
     status_json,
     wait_for,
 )
-from tests.test_e2e_run import check_vault, done_lines, make_vault, notes_in  # noqa: E402
-from tests.test_e2e_stand_ins import study_model  # noqa: E402
-from vault_tools.inbox import parse_inbox  # noqa: E402
+from tests.test_e2e_run import check_vault, done_lines, make_vault, notes_in
+from vault_tools.inbox import parse_inbox
 
 
 def _children(pid: int) -> list[int]:
@@ -133,27 +126,32 @@ def test_vault_folder_vanishing_pauses_and_returning_resumes(tmp_path: Path) -> 
 
 
 def test_a_killed_worker_process_is_replaced_and_its_job_retried(tmp_path: Path) -> None:
+    """The worker is killed while its model call is held at the stand-in, so it dies
+    mid-job for certain; the job is retried in a new worker and both sources end done."""
     vault, env, _ = make_vault(tmp_path, 0)
-    (vault / "Lectures" / "long.srt").write_text(lecture_srt(TOPICS[0], 6000, seed=9))
+    (vault / "Lectures" / "long.srt").write_text(lecture_srt(TOPICS[0], 200, seed=9))
     (vault / "Lectures" / "short.srt").write_text(lecture_srt(TOPICS[1], 40, seed=1))
-    proc = start_daemon(vault, env, "--workers", "1", log=tmp_path / "log")
-    try:
-        wait_for(lambda: (vault / "inbox.md").exists(), what="start")
-        append_in_place(vault / "inbox.md", "- [[Lectures/long.srt]]\n")
-
-        def busy_worker() -> list[int]:
+    (vault / ".vaultd").mkdir()
+    (vault / ".vaultd" / "config.toml").write_text("[daemon]\nbackoff_base_seconds = 1\n")
+    with held_model() as (fake, release, model_env):
+        env = {**env, **model_env}
+        proc = start_daemon(vault, env, "--workers", "1", log=tmp_path / "log")
+        try:
+            wait_for(lambda: (vault / "inbox.md").exists(), what="start")
+            append_in_place(vault / "inbox.md", "- [[Lectures/long.srt]]\n")
+            wait_for(lambda: fake.message_requests(), what="the model call in flight")
+            workers = pool_workers(proc.pid)
+            assert workers, "no pool worker found"
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)  # the OOM killer strikes
+            release.set()
+            append_in_place(vault / "inbox.md", "- [[Lectures/short.srt]]\n")
+            wait_for(lambda: done_lines(vault) == 2, timeout=180, what="both done")
             st = status_json(vault, env)
-            return pool_workers(proc.pid) if st["working_on"] else []
-
-        for pid in wait_for(busy_worker, what="a worker generating", timeout=60):
-            os.kill(pid, signal.SIGKILL)  # the OOM killer strikes
-        append_in_place(vault / "inbox.md", "- [[Lectures/short.srt]]\n")
-        wait_for(lambda: done_lines(vault) == 2, timeout=180, what="both done")
-        st = status_json(vault, env)
-        assert st["counts"]["failed"] == 0
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+            assert st["counts"]["failed"] == 0
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
     assert len(parse_inbox((vault / "inbox.md").read_text())) == 2
 
 
@@ -171,15 +169,8 @@ def test_run_once_ends_when_the_vault_vanishes(tmp_path: Path) -> None:
     (vault / "inbox.md").write_text("- [[Lectures/long.srt]]\n")
     away = tmp_path / "away"
     log = tmp_path / "log"
-    release = threading.Event()
-
-    def held(body: dict[str, Any]) -> Reply:
-        release.wait(120)
-        return study_model(body)
-
-    with FakeAnthropic(held) as fake:
-        env = {**env, "ANTHROPIC_API_KEY": "sk-ant-test-VANISH-0123456789",
-               "ANTHROPIC_BASE_URL": fake.base_url}
+    with held_model() as (fake, release, model_env):
+        env = {**env, **model_env}
         proc = start_daemon(vault, env, "--once", "--workers", "1", log=log)
         try:
             wait_for(lambda: fake.message_requests(), what="the model call in flight")
@@ -189,12 +180,11 @@ def test_run_once_ends_when_the_vault_vanishes(tmp_path: Path) -> None:
             release.set()
             assert proc.wait(90) == 1
         finally:
-            release.set()
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    text_ = log.read_text()
-    assert "disappeared" in text_ and "--once" in text_ and "Traceback" not in text_
+    text = log.read_text()
+    assert "disappeared" in text and "--once" in text and "Traceback" not in text
     os.rename(away, vault)
     counts = status_json(vault, env)["counts"]
     assert counts.get("failed", 0) == 0 and counts.get("done", 0) == 0, counts

@@ -23,7 +23,8 @@ import pytest
 from daemon.jobs import orphans
 from tests import procs
 from tests.faults.common import kill9
-from tests.helpers import TOPICS, append_in_place, lecture_srt, start_daemon, status_json, wait_for
+from tests.held_model import FakeAnthropic, held_model
+from tests.helpers import TOPICS, append_in_place, lecture_srt, start_daemon, wait_for
 from tests.test_e2e_run import done_lines, make_vault
 
 pytestmark = pytest.mark.skipif(not procs.HAS_PROC, reason="reads the process table from /proc")
@@ -47,26 +48,39 @@ def wait_all_gone(children: list[procs.Proc]) -> None:
 
 def test_kill9_mid_work_leaves_no_process_behind(tmp_path: Path) -> None:
     vault, env, _ = make_vault(tmp_path, 0)
-    (vault / "Lectures" / "long.srt").write_text(lecture_srt(TOPICS[0], 6000, seed=9))
+    (vault / "Lectures" / "long.srt").write_text(lecture_srt(TOPICS[0], 200, seed=9))
     (vault / "Lectures" / "short.srt").write_text(lecture_srt(TOPICS[1], 40, seed=1))
-    proc = start_daemon(vault, env, "--workers", "2", log=tmp_path / "log")
-    try:
-        wait_for(lambda: (vault / "inbox.md").exists(), what="start")
-        append_in_place(vault / "inbox.md", "- [[Lectures/short.srt]]\n")
-        # The short one done means its PDF was handed to the PDF pool.
-        wait_for(lambda: done_lines(vault) == 1, timeout=120, what="short lecture done")
-        append_in_place(vault / "inbox.md", "- [[Lectures/long.srt]]\n")
-        wait_for(lambda: status_json(vault, env)["working_on"], what="long lecture under way")
-        children = procs.descendants(proc.pid)
-        # Spawned workers, or (Linux) the fork server and the workers forked from it.
-        workers = [p for p in children if "spawn_main" in p.cmdline
-                   or "multiprocessing.forkserver" in p.cmdline]
-        assert len(workers) >= 2, children  # generation pool + PDF pool
-        assert any("resource_tracker" in p.cmdline for p in children), children
-        kill9(proc)
-        wait_all_gone(children)
-    finally:
-        kill9(proc)
+    with held_model() as (fake, release, model_env):
+        proc = start_daemon(vault, {**env, **model_env}, "--workers", "2",
+                            log=tmp_path / "log")
+        try:
+            kill_mid_work(vault, proc, fake, release)
+        finally:
+            kill9(proc)
+
+
+def kill_mid_work(vault: Path, proc: subprocess.Popen[bytes], fake: FakeAnthropic,
+                  release: threading.Event) -> None:
+    """The short lecture done (its PDF handed to the PDF pool), the long one's model call
+    held at the stand-in (a worker certainly mid-job): kill -9, then no process left."""
+    wait_for(lambda: (vault / "inbox.md").exists(), what="start")
+    release.set()
+    append_in_place(vault / "inbox.md", "- [[Lectures/short.srt]]\n")
+    wait_for(lambda: done_lines(vault) == 1, timeout=120, what="short lecture done")
+    release.clear()
+    seen = len(fake.message_requests())
+    append_in_place(vault / "inbox.md", "- [[Lectures/long.srt]]\n")
+    wait_for(lambda: any(r.body["messages"][0]["content"].startswith("Write the study note")
+                         for r in fake.message_requests()[seen:]),
+             what="the long lecture's model call in flight")
+    children = procs.descendants(proc.pid)
+    # Spawned workers, or (Linux) the fork server and the workers forked from it.
+    workers = [p for p in children if "spawn_main" in p.cmdline
+               or "multiprocessing.forkserver" in p.cmdline]
+    assert len(workers) >= 2, children  # generation pool + PDF pool
+    assert any("resource_tracker" in p.cmdline for p in children), children
+    kill9(proc)
+    wait_all_gone(children)
 
 
 # A stand-in daemon: creates a pool the way vaultd does (``orphans.initializer`` run in
