@@ -15,7 +15,9 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,36 @@ def fill(path: Path) -> int:
                 if len(chunk) == 1:
                     return written
                 chunk = chunk[: len(chunk) // 2]
+
+
+@contextmanager
+def kept_full(path: Path) -> Iterator[None]:
+    """The file system stays full while the block runs: ``path`` is filled, then topped
+    up every 0.1 s, as a disk that another program keeps filling. A daemon that frees a
+    few pages of its own (a temporary file removed, a journal reset) would otherwise
+    find room a second later and rightly resume, before a test has seen it pause."""
+    fill(path)
+    stop = threading.Event()
+
+    def top_up() -> None:
+        while not stop.wait(0.1):
+            with open(path, "ab", buffering=0) as fh:
+                chunk = b"\0" * 65536
+                while True:
+                    try:
+                        fh.write(chunk)
+                    except OSError:
+                        if len(chunk) == 1:
+                            break
+                        chunk = chunk[: len(chunk) // 2]
+
+    thread = threading.Thread(target=top_up, name="keep-full", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
 
 
 def waiting_reason(vault: Path, env: dict[str, str], key: str) -> str:

@@ -35,7 +35,7 @@ from tests.faults.common import (
     terminate,
     write_config,
 )
-from tests.faults.test_disk import fill, small_fs  # noqa: F401 - fixture
+from tests.faults.test_disk import fill, kept_full, small_fs  # noqa: F401 - fixture
 from tests.faults.test_state_faults import FAST, _expected
 from tests.helpers import start_daemon, status_json, vaultd, vaultd_env, wait_for
 
@@ -117,15 +117,15 @@ def test_state_disk_full_pauses_then_resumes(small_fs: Path, tmp_path: Path) -> 
         wait_for(partial(daemon_ready, proc, state), timeout=120, what="start-up")
         wait_for(lambda: sum(j["state"] == "done" for j in read_jobs(state).values()) == 2,
                  timeout=120, interval=0.3, what="first two done")
-        fill(filler)
-        with open(vault / "inbox.md", "a", encoding="utf-8") as fh:
-            fh.write(lines[2] + "\n")
-        wait_for(partial(_line_says, vault, "waiting: disk full"), timeout=120,
-                 interval=0.3, what="the inbox line saying disk full")
-        paused = wait_for(lambda: (status_json(vault, env).get("paused") or ""), timeout=60,
-                          interval=0.5, what="status paused")
-        assert "disk full" in paused and "MB free" in paused, paused
-        assert proc.poll() is None, "the daemon died on a full disk"
+        with kept_full(filler):
+            with open(vault / "inbox.md", "a", encoding="utf-8") as fh:
+                fh.write(lines[2] + "\n")
+            wait_for(partial(_line_says, vault, "waiting: disk full"), timeout=120,
+                     interval=0.3, what="the inbox line saying disk full")
+            paused = wait_for(lambda: (status_json(vault, env).get("paused") or ""),
+                              timeout=60, interval=0.5, what="status paused")
+            assert "disk full" in paused and "MB free" in paused, paused
+            assert proc.poll() is None, "the daemon died on a full disk"
         filler.unlink()
         wait_for(lambda: len(read_jobs(state)) == 3 and all(
             j["state"] == "done" for j in read_jobs(state).values()), timeout=120,
