@@ -552,10 +552,11 @@ class Dispatcher(threading.Thread):
                 log.info("returned %s to the queue", job.key, extra={"job": job.key})
             except Exception:  # noqa: BLE001 - already moved by a late callback
                 pass
-        self.kill_pool()
+        self.kill_pool(grace=2.0)  # idle workers end normally (no leaked semaphores)
 
-    def kill_pool(self) -> None:
-        """Stop the pool's processes now (none is left behind as an orphan)."""
+    def kill_pool(self, grace: float = 0.0) -> None:
+        """Stop the pool's processes (none is left behind as an orphan): idle ones end
+        within ``grace``, the rest are terminated (a second signal: at once)."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            terminate_pool(pool)
+            terminate_pool(pool, grace)
