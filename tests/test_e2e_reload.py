@@ -1,9 +1,10 @@
 """SIGHUP re-reads the whole config: a running daemon picks up [topics] and [review].
 
 The user starts ``vaultd run`` with topic notes and the weekly review switched off,
-pastes lectures, then switches both on (in new folders) and reloads: the topic notes
-and this week's review appear where the new config says, without a restart. A setting
-that needs a restart (``daemon.workers``) is named in the reload's log line.
+pastes lectures, then switches both on (in new folders) and the watcher to polling, and
+reloads: the topic notes and this week's review appear where the new config says and
+status shows the polling watcher, without a restart. A setting that needs a restart
+(``daemon.workers``) is named in the reload's log line.
 """
 
 from __future__ import annotations
@@ -12,13 +13,21 @@ import signal
 from datetime import date
 from pathlib import Path
 
-from tests.helpers import append_in_place, start_daemon, tracebacks, vaultd_env, wait_for
+from tests.helpers import (
+    append_in_place,
+    start_daemon,
+    status_json,
+    tracebacks,
+    vaultd_env,
+    wait_for,
+)
 from tests.test_topic_notes import BANK, add_lecture, members
 from vault_tools.review_note import iso_week
 
 BEFORE = ('[generate]\nbackend = "offline"\n[pdf]\nenabled = false\n'
           '[topics]\nenabled = false\ndebounce_seconds = 0.5\n[review]\nenabled = false\n')
-AFTER = ('[generate]\nbackend = "offline"\n[pdf]\nenabled = false\n[daemon]\nworkers = 3\n'
+AFTER = ('[generate]\nbackend = "offline"\n[pdf]\nenabled = false\n'
+         '[daemon]\nworkers = 3\npolling = true\n'
          '[topics]\nenabled = true\nfolder = "Subjects"\ndebounce_seconds = 0.5\n'
          '[review]\nenabled = true\nfolder = "Weekly"\n')
 
@@ -34,7 +43,8 @@ def test_sighup_applies_topics_and_review(tmp_path: Path) -> None:
         for i in range(3):
             add_lecture(vault, topic, i, lines)
     log = tmp_path / "daemon.log"
-    proc = start_daemon(vault, vaultd_env(tmp_path / "state"), "--workers", "1", log=log)
+    env = vaultd_env(tmp_path / "state")
+    proc = start_daemon(vault, env, "--workers", "1", log=log)
     graph = vault / "Knowledge Graph.md"
     try:
         wait_for(lambda: (vault / "Study Notes.base").exists(), what="daemon start")
@@ -59,6 +69,9 @@ def test_sighup_applies_topics_and_review(tmp_path: Path) -> None:
         assert not (vault / "Topics").exists()
         wait_for(lambda: f"Weekly/{iso_week(date.today())}" in graph.read_text(
             encoding="utf-8"), timeout=60, what="the graph note linking the review")
+        # [daemon] polling: the watcher was re-armed as a poller.
+        wait_for(lambda: status_json(vault, env)["daemon"]["watcher"] == "polling",
+                 timeout=30, what="vaultd status showing the polling watcher")
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
