@@ -270,6 +270,20 @@ class Config:
                     for s, settings in SCHEMA.items()})
 
 
+# What a running daemon cannot change on SIGHUP: these fix the vault's layout (where the
+# inbox, notes and graph note are watched and indexed), the backend its worker fork
+# server preloads, and the size of its process pools, at start. Every other setting
+# takes effect on reload; the reload log line names any of these that changed.
+RESTART_SETTINGS = ("vault.inbox", "vault.notes_folder", "vault.graph_note",
+                    "daemon.workers", "generate.backend", "transcribe.workers")
+
+
+def changed_settings(old: Config, new: Config) -> list[str]:
+    """``section.key`` of every setting whose value differs between two configs."""
+    return [f"{s}.{k}" for s, table in new.values.items() for k, v in table.items()
+            if old.values.get(s, {}).get(k) != v]
+
+
 _KIND_WORDS: dict[Any, str] = {int: "an integer", float: "a number", str: "a string",
                                bool: "true or false", list: "a list"}
 
@@ -368,6 +382,11 @@ def render_reference() -> str:
         "sections or keys and values of the wrong type stop vaultd with exit code 2 and a",
         "message naming the setting (`config: daemon.workers: must be at least 1, got 0`).",
         "A running daemon re-reads the file on SIGHUP (`systemctl --user reload ...`).",
+        "Every setting takes effect then, except "
+        + ", ".join(f"`{name}`" for name in RESTART_SETTINGS) + ":",
+        "they need a restart (the reload's log line names them when they changed).",
+        "A new `topics.folder` or `review.folder` receives the notes made from then on;",
+        "notes already written stay where they are.",
         "",
         "Environment: `ANTHROPIC_API_KEY` (Claude backend), `ANTHROPIC_BASE_URL`,",
         "`OPENAI_API_KEY` (openai backend, optional for local servers),",

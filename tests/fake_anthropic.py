@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from loopback import LoopbackServer  # tests/ is on sys.path wherever stand-ins load
+# tests/ is on sys.path wherever stand-ins load
+from loopback import Recorded, ScriptedHandler, ScriptedServer
 
 
 def count_tokens(text: str) -> int:
@@ -58,52 +55,31 @@ def raw(body: bytes, status: int = 200) -> Reply:
     return Reply(status=status, raw_body=body)
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    at: float  # time.monotonic() when the request arrived
-
-
 Responder = Callable[[dict[str, Any]], Reply]
 
 
-class FakeAnthropic(LoopbackServer):
+class FakeAnthropic(ScriptedServer[Reply]):
     """Start with ``with FakeAnthropic() as fake:``; point the SDK at ``fake.base_url``."""
 
     def __init__(self, responder: Responder | None = None, *, min_cache_tokens: int = 1024,
                  batch_polls: int = 1) -> None:
-        self.requests: list[Recorded] = []
-        self.script: deque[Reply] = deque()
-        self.responder: Responder = responder or (lambda body: text("ok"))
         self.min_cache_tokens = min_cache_tokens
         self.batch_polls = batch_polls  # retrieves answering in_progress before "ended"
         self.batches: dict[str, dict[str, Any]] = {}
         self.in_flight = 0
         self.max_in_flight = 0
         self._cache: set[str] = set()
-        self._lock = threading.Lock()
-        LoopbackServer.__init__(self, _make_handler(self))
+        ScriptedServer.__init__(self, _make_handler(self),
+                                responder or (lambda body: text("ok")))
 
     @property
     def base_url(self) -> str:
         return self.url
 
-    def queue(self, *replies: Reply) -> None:
-        self.script.extend(replies)
-
     def message_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path == "/v1/messages"]
 
     # -- API behaviour ---------------------------------------------------------------
-
-    def next_reply(self, body: dict[str, Any]) -> Reply:
-        with self._lock:
-            if self.script:
-                return self.script.popleft()
-        return self.responder(body)
 
     def usage_for(self, body: dict[str, Any], out_text: str) -> dict[str, int]:
         blocks = _flatten(body)
@@ -165,35 +141,18 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _make_handler(fake: FakeAnthropic) -> type[ScriptedHandler]:
+    class Handler(ScriptedHandler):
+        service = fake
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return
-
-        def _record(self, body: Any) -> None:
-            with fake._lock:
-                fake.requests.append(Recorded(self.command, self.path.split("?")[0],
-                                              dict(self.headers), body, time.monotonic()))
-
-        def _send(self, status: int, payload: bytes, ctype: str = "application/json",
-                  headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("content-type", ctype)
-            self.send_header("content-length", str(len(payload)))
-            self.send_header("request-id", f"req_{uuid.uuid4().hex[:12]}")
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(payload)
+        def base_headers(self) -> dict[str, str]:
+            return {"request-id": f"req_{uuid.uuid4().hex[:12]}"}
 
         def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
             self._send(status, json.dumps(data).encode(), headers=headers)
 
         def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("content-length", 0))
-            body = json.loads(self.rfile.read(length) or b"{}")
+            body = self._read_json()
             path = self.path.split("?")[0]
             self._record(body)
             if path == "/v1/messages":

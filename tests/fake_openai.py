@@ -16,16 +16,13 @@ This is a test double for a third-party service, not for project code.
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from loopback import LoopbackServer  # tests/ is on sys.path wherever stand-ins load
+# tests/ is on sys.path wherever stand-ins load
+from loopback import Recorded, ScriptedHandler, ScriptedServer
 
 
 @dataclass
@@ -47,19 +44,10 @@ def error(status: int, retry_after: float | None = None) -> Reply:
                  {"retry-after": str(retry_after)})
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    at: float
-
-
 Responder = Callable[[dict[str, Any]], Reply]
 
 
-class FakeOpenAI(LoopbackServer):
+class FakeOpenAI(ScriptedServer[Reply]):
     """``with FakeOpenAI(responder, models={"llama3.1:8b"}) as fake:``; the SDK's
     ``base_url`` is ``fake.base_url`` (ending in ``/v1``)."""
 
@@ -67,58 +55,28 @@ class FakeOpenAI(LoopbackServer):
                  models: set[str] | None = None, ollama: bool = True,
                  formats: tuple[str, ...] = ("json_schema", "json_object"),
                  refuse_status: int = 400) -> None:
-        self.requests: list[Recorded] = []
-        self.script: deque[Reply] = deque()
-        self.responder: Responder = responder or (lambda body: text("ok"))
         self.models = set(models or {"llama3.1:8b"})
         self.ollama = ollama
         self.formats = formats
         self.refuse_status = refuse_status  # old llama.cpp servers refuse with 500
-        self._lock = threading.Lock()
-        LoopbackServer.__init__(self, _make_handler(self))
+        ScriptedServer.__init__(self, _make_handler(self),
+                                responder or (lambda body: text("ok")))
 
     @property
     def base_url(self) -> str:
         return self.url + "/v1"
 
-    def queue(self, *replies: Reply) -> None:
-        self.script.extend(replies)
-
     def chat_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path == "/v1/chat/completions"]
-
-    def next_reply(self, body: dict[str, Any]) -> Reply:
-        with self._lock:
-            if self.script:
-                return self.script.popleft()
-        return self.responder(body)
 
 
 def _tokens(text: str) -> int:
     return max(len(text) // 4, 1)
 
 
-def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return
-
-        def _record(self, body: Any) -> None:
-            with fake._lock:
-                fake.requests.append(Recorded(self.command, self.path.split("?")[0],
-                                              dict(self.headers), body, time.monotonic()))
-
-        def _send(self, status: int, payload: bytes, ctype: str = "application/json",
-                  headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("content-type", ctype)
-            self.send_header("content-length", str(len(payload)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(payload)
+def _make_handler(fake: FakeOpenAI) -> type[ScriptedHandler]:
+    class Handler(ScriptedHandler):
+        service = fake
 
         def _error(self, status: int, message: str, kind: str = "invalid_request_error",
                    headers: dict[str, str] | None = None) -> None:
@@ -140,8 +98,7 @@ def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self._send(200, json.dumps(body).encode())
 
         def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("content-length", 0))
-            body = json.loads(self.rfile.read(length) or b"{}")
+            body = self._read_json()
             self._record(body)
             if self.path.split("?")[0] != "/v1/chat/completions":
                 return self._error(404, "not found", "not_found_error")

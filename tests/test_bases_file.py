@@ -69,3 +69,21 @@ def test_the_daemon_creates_it_once_and_never_over_yours(tmp_path: Path) -> None
     proc = vaultd("run", "--once", "--vault", str(vault), env=env)
     assert proc.returncode == 0, proc.stderr
     assert not (vault / BASE_NAME).exists()
+
+
+def test_the_daemon_says_it_kept_your_own_base_file(tmp_path: Path) -> None:
+    """A Study Notes.base you made before vaultd ever ran is kept, and the log says so
+    (and that vaultd's own view is therefore not there), once per start."""
+    env = vaultd_env(tmp_path / "state")
+    vault = tmp_path / "vault"
+    (vault / ".vaultd").mkdir(parents=True)
+    (vault / ".vaultd" / "config.toml").write_text('[generate]\nbackend = "offline"\n')
+    mine = "views:\n  - type: cards\n    name: My own\n"
+    (vault / BASE_NAME).write_text(mine, encoding="utf-8")
+    proc = vaultd("run", "--once", "--vault", str(vault), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (vault / BASE_NAME).read_text(encoding="utf-8") == mine
+    said = [line for line in proc.stderr.splitlines() if BASE_NAME in line]
+    assert len(said) == 1 and " INFO " in said[0], said
+    assert f"kept your own {BASE_NAME}" in said[0]
+    assert "no vaultd-managed study notes view" in said[0]

@@ -121,6 +121,20 @@ def test_a_recorded_lecture_becomes_notes_with_its_timestamps(tmp_path: Path) ->
     assert "transcribing" not in again.stderr
 
 
+def test_run_once_after_a_transcription_leaks_no_semaphore(tmp_path: Path) -> None:
+    """The transcription worker (faster-whisper makes a multiprocessing lock through
+    tqdm) ends normally at stop: no "leaked semaphore objects" warning at exit."""
+    model = tiny_model()
+    (tmp_path / "vault").mkdir()
+    settled(speak(LECTURE, tmp_path / "vault" / "clip.wav"))
+    vault, env = make_vault(tmp_path, ["- [[clip.wav]]"], engine="faster-whisper",
+                            model=str(model))
+    proc = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "✅" in annotations(vault)["- [[clip.wav]]"]  # it was heard and written
+    assert "leaked" not in proc.stderr, proc.stderr[-1500:]
+
+
 def test_without_an_engine_the_line_says_how_to_enable_one(tmp_path: Path) -> None:
     lectures = tmp_path / "vault" / "Lectures"
     lectures.mkdir(parents=True)

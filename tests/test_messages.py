@@ -131,6 +131,10 @@ def test_run_once_offline_gives_up_quickly_and_says_how_to_retry(tmp_path: Path)
     assert line.startswith(" — ❌ failed: Could not reach YouTube (no network?)"), line
     assert "will retry" not in line and "gave up after 3 attempts" in line
     assert "vaultd retry tries again" in line
+    # The log counts the job's attempts in the inbox's words.
+    assert "the job will be retried (attempt 1 of 3 done)" in out.stderr, out.stderr[-2000:]
+    assert "the job failed: Could not reach YouTube (no network?); gave up after 3 " \
+        "attempts (vaultd retry tries again)" in out.stderr
 
 
 def _srt(words: list[str]) -> str:

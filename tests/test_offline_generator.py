@@ -200,6 +200,20 @@ def test_near_empty_transcript_is_a_permanent_failure(transcript: Transcript) ->
     assert "words" in caught.value.reason and "study" in caught.value.reason
 
 
+@pytest.mark.parametrize(("seconds", "said"), [(24, "about 24 seconds"),
+                                               (75, "about 1 minute"),
+                                               (600, "about 10 minutes")])
+def test_tldr_says_the_length_in_the_right_unit(seconds: int, said: str) -> None:
+    """A 24 s recording is "about 24 seconds", not "about 1 minute"."""
+    words = ("Enzymes lower the activation energy of reactions in the cell, and "
+             "temperature changes how fast they work.")
+    n = max(3, seconds // 8)
+    transcript = Transcript([Segment(i * seconds / n, seconds / n, words) for i in range(n)])
+    content = OfflineBackend().generate(transcript, file_meta("Clip"), CTX)
+    tldr = content.note_markdown.split("> [!summary] TL;DR\n> ", 1)[1].split("\n", 1)[0]
+    assert tldr.startswith(f"In {said}, this talk covers"), tldr
+
+
 def test_chapters_become_the_sections() -> None:
     transcript = sample("TCP-congestion-control.vtt")
     chapters = [Chapter(60, "Why congestion happens"), Chapter(200, "Slow start and AIMD"),

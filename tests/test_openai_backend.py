@@ -167,6 +167,23 @@ def test_persistent_500_is_transient_after_the_tries(tmp_path: Path) -> None:
     assert info.value.transient and len(waits) == 2 and len(fake.chat_requests()) == 3
 
 
+def test_request_tries_are_logged_as_such_by_the_shared_policy(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The request's tries (generate.retry_attempts) are not the job's attempts: the log
+    says which count it is, under the neutral retry module, not a Claude logger."""
+    with FakeOpenAI(respond) as fake, caplog.at_level("INFO"):
+        backend, ctx, _ = setup(fake, tmp_path)
+        fake.queue(error(500), error(500), error(500))
+        with pytest.raises(ServiceOverloadedError):
+            backend.generate(make_transcript(600), make_meta(600), ctx)
+    retry = [r for r in caplog.records if "retry" in r.name or "claude" in r.name]
+    assert {r.name for r in retry} == {"daemon.generate.retry_policy"}
+    text = "\n".join(r.getMessage() for r in retry)
+    assert "(request try 2 of 3)" in text and "(request try 3 of 3)" in text
+    assert "request tried 3 times (generate.retry_attempts)" in text
+    assert "the job gets it back" in text and "giving up" not in text
+
+
 def test_reply_ignoring_the_schema_is_salvaged_without_a_second_call(tmp_path: Path) -> None:
     markdown = ("Sure! Here is your note.\n\n**TL;DR:** Gradient descent walks downhill "
                 "[0:30].\n\n## Key concepts\n- Step size [1:15]\n\n## Momentum\n- Smooth "

@@ -9,9 +9,10 @@ and usage", so the backend above it only deals with content:
   (``generate.max_concurrent_requests``): slot files in ``<state_dir>/claude-slots``
   locked with ``fcntl.flock`` (released by the kernel if a worker dies);
 * our own retry loop (the SDK's is set to ``max_retries=0``) on 429, 529, 5xx, timeouts
-  and connection errors, honouring ``retry-after``/``retry-after-ms`` up to a cap, else
-  exponential backoff with jitter; when the attempts run out it raises the transient
-  :mod:`daemon.errors` type so the daemon reschedules the job;
+  and connection errors, with the policy shared by every transport
+  (:mod:`.retry_policy`: ``retry-after`` honoured up to a cap, else exponential backoff
+  with jitter); when the request's tries run out it raises the transient
+  :mod:`daemon.errors` type so the daemon reschedules the job (a new job attempt);
 * malformed or empty replies: retried once, then :class:`MalformedReplyError`;
 * streaming (``messages.stream``) for calls whose output may be long.
 """
@@ -19,7 +20,6 @@ and usage", so the backend above it only deals with content:
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import fcntl
 import hashlib
 import json
@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # the SDK itself is imported on first use: see _anthropic()
     import anthropic
 
 from .pricing import usage_from_api
+from .retry_policy import RetryPolicy, retry_after_of, wait_or_raise
 
 log = logging.getLogger(__name__)
 
@@ -59,24 +60,6 @@ T = TypeVar("T")
 # HTTP timeouts otherwise). Below it a plain call is cheaper: the SDK builds a model
 # object per streamed event, ~0.2 s of worker CPU per video (benchmarks/README.md).
 STREAM_ABOVE_TOKENS = 12_000
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 4  # total tries of one call before a transient error is raised
-    base_seconds: float = 1.0  # first backoff; doubles per try, jittered
-    max_wait_seconds: float = 60.0  # cap on any single wait, retry-after included
-
-    @classmethod
-    def from_config(cls, gen: dict[str, Any]) -> RetryPolicy:
-        cap = float(gen.get("retry_max_wait_seconds", cls.max_wait_seconds))
-        return cls(attempts=int(gen.get("retry_attempts", cls.attempts)),
-                   base_seconds=min(cls.base_seconds, cap), max_wait_seconds=cap)
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        backoff = self.base_seconds * (2 ** attempt) * random.uniform(0.5, 1.0)
-        wanted = max(backoff, retry_after or 0.0)
-        return min(wanted, self.max_wait_seconds)
 
 
 class ConcurrencySlots:
@@ -121,23 +104,6 @@ class Reply:
     stop_reason: str | None
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    with contextlib.suppress(TypeError, ValueError):
-        return float(headers.get("retry-after-ms")) / 1000
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(parsed.timestamp() - time.time(), 0.0) if parsed else None
-
-
 def _anthropic() -> Any:
     """The anthropic SDK, imported on first use rather than with this module.
 
@@ -154,7 +120,7 @@ def _anthropic() -> Any:
 def classify(exc: Exception) -> JobError:
     """Map an SDK exception to our error tree (transient ones get ``retry_after``)."""
     anthropic = _anthropic()
-    after = _retry_after(exc)
+    after = retry_after_of(exc)
     kind = getattr(exc, "type", None)
     status = getattr(exc, "status_code", None)
     if isinstance(exc, anthropic.APITimeoutError):
@@ -180,21 +146,6 @@ def classify(exc: Exception) -> JobError:
         msg = (getattr(exc, "api_message", None) or "")[:200]
         return PermanentError(f"Claude API refused the request (HTTP {status}) {msg}".strip())
     return MalformedReplyError(f"unreadable reply from the Claude API ({type(exc).__name__})")
-
-
-def wait_or_raise(policy: RetryPolicy, sleep: Callable[[float], None], err: JobError,
-                  attempt: int, what: str) -> None:
-    """Sleep before try ``attempt + 1`` of a transient failure, or raise ``err`` when it
-    is permanent or the policy's attempts are used up (shared by every transport)."""
-    if not err.transient:
-        raise err
-    if attempt >= policy.attempts:
-        log.warning("%s: giving up for now after %d tries: %s", what, attempt, err.reason)
-        raise err
-    wait = policy.delay(attempt - 1, err.retry_after)
-    log.info("%s: %s; retrying in %.2fs (try %d of %d)", what, err.reason, wait,
-             attempt + 1, policy.attempts)
-    sleep(wait)
 
 
 class ReplyCache:
@@ -288,7 +239,7 @@ class ClaudeClient:
         """
         usage = Usage()
         malformed = 0
-        attempt = 0
+        tries = 0
         cache_key = self.replies.key(params)
         cached = self.replies.get(cache_key)
         if cached is not None:  # paid for by an earlier attempt of this job: reuse it
@@ -326,23 +277,23 @@ class ClaudeClient:
                     raise err
                 log.warning("%s: %s; asking once more", what, err.reason)
                 continue
-            attempt += 1
-            self._wait_or_raise(err, attempt, what)
+            tries += 1
+            self._wait_or_raise(err, tries, what)
 
     def api(self, fn: Callable[[], T], *, what: str) -> T:
         """Run one non-message API call (batches) with the same transient retry policy."""
-        attempt = 0
+        tries = 0
         sdk_error = _anthropic().AnthropicError
         while True:
             try:
                 return fn()
             except sdk_error as exc:
                 err = classify(exc)
-            attempt += 1
-            self._wait_or_raise(err, attempt, what)
+            tries += 1
+            self._wait_or_raise(err, tries, what)
 
-    def _wait_or_raise(self, err: JobError, attempt: int, what: str) -> None:
-        wait_or_raise(self.policy, self._sleep, err, attempt, what)
+    def _wait_or_raise(self, err: JobError, tries: int, what: str) -> None:
+        wait_or_raise(self.policy, self._sleep, err, tries, what)
 
     def _send(self, params: dict[str, Any]) -> Reply:
         model = str(params["model"])

@@ -104,6 +104,11 @@ def slug(text: str) -> str:
 
 
 def _length(seconds: float) -> str:
+    """A source's length in words: seconds under a minute (a 24 s clip is not "about
+    1 minute"), else minutes, else hours and minutes."""
+    if seconds < 59.5:
+        secs = max(1, round(seconds))
+        return f"{secs} second{'s' if secs > 1 else ''}"
     minutes = max(1, round(seconds / 60))
     if minutes < 60:
         return f"{minutes} minute{'s' if minutes > 1 else ''}"

@@ -44,9 +44,10 @@ from daemon.errors import (
 from daemon.secrets import load_openai_key
 from vault_tools.models import Usage
 
-from .claude_client import ConcurrencySlots, RetryPolicy, _retry_after, wait_or_raise
+from .claude_client import ConcurrencySlots
 from .exchange import Sent
 from .model_backend import ModelBackend
+from .retry_policy import RetryPolicy, retry_after_of, wait_or_raise
 from .source_text import CHARS_PER_TOKEN
 from .tasks import MODES, Request
 
@@ -76,7 +77,7 @@ def _openai() -> Any:
 def classify(exc: Exception, model: str, base_url: str) -> JobError:
     """Map an ``openai`` SDK exception to our error tree."""
     openai = _openai()
-    after = _retry_after(exc)
+    after = retry_after_of(exc)
     status = getattr(exc, "status_code", None)
     if isinstance(exc, openai.APITimeoutError):
         return NetworkError(f"the model server at {base_url} did not answer in time")
@@ -153,7 +154,7 @@ class OpenAITransport:
         if MODES.index(request.mode) < MODES.index(self.mode):
             request = request.in_mode(self.mode)
         what = request.task.what
-        attempt = garbled = 0
+        tries = garbled = 0
         while True:
             try:
                 with self.slots.hold():
@@ -177,8 +178,8 @@ class OpenAITransport:
                     raise err
                 log.warning("%s: %s; asking once more", what, err.reason)
                 continue
-            attempt += 1
-            wait_or_raise(self.policy, self._sleep, err, attempt, what)
+            tries += 1
+            wait_or_raise(self.policy, self._sleep, err, tries, what)
 
     def rejected(self, request: Request) -> None:
         """Nothing is cached between attempts here."""

@@ -21,7 +21,10 @@ from vault_tools.models import SourceMeta, Transcript
 
 log = logging.getLogger("vaultd.worker")
 
-_backends: dict[str, Backend] = {}
+# Per backend name: the settings it was built with, and the backend. A config reload
+# (SIGHUP) reaches workers only through each job's config; a backend built from older
+# [generate]/[openai] settings (model, retries, server address) is built again.
+_backends: dict[str, tuple[str, Backend]] = {}
 
 
 def load_source(spec: JobSpec, stats: dict[str, int] | None = None
@@ -32,8 +35,11 @@ def load_source(spec: JobSpec, stats: dict[str, int] | None = None
 
 
 def get_backend(spec: JobSpec) -> Backend:
-    backend = _backends.get(spec.backend)
-    if backend is None:
+    config = spec.context.config
+    settings = json.dumps([config.get("generate"), config.get("openai")], sort_keys=True,
+                          default=str)
+    built, backend = _backends.get(spec.backend, ("", None))
+    if backend is None or built != settings:
         if spec.backend == "claude":
             from daemon.generate.claude import ClaudeBackend
 
@@ -46,7 +52,7 @@ def get_backend(spec: JobSpec) -> Backend:
             from daemon.generate.offline import OfflineBackend
 
             backend = OfflineBackend()
-        _backends[spec.backend] = backend
+        _backends[spec.backend] = (settings, backend)
     return backend
 
 

@@ -53,7 +53,7 @@ from daemon.errors import (
 from daemon.generate.base import GenerationContext, JobSpec
 from daemon.generate.worker import run_job, run_playlist, split_result
 from daemon.jobs import orphans
-from daemon.jobs.ledger import MAX_WAIT, Job, Ledger
+from daemon.jobs.ledger import MAX_WAIT, Job, Ledger, gave_up
 from daemon.jobs.transcription_pool import (
     TranscribeTask,
     TranscriptionPool,
@@ -492,15 +492,26 @@ class Dispatcher(threading.Thread):
             d["max_attempts"] = min(d["max_attempts"], ONCE_OFFLINE_ATTEMPTS)
             for k in ("backoff_base_seconds", "backoff_max_seconds"):
                 d[k] = min(d[k], ONCE_OFFLINE_BACKOFF)
+        offline = isinstance(exc, OfflineError) and not self.once
         state = self.ledger.fail(job.key, exc.reason, transient=exc.transient,
                                  max_attempts=d["max_attempts"],
                                  backoff_base=d["backoff_base_seconds"],
                                  backoff_max=d["backoff_max_seconds"],
                                  retry_after=exc.retry_after,
-                                 offline=isinstance(exc, OfflineError) and not self.once)
-        level = logging.WARNING if state == "ready" else logging.ERROR
-        log.log(level, "%s: %s", "will retry" if state == "ready" else "failed", exc.reason,
-                extra={"job": job.key})
+                                 offline=offline)
+        # The job's attempts (daemon.max_attempts), as the inbox counts them; a model
+        # request's own tries were logged by daemon.generate.retry_policy.
+        if state == "ready" and offline:
+            what = "the job will be retried once the network is back (attempt not counted)"
+        elif state == "ready":
+            what = (f"the job will be retried (attempt {job.attempts} of "
+                    f"{d['max_attempts']} done)")
+        else:
+            what = "the job failed"
+        reason = gave_up(exc.reason, job.attempts) if state != "ready" and exc.transient \
+            else exc.reason  # the inbox's words: "...; gave up after 3 attempts (...)"
+        log.log(logging.WARNING if state == "ready" else logging.ERROR, "%s: %s", what,
+                reason, extra={"job": job.key})
         self.on_changed()
 
     def _rebuild_pool(self) -> None:
@@ -541,10 +552,11 @@ class Dispatcher(threading.Thread):
                 log.info("returned %s to the queue", job.key, extra={"job": job.key})
             except Exception:  # noqa: BLE001 - already moved by a late callback
                 pass
-        self.kill_pool()
+        self.kill_pool(grace=2.0)  # idle workers end normally (no leaked semaphores)
 
-    def kill_pool(self) -> None:
-        """Stop the pool's processes now (none is left behind as an orphan)."""
+    def kill_pool(self, grace: float = 0.0) -> None:
+        """Stop the pool's processes (none is left behind as an orphan): idle ones end
+        within ``grace``, the rest are terminated (a second signal: at once)."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            terminate_pool(pool)
+            terminate_pool(pool, grace)

@@ -147,18 +147,28 @@ class TranscriptionPool:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def shutdown(self) -> None:
+    def shutdown(self, grace: float = 5.0) -> None:
+        """Idle workers end normally within ``grace``; a transcription still running
+        is stopped (its finished chunks are kept: the next run resumes)."""
         if self._pool is not None:
-            terminate_pool(self._pool)
+            terminate_pool(self._pool, grace)
             self._pool = None
 
 
-def terminate_pool(pool: ProcessPoolExecutor) -> None:
-    """Stop a process pool now: queued work is cancelled, running workers terminated
-    (what they were doing is given back to the queue by the caller, or resumes from its
-    persisted chunks)."""
+def terminate_pool(pool: ProcessPoolExecutor, grace: float = 0.0) -> None:
+    """Stop a process pool: queued work is cancelled, idle workers are given ``grace``
+    seconds to take the pool's exit message and end normally, then every worker still
+    running is terminated (what it was doing is given back to the queue by the caller,
+    or resumes from its persisted chunks).
+
+    An idle worker must end normally, not by SIGTERM: a terminated process runs no
+    finalizers, so a semaphore it made (tqdm's lock in faster-whisper's worker) stays
+    registered with the resource tracker, which then warns at exit about "leaked
+    semaphore objects"."""
     procs = list(getattr(pool, "_processes", {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace
     for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
         if p.is_alive():
             p.terminate()

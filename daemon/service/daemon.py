@@ -33,7 +33,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from daemon.config import Config, load_config
+from daemon.config import RESTART_SETTINGS, Config, changed_settings, load_config
 from daemon.errors import ConfigError, VaultdError, VaultMissingError
 from daemon.jobs import ledger_repair, spool
 from daemon.jobs.dispatcher import Dispatcher
@@ -169,15 +169,8 @@ class Daemon:
         self.dispatcher.watch = self.watch
         self.writer.watch = self.watch
         self.writer.sync.pause = lambda: self.watch.paused
-        topics = self.config.section("topics")
         self.topic_keeper: TopicKeeper | None = None
-        if topics["enabled"]:
-            synth = synthesizer_for(self.config, self.backend, self.paths.state,
-                                    self.writer.maintained.tokens_today)
-            self.topic_keeper = TopicKeeper(self.paths.vault, self.writer.maintained,
-                                            self.writer.request_topics,
-                                            debounce=topics["debounce_seconds"], synth=synth)
-            self.keeper.on_clusters = self.topic_keeper.submit
+        self._apply_topics(None)
         self.keeper.extra_lines = self.study_plan_lines
         self.pdfs = PdfRenderPool(self.paths.vault, self.config.get("vault", "pdf_folder"),
                                 self.config.get("pdf", "theme"), self.writer.request_pdf_done)
@@ -191,11 +184,7 @@ class Daemon:
         sup.adopt(self.keeper)
         sup.adopt(self.writer)
         sup.adopt(self.dispatcher)
-        if self.topic_keeper is not None:
-            sup.adopt(self.topic_keeper)
         self.keeper.start()
-        if self.topic_keeper is not None:
-            self.topic_keeper.start()
         self.writer.start()
         self.writer.request_tick()  # resume generated-but-unwritten jobs
         self.writer.request_inbox()
@@ -214,10 +203,7 @@ class Daemon:
         self.scheduler.add_job(self.write_status, 2, id="status-file")
         self.scheduler.add_job(self.check_vault, 2, id="vault-check")
         self.scheduler.add_job(self.keeper.rebuild, 24 * 3600, id="graph-rebuild")
-        if self.config.get("review", "enabled"):
-            # At start, then at the first look (every 10 minutes) in each new ISO week:
-            # the note of the week exists from the start and follows the calendar.
-            self.scheduler.add_job(self.review_tick, 600, id="weekly-review", first_in=0)
+        self._schedule_review(None)
         self._schedule_subscriptions()
         self.scheduler.start()
         sup.watch("scheduler", self.scheduler.is_alive, lambda: [self.scheduler])
@@ -225,6 +211,66 @@ class Daemon:
         self.write_status()
         sdnotify.ready()
         sdnotify.status(f"watching {self.paths.inbox.name} with {self.backend} backend")
+
+    def _apply_topics(self, old: Config | None) -> None:
+        """[topics] at start and on reload. The topic keeper thread is made the first
+        time topics are enabled; disabling them detaches it from the graph keeper (a
+        supervised thread may not end while the daemon runs), so it idles. A new folder
+        receives topic notes made from then on; existing ones stay where they are."""
+        topics = self.config.section("topics")
+        self.writer.maintained.topics_folder = topics["folder"]
+        if not topics["enabled"]:
+            self.keeper.on_clusters = None
+            return
+        changed = [] if old is None else changed_settings(old, self.config)
+        if self.topic_keeper is None or any(
+                n.startswith(("topics.", "generate.", "openai.")) for n in changed):
+            synth = synthesizer_for(self.config, self.backend, self.paths.state,
+                                    self.writer.maintained.tokens_today)
+        else:
+            synth = self.topic_keeper.synth
+        if self.topic_keeper is None:
+            self.topic_keeper = TopicKeeper(self.paths.vault, self.writer.maintained,
+                                            self.writer.request_topics,
+                                            debounce=topics["debounce_seconds"], synth=synth)
+            self.supervisor.adopt(self.topic_keeper)
+            self.topic_keeper.start()
+        else:
+            self.topic_keeper.debounce = topics["debounce_seconds"]
+            self.topic_keeper.synth = synth
+        was_on = old is not None and old.get("topics", "enabled")
+        self.keeper.on_clusters = self.topic_keeper.submit
+        if old is not None and not was_on:
+            self.keeper.render_now()  # hands the current clusters to the topic keeper
+
+    def _schedule_review(self, old: Config | None) -> None:
+        """[review] at start and on reload: at start (or when it is switched on or its
+        folder changes), then at the first look (every 10 minutes) in each new ISO
+        week: the note of the week exists from then on and follows the calendar."""
+        review = self.config.section("review")
+        if not review["enabled"]:
+            self.scheduler.remove_job("weekly-review")
+            return
+        if old is None or old.section("review") != review:
+            self._review_week = None  # write this week's note now (in the new folder)
+            self.scheduler.add_job(self.review_tick, 600, id="weekly-review", first_in=0)
+            if old is not None:
+                self.keeper.render_now()  # the graph note links this week's review
+
+    def _apply_daemon(self, old: Config) -> None:
+        """[daemon] on reload: the rescan interval, the watcher's debounce and polling
+        (the watcher is re-armed when polling changed); ``workers`` needs a restart."""
+        d, before = self.config.section("daemon"), old.section("daemon")
+        if d["rescan_seconds"] != before["rescan_seconds"]:
+            self.scheduler.add_job(self.writer.request_inbox, d["rescan_seconds"],
+                                   id="rescan-inbox")
+        self.watcher.debounce = d["debounce_seconds"]
+        self.watcher.max_wait = max(2.0, 4 * d["debounce_seconds"])
+        if d["polling"] != before["polling"]:
+            self.watcher.stop()
+            self.watcher.polling = d["polling"]
+            self.watcher.start()
+            self.writer.request_inbox()  # an edit made while it was re-armed
 
     def _schedule_subscriptions(self) -> None:
         sub = self.config.section("subscriptions")
@@ -489,15 +535,24 @@ class Daemon:
         except ConfigError as exc:
             log.error("config not reloaded, keeping the running one: %s", exc)
         else:
-            self.config = config
+            old, self.config = self.config, config
             register_config(config)
             self.dispatcher.config = config
             self.writer.config = config
             self.writer.request_pdf_audit()  # a new theme redoes the PDFs
             self.subscriptions.config = config
             self._schedule_subscriptions()
+            self._apply_topics(old)
+            self._schedule_review(old)
+            self._apply_daemon(old)
             logging.getLogger().setLevel(config.get("daemon", "log_level"))
-            log.info("config reloaded from %s", config.path)
+            later = [n for n in changed_settings(old, config) if n in RESTART_SETTINGS]
+            if later:
+                log.warning("config reloaded from %s; %s changed but take(s) effect only "
+                            "at the next start (restart vaultd)", config.path,
+                            ", ".join(later))
+            else:
+                log.info("config reloaded from %s (every setting applied)", config.path)
         sdnotify.ready()
 
     def stop(self) -> None:

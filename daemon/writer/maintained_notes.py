@@ -212,18 +212,22 @@ class MaintainedNotes:
             log.warning("%s not written: %s", rel, exc.reason)
             return "foreign"
 
-    def create_once(self, rel: str, text: str) -> bool:
+    def create_once(self, rel: str, text: str) -> str:
         """Create ``rel`` if it was never created before and no file has that name (the
-        Bases view): a file of yours is never replaced, one you deleted stays deleted."""
+        Bases view): a file of yours is never replaced, one you deleted stays deleted.
+        Returns ``created``, ``ours`` (created before), ``yours`` (a file vaultd did not
+        create has the name) or ``refused`` (the path gate said no)."""
         with self.transaction():
             if rel in self.data["files"]:
-                return False
+                return "ours"
             try:
                 self.paths.gate.write(rel, text, create_only=True)
-            except (FileExistsError, PathRefused):
-                return False
+            except FileExistsError:
+                return "yours"
+            except PathRefused:
+                return "refused"
             self.data["files"][rel] = {"base": None, "deleted": False}
-            return True
+            return "created"
 
     def moved(self, old: str, new: str) -> None:
         """You moved or renamed a maintained note: keep maintaining it where it is now."""

@@ -574,7 +574,12 @@ class VaultWriter(threading.Thread):
     def ensure_base_file(self) -> None:
         """``Study Notes.base`` at the vault root, created once; never over a file."""
         try:
-            if self.maintained.create_once(BASE_NAME, BASE_TEXT):
+            outcome = self.maintained.create_once(BASE_NAME, BASE_TEXT)
+            if outcome == "created":
                 log.info("created %s", BASE_NAME)
+            elif outcome == "yours":
+                log.info("kept your own %s (vaultd did not create it and never replaces "
+                         "it): there is no vaultd-managed study notes view; delete or "
+                         "rename yours to get it at the next start", BASE_NAME)
         except OSError as exc:
             log.warning("could not create %s: %s", BASE_NAME, exc)
