@@ -281,6 +281,7 @@ class Daemon:
             log.warning("vault folder %s is back; resuming", self.paths.vault)
             self.watcher.stop()
             self.watcher.start()
+            self.writer.request_rescan()  # files restored before the watcher was armed
             self.writer.request_tick()
             self.writer.request_inbox()
             self.dispatcher.wake()

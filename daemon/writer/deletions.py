@@ -1,0 +1,109 @@
+"""Which note deletions are the user's: a settle for those seen live, a rescan for the rest.
+
+Seen live: the watcher reports each note's deletion. ``rm -rf`` of the whole vault, a sync
+client removing it or a drive going away report every note's deletion one by one too,
+*before* the vault root itself is gone. So a deletion is only pending
+(:class:`PendingDeletions`) until deletions have been quiet for ``DELETE_SETTLE``
+seconds; then it counts only when the vault is still whole (:func:`vault_whole`: the vault
+folder and its inbox are there). Otherwise every pending deletion is dropped: the vault
+vanished, nothing was the user's, and nothing is recorded (ledger, index, graph, PDFs,
+inbox line). When the vault is back the writer rescans it.
+
+Not seen (a note deleted while the daemon was stopped, or while the vault was away and
+came back without it): :func:`unseen_changes` compares what the ledger says is ours with
+the vault, and the writer runs each missing note through the same path as a live
+deletion. A vault without its inbox (an empty mount point, a copy half restored) is not
+looked at: nothing counts as deleted there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from daemon.jobs.ledger import NOTE_DELETED, Ledger
+from vault_tools.pathgate import PathGate, PathRefused
+
+DELETE_SETTLE = 2.0  # seconds of quiet after the last deletion before any counts
+
+
+class PendingDeletions:
+    """Deletions seen live, held until the burst they came in is over."""
+
+    def __init__(self, settle: float = DELETE_SETTLE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settle = settle
+        self.clock = clock
+        self._pending: dict[str, None] = {}  # insertion-ordered set
+        self._last = 0.0
+
+    def add(self, rel: str) -> None:
+        self._pending[rel] = None
+        self._last = self.clock()
+
+    def discard(self, rel: str) -> None:
+        """The note is there again (re-created, or moved back) before the settle ended."""
+        self._pending.pop(rel, None)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def wait(self) -> float | None:
+        """Seconds until the pending deletions are due (0: now); None when there are none."""
+        if not self._pending:
+            return None
+        return max(0.0, self._last + self.settle - self.clock())
+
+    def take(self) -> list[str]:
+        """The pending deletions once due (and forget them); [] before."""
+        if self.wait() != 0.0:
+            return []
+        rels, self._pending = list(self._pending), {}
+        return rels
+
+
+def vault_whole(gate: PathGate, inbox_rel: str) -> bool:
+    """The vault folder is there and so is its inbox: deletions in it are the user's."""
+    try:
+        return gate.root.is_dir() and gate.is_file(inbox_rel)
+    except (OSError, PathRefused):
+        return False
+
+
+@dataclass
+class Unseen:
+    """What changed in the vault while the daemon could not see it."""
+
+    missing: list[str] = field(default_factory=list)  # notes of ours that are gone
+    restored: list[str] = field(default_factory=list)  # study notes recorded deleted, back
+
+
+def unseen_changes(ledger: Ledger, gate: PathGate) -> Unseen:
+    """Study notes of done jobs and notes with a PDF of ours that are no longer in the
+    vault (and not yet recorded as deleted); study notes recorded as deleted that are
+    back. (An assessment counts through its PDF: the ledger records only study notes.)"""
+    found = Unseen()
+
+    def present(rel: str) -> bool:
+        try:
+            return gate.is_file(rel)
+        except (OSError, PathRefused):
+            return True  # not ours to judge: never a deletion
+
+    seen: set[str] = set()
+    for job in ledger.in_state("done"):
+        rel = job.note_path
+        if not rel:
+            continue
+        seen.add(rel)
+        if job.last_error == NOTE_DELETED:
+            if present(rel):
+                found.restored.append(rel)
+        elif not present(rel):
+            found.missing.append(rel)
+    for rel, _digest in ledger.pdf_exports():
+        if rel not in seen and not present(rel):
+            seen.add(rel)
+            found.missing.append(rel)
+    return found
