@@ -528,6 +528,9 @@ class VaultWriter(threading.Thread):
                     if self.ledger.note_restored(rel):
                         self.request_inbox()  # back from the trash: the line links it again
 
+    def _vault_whole(self) -> bool:
+        return vault_whole(self.paths.gate, self.paths.rel_any(self.paths.inbox) or "")
+
     def _confirm_deletions(self) -> None:
         """Deletions seen live, once quiet for a moment: the user's when the vault is
         still whole; a vault vanishing (``rm -rf``, a sync client, an unmount) deletes
@@ -535,7 +538,7 @@ class VaultWriter(threading.Thread):
         rels = self.deletions.take()
         if not rels:
             return
-        if not vault_whole(self.paths.gate, self.paths.rel_any(self.paths.inbox) or ""):
+        if not self._vault_whole():
             log.warning("%d note deletion(s) seen as the vault %s or its inbox vanished: not "
                         "counted as yours (the vault is rescanned when it is back)",
                         len(rels), self.paths.vault)
@@ -546,8 +549,7 @@ class VaultWriter(threading.Thread):
     def _follow_unseen(self) -> None:
         """Notes of ours deleted (or restored, or moved) while the daemon could not see
         the vault: each ends as the live path leaves it. Only in a whole vault."""
-        if self.knowledge is None or not vault_whole(
-                self.paths.gate, self.paths.rel_any(self.paths.inbox) or ""):
+        if self.knowledge is None or not self._vault_whole():
             return
         unseen = unseen_changes(self.ledger, self.paths.gate)
         by_stem: dict[str, list[str]] = {}
@@ -582,7 +584,8 @@ class VaultWriter(threading.Thread):
         self._follow_unseen()
 
     def _note_deleted(self, rel: str) -> None:
-        """The user deleted a note (or moved it to the trash): follow at once. It leaves
+        """The user deleted a note (or moved it to the trash; confirmed, see
+        :meth:`_confirm_deletions`, or found at start by :meth:`_follow_unseen`). It leaves
         the index, the linker and the graph (the graph note and canvas are re-rendered),
         its PDF goes if it was ours, and if it was a job's study note the inbox line says
         it was deleted and how to make it again."""
@@ -630,7 +633,9 @@ class VaultWriter(threading.Thread):
 
     # -- maintained notes: topics, weekly review, the Bases view ---------------------
     def _write_maintained(self, kind: str, cmd: tuple) -> None:  # type: ignore[type-arg]
-        if not self._vault_ok():
+        # A vault being removed (its inbox gone already) would make a topic note that is
+        # missing count as one the user deleted, and never come back.
+        if not self._vault_ok() or not self._vault_whole():
             return
         try:
             if kind == "topics":
