@@ -63,12 +63,15 @@ def test_whole_vault_deleted_then_restored_records_no_deletion(tmp_path: Path) -
     deleted" once the vault was back and the saved graph had lost the notes."""
     vault, env, lines = make_vault(tmp_path, 3)
     state = Path(env["VAULTD_STATE_DIR"])
+    (vault / ".vaultd").mkdir()
+    (vault / ".vaultd" / "config.toml").write_text("[topics]\ndebounce_seconds = 0.5\n")
     append_in_place(vault / "inbox.md", "\n".join(lines) + "\n")
     log = tmp_path / "daemon.log"
     proc = start_daemon(vault, env, log=log)
     probe = "- [[Lectures/not-there-yet.srt]]"
     try:
         before = _settled(vault, lines)
+        wait_for(lambda: list(vault.glob("Topics/*.md")), what="a topic note")
         backup = tmp_path / "backup"
         shutil.copytree(vault, backup)
 
@@ -97,6 +100,10 @@ def test_whole_vault_deleted_then_restored_records_no_deletion(tmp_path: Path) -
         stem = _note_of(after[line])
         assert (vault / "PDF" / f"{stem}.pdf").exists()
         assert f"{stem}.md" in saved  # the graph still holds it
+    maintained = json.loads(next(state.rglob("maintained.json")).read_text())
+    assert not [rel for rel, rec in maintained["files"].items() if rec.get("deleted")]
+    topics = list(backup.glob("Topics/*.md"))
+    assert topics and all((vault / t.relative_to(backup)).exists() for t in topics)
     text = log.read_text()
     assert "was deleted" not in text and "Traceback" not in text
 
