@@ -145,3 +145,34 @@ def test_note_deleted_while_stopped_ends_as_a_live_deletion(tmp_path: Path) -> N
     finally:
         _stop(proc)
     assert "Traceback" not in log.read_text()
+
+
+def test_every_study_note_missing_at_start_is_not_a_deletion(tmp_path: Path) -> None:
+    """The study notes' folder not there at start (a drive not mounted, a sync client
+    still downloading) while the inbox is: not the user deleting every note. The lines
+    keep their links, and once the folder is back nothing was recorded."""
+    vault, env, lines = make_vault(tmp_path, 2)
+    append_in_place(vault / "inbox.md", "\n".join(lines) + "\n")
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(vault, env, log=log)
+    try:
+        before = _settled(vault, lines)
+    finally:
+        _stop(proc)
+    away = tmp_path / "away"
+    (vault / "Study Notes").rename(away)
+    proc = start_daemon(vault, env, log=log)
+    try:
+        wait_for(lambda: "not counted as deleted" in log.read_text(), timeout=60,
+                 what="the daemon saying the notes are missing, not deleted")
+        away.rename(vault / "Study Notes")
+        probe = "- [[Lectures/not-there-yet.srt]]"
+        append_in_place(vault / "inbox.md", probe + "\n")
+        wait_for(lambda: _annotations(vault).get(probe), what="the inbox read again")
+    finally:
+        _stop(proc)
+    after = _annotations(vault)
+    assert [after[line] for line in lines] == [before[line] for line in lines], after
+    for line in lines:
+        assert (vault / "PDF" / f"{_note_of(after[line])}.pdf").exists()
+    assert "was deleted" not in log.read_text()

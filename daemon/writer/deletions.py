@@ -13,7 +13,8 @@ Not seen (a note deleted while the daemon was stopped, or while the vault was aw
 came back without it): :func:`unseen_changes` compares what the ledger says is ours with
 the vault, and the writer runs each missing note through the same path as a live
 deletion. A vault without its inbox (an empty mount point, a copy half restored) is not
-looked at: nothing counts as deleted there.
+looked at, nor one where every study note is missing (:attr:`Unseen.all_gone`): nothing
+counts as deleted there.
 """
 
 from __future__ import annotations
@@ -77,6 +78,14 @@ class Unseen:
 
     missing: list[str] = field(default_factory=list)  # notes of ours that are gone
     restored: list[str] = field(default_factory=list)  # study notes recorded deleted, back
+    notes: int = 0  # study notes looked at (not recorded as deleted)
+    notes_missing: int = 0  # of which gone
+
+    @property
+    def all_gone(self) -> bool:
+        """Every one of several study notes is gone: a drive not mounted, a sync client
+        still downloading, the wrong folder; not a person deleting their notes."""
+        return self.notes >= 2 and self.notes_missing == self.notes
 
 
 def unseen_changes(ledger: Ledger, gate: PathGate) -> Unseen:
@@ -100,8 +109,11 @@ def unseen_changes(ledger: Ledger, gate: PathGate) -> Unseen:
         if job.last_error == NOTE_DELETED:
             if present(rel):
                 found.restored.append(rel)
-        elif not present(rel):
+            continue
+        found.notes += 1
+        if not present(rel):
             found.missing.append(rel)
+            found.notes_missing += 1
     for rel, _digest in ledger.pdf_exports():
         if rel not in seen and not present(rel):
             seen.add(rel)

@@ -552,6 +552,11 @@ class VaultWriter(threading.Thread):
         if self.knowledge is None or not self._vault_whole():
             return
         unseen = unseen_changes(self.ledger, self.paths.gate)
+        if unseen.all_gone:
+            log.warning("none of the %d study notes vaultd made is in %s (a drive not "
+                        "mounted? a sync still under way?): not counted as deleted",
+                        unseen.notes, self.paths.vault)
+            return
         by_stem: dict[str, list[str]] = {}
         if unseen.missing:
             for entry in self.knowledge.index.entries():
