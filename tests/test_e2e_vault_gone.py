@@ -56,6 +56,21 @@ def _settled(vault: Path, lines: list[str]) -> dict[str, str]:
     return notes
 
 
+def _done_then_stopped(tmp_path: Path, n: int
+                       ) -> tuple[Path, dict[str, str], list[str], Path, dict[str, str]]:
+    """A vault whose ``n`` lines a daemon has done (PDFs, graph) and that is stopped:
+    (vault, env, lines, log, the inbox annotations)."""
+    vault, env, lines = make_vault(tmp_path, n)
+    append_in_place(vault / "inbox.md", "\n".join(lines) + "\n")
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(vault, env, log=log)
+    try:
+        before = _settled(vault, lines)
+    finally:
+        _stop(proc)
+    return vault, env, lines, log, before
+
+
 def test_whole_vault_deleted_then_restored_records_no_deletion(tmp_path: Path) -> None:
     """``rm -rf`` of the vault while the daemon runs, then the vault restored from a
     backup: nothing may end as the user deleting notes. Before the fix, every note's
@@ -113,14 +128,7 @@ def test_note_deleted_while_stopped_ends_as_a_live_deletion(tmp_path: Path) -> N
     (tests/test_note_deleted.py): its PDF removed, out of the graph note and canvas,
     the inbox line saying so and how to make it again. A note moved meanwhile is
     followed, not deleted. Before the fix only the graph was cleaned."""
-    vault, env, lines = make_vault(tmp_path, 3)
-    append_in_place(vault / "inbox.md", "\n".join(lines) + "\n")
-    log = tmp_path / "daemon.log"
-    proc = start_daemon(vault, env, log=log)
-    try:
-        before = _settled(vault, lines)
-    finally:
-        _stop(proc)
+    vault, env, lines, log, before = _done_then_stopped(tmp_path, 3)
     gone, moved, kept = (_note_of(before[line]) for line in lines)
     (vault / f"{gone}.md").unlink()  # deleted from a file manager, no daemon running
     (vault / "Biology").mkdir()
@@ -151,14 +159,7 @@ def test_every_study_note_missing_at_start_is_not_a_deletion(tmp_path: Path) -> 
     """The study notes' folder not there at start (a drive not mounted, a sync client
     still downloading) while the inbox is: not the user deleting every note. The lines
     keep their links, and once the folder is back nothing was recorded."""
-    vault, env, lines = make_vault(tmp_path, 2)
-    append_in_place(vault / "inbox.md", "\n".join(lines) + "\n")
-    log = tmp_path / "daemon.log"
-    proc = start_daemon(vault, env, log=log)
-    try:
-        before = _settled(vault, lines)
-    finally:
-        _stop(proc)
+    vault, env, lines, log, before = _done_then_stopped(tmp_path, 2)
     away = tmp_path / "away"
     (vault / "Study Notes").rename(away)
     proc = start_daemon(vault, env, log=log)
