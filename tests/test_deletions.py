@@ -21,7 +21,11 @@ def test_a_burst_is_due_only_after_it_has_been_quiet() -> None:
     assert pending.wait() == 0.5 and pending.take() == []
     pending.add("C.md")
     pending.discard("C.md")  # back before the settle ended (a sync client's re-create)
-    clock.sleep(2.0)
+    clock.sleep(1.5)
+    pending.discard("D.md")  # another note arrives (a restore under way): wait on
+    clock.sleep(1.5)
+    assert pending.take() == []
+    clock.sleep(0.5)
     assert pending.take() == ["A.md", "B.md"]
     assert len(pending) == 0 and pending.wait() is None
 

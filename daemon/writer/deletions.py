@@ -3,18 +3,19 @@
 Seen live: the watcher reports each note's deletion. ``rm -rf`` of the whole vault, a sync
 client removing it or a drive going away report every note's deletion one by one too,
 *before* the vault root itself is gone. So a deletion is only pending
-(:class:`PendingDeletions`) until deletions have been quiet for ``DELETE_SETTLE``
-seconds; then it counts only when the vault is still whole (:func:`vault_whole`: the vault
-folder and its inbox are there). Otherwise every pending deletion is dropped: the vault
-vanished, nothing was the user's, and nothing is recorded (ledger, index, graph, PDFs,
-inbox line). When the vault is back the writer rescans it.
+(:class:`PendingDeletions`) until the vault has been quiet (no note deleted or arriving)
+for ``DELETE_SETTLE`` seconds; then it counts only when the vault is still whole
+(:func:`vault_whole`: the vault folder and its inbox are there). Otherwise every pending
+deletion is dropped: the vault vanished, nothing was the user's, and nothing is recorded
+(ledger, index, graph, PDFs, inbox line). When the vault is back the writer rescans it.
 
 Not seen (a note deleted while the daemon was stopped, or while the vault was away and
 came back without it): :func:`unseen_changes` compares what the ledger says is ours with
-the vault, and the writer runs each missing note through the same path as a live
-deletion. A vault without its inbox (an empty mount point, a copy half restored) is not
-looked at, nor one where every study note is missing (:attr:`Unseen.all_gone`): nothing
-counts as deleted there.
+the vault, and the writer holds each missing note as pending, like a live deletion (a
+vault being copied back is still filling up: notes arriving keep the others waiting),
+then follows it the same way. A vault without its inbox (an empty mount point, a copy
+half restored) is not looked at, nor one where every study note is missing
+(:attr:`Unseen.all_gone`): nothing counts as deleted there.
 """
 
 from __future__ import annotations
@@ -44,8 +45,12 @@ class PendingDeletions:
         self._last = self.clock()
 
     def discard(self, rel: str) -> None:
-        """The note is there again (re-created, or moved back) before the settle ended."""
+        """A note appeared or changed: it is no longer pending (re-created, moved back),
+        and the others wait on while notes keep arriving (a restore or a sync under way
+        brings them back one by one)."""
         self._pending.pop(rel, None)
+        if self._pending:
+            self._last = self.clock()
 
     def __len__(self) -> int:
         return len(self._pending)

@@ -515,6 +515,7 @@ class VaultWriter(threading.Thread):
             self.ledger.note_moved(rel, new)
             self.pdf.moved(rel, new)
             self.maintained.moved(rel, new)
+            self.deletions.discard(new)
             self._learn(new)
         elif kind == "deleted":
             self.deletions.add(rel)  # counted once confirmed: see _confirm_deletions
@@ -548,7 +549,8 @@ class VaultWriter(threading.Thread):
 
     def _follow_unseen(self) -> None:
         """Notes of ours deleted (or restored, or moved) while the daemon could not see
-        the vault: each ends as the live path leaves it. Only in a whole vault."""
+        the vault: each ends as the live path leaves it (a missing note is a pending
+        deletion, confirmed like one seen live). Only in a whole vault."""
         if self.knowledge is None or not self._vault_whole():
             return
         unseen = unseen_changes(self.ledger, self.paths.gate)
@@ -569,8 +571,7 @@ class VaultWriter(threading.Thread):
                 for candidate in candidates:  # the saved graph knows it by its old path
                     self._learn(candidate)
             if self.ledger.owns_note(rel) or self.ledger.pdf_digest(rel) is not None:
-                log.info("%s was deleted while vaultd could not see the vault", rel)
-                self._note_deleted(rel)
+                self.deletions.add(rel)  # followed if still missing once the vault is quiet
         for rel in unseen.restored:
             if self.ledger.note_restored(rel):
                 log.info("study note %s is back", rel)
