@@ -28,6 +28,13 @@ def test_a_burst_is_due_only_after_it_has_been_quiet() -> None:
     clock.sleep(0.5)
     assert pending.take() == ["A.md", "B.md"]
     assert len(pending) == 0 and pending.wait() is None
+    pending.add("E.md", settle=10.0)  # missing at start: a longer quiet for the burst
+    pending.add("F.md")
+    assert pending.wait() == 10.0
+    clock.sleep(10.0)
+    assert pending.take() == ["E.md", "F.md"]
+    pending.add("G.md")  # a new burst: the short settle again
+    assert pending.wait() == 2.0
 
 
 def test_a_vault_is_whole_with_its_folder_and_inbox(tmp_path: Path) -> None:

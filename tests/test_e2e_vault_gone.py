@@ -13,8 +13,10 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
+from daemon.writer.deletions import UNSEEN_SETTLE
 from tests.helpers import append_in_place, start_daemon, wait_for
 from tests.test_e2e_run import make_vault, notes_in
 from tests.test_note_deleted import _annotations, _canvas_files
@@ -176,4 +178,46 @@ def test_every_study_note_missing_at_start_is_not_a_deletion(tmp_path: Path) -> 
     assert [after[line] for line in lines] == [before[line] for line in lines], after
     for line in lines:
         assert (vault / "PDF" / f"{_note_of(after[line])}.pdf").exists()
+    assert "was deleted" not in log.read_text()
+
+
+def test_vault_copied_back_slowly_records_no_deletion(tmp_path: Path) -> None:
+    """The vault comes back the way a sync client or a large copy brings it: the inbox
+    and one note first, the other notes a second or so apart after the daemon resumed.
+    Notes missing when it looked again are only pending while notes keep arriving, and
+    deletions seen before the folder was gone are not counted in the new folder, so none
+    is recorded as deleted (nor its PDF removed). Before the fix the two notes copied
+    last were recorded deleted and their PDFs removed."""
+    vault, env, lines = make_vault(tmp_path, 3)
+    state = Path(env["VAULTD_STATE_DIR"])
+    append_in_place(vault / "inbox.md", "\n".join(lines) + "\n")
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(vault, env, log=log)
+    probe = "- [[Lectures/not-there-yet.srt]]"
+    try:
+        before = _settled(vault, lines)
+        stems = [_note_of(before[line]) for line in lines]
+        backup = tmp_path / "backup"
+        shutil.copytree(vault, backup)
+        shutil.rmtree(vault)
+        wait_for(lambda: _heartbeat(state).get("paused") == "vault folder missing",
+                 what="the daemon saying the vault is missing")
+        late = {backup / f"{stem}.md" for stem in stems[1:]}
+        shutil.copytree(backup, vault, ignore=lambda d, names: [
+            n for n in names if Path(d) / n in late])  # all but two study notes
+        wait_for(lambda: not _heartbeat(state).get("paused"), what="the daemon resuming")
+        for note in sorted(late):  # the copy goes on: pacing the scenario, not a wait
+            time.sleep(1.2)
+            shutil.copy2(note, vault / note.relative_to(backup))
+        append_in_place(vault / "inbox.md", probe + "\n")
+        wait_for(lambda: _annotations(vault).get(probe), what="the inbox read again")
+        # An absence cannot be polled for: the settle for notes missing when the vault
+        # came back has passed once this has; a wrong deletion would be done by then.
+        time.sleep(UNSEEN_SETTLE + 1)
+    finally:
+        _stop(proc)
+    after = _annotations(vault)
+    assert [after[line] for line in lines] == [before[line] for line in lines], after
+    for stem in stems:
+        assert (vault / "PDF" / f"{stem}.pdf").exists(), stem
     assert "was deleted" not in log.read_text()

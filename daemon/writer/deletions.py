@@ -5,9 +5,10 @@ client removing it or a drive going away report every note's deletion one by one
 *before* the vault root itself is gone. So a deletion is only pending
 (:class:`PendingDeletions`) until the vault has been quiet (no note deleted or arriving)
 for ``DELETE_SETTLE`` seconds; then it counts only when the vault is still whole
-(:func:`vault_whole`: the vault folder and its inbox are there). Otherwise every pending
+(:func:`vault_whole`: the vault folder and its inbox are there) and still the same folder
+(:func:`folder_identity`: not deleted and copied back meanwhile). Otherwise every pending
 deletion is dropped: the vault vanished, nothing was the user's, and nothing is recorded
-(ledger, index, graph, PDFs, inbox line). When the vault is back the writer rescans it.
+(ledger, index, graph, PDFs, inbox line). The vault, once back, is rescanned.
 
 Not seen (a note deleted while the daemon was stopped, or while the vault was away and
 came back without it): :func:`unseen_changes` compares what the ledger says is ours with
@@ -20,18 +21,34 @@ half restored) is not looked at, nor one where every study note is missing
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from daemon.jobs.ledger import NOTE_DELETED, Ledger
 from vault_tools.pathgate import PathGate, PathRefused
 
 DELETE_SETTLE = 2.0  # seconds of quiet after the last deletion before any counts
+# Notes found missing at start or when the vault is back: a vault being copied back or
+# synced may pause longer between files than a person deleting notes does.
+UNSEEN_SETTLE = 10.0
+
+
+def folder_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a folder, None when it is not there: a vault deleted and
+    copied back, re-synced or remounted is another folder under the same name."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 class PendingDeletions:
-    """Deletions seen live, held until the burst they came in is over."""
+    """Deletions seen live, held until the burst they came in is over. ``root``: the
+    vault folder's identity when the first of them was seen (see :meth:`add`)."""
 
     def __init__(self, settle: float = DELETE_SETTLE,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -39,8 +56,19 @@ class PendingDeletions:
         self.clock = clock
         self._pending: dict[str, None] = {}  # insertion-ordered set
         self._last = 0.0
+        self._burst_settle = settle
+        self.root: tuple[int, int] | None = None
 
-    def add(self, rel: str) -> None:
+    def add(self, rel: str, root: tuple[int, int] | None = None,
+            settle: float | None = None) -> None:
+        """``root``: the vault folder's :func:`folder_identity` now; a burst whose vault
+        folder is not the same one when it is due was the vault going away. ``settle``:
+        a longer quiet for this burst (``UNSEEN_SETTLE``)."""
+        if not self._pending:
+            self.root = root
+            self._burst_settle = self.settle
+        if settle is not None:
+            self._burst_settle = max(self._burst_settle, settle)
         self._pending[rel] = None
         self._last = self.clock()
 
@@ -59,7 +87,7 @@ class PendingDeletions:
         """Seconds until the pending deletions are due (0: now); None when there are none."""
         if not self._pending:
             return None
-        return max(0.0, self._last + self.settle - self.clock())
+        return max(0.0, self._last + self._burst_settle - self.clock())
 
     def take(self) -> list[str]:
         """The pending deletions once due (and forget them); [] before."""

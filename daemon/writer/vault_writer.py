@@ -36,7 +36,13 @@ from daemon.jobs.state_watch import StateWatch, classify, full_reason
 from daemon.logs import current_job
 from daemon.paths import VaultPaths
 from daemon.secrets import region_tag
-from daemon.writer.deletions import PendingDeletions, unseen_changes, vault_whole
+from daemon.writer.deletions import (
+    UNSEEN_SETTLE,
+    PendingDeletions,
+    folder_identity,
+    unseen_changes,
+    vault_whole,
+)
 from daemon.writer.feeds.subscriptions import Subscriptions
 from daemon.writer.graph_keeper import GraphKeeper, write_graph_files
 from daemon.writer.inbox_sync import InboxSync
@@ -518,7 +524,8 @@ class VaultWriter(threading.Thread):
             self.deletions.discard(new)
             self._learn(new)
         elif kind == "deleted":
-            self.deletions.add(rel)  # counted once confirmed: see _confirm_deletions
+            # counted once confirmed: see _confirm_deletions
+            self.deletions.add(rel, folder_identity(self.paths.vault))
         elif kind in ("created", "modified", "closed"):
             if self.paths.gate.is_file(rel):
                 self.deletions.discard(rel)
@@ -536,13 +543,17 @@ class VaultWriter(threading.Thread):
         """Deletions seen live, once quiet for a moment: the user's when the vault is
         still whole; a vault vanishing (``rm -rf``, a sync client, an unmount) deletes
         note after note before its root goes, and none of that is recorded."""
+        root = self.deletions.root
         rels = self.deletions.take()
         if not rels:
             return
-        if not self._vault_whole():
+        same = root is not None and root == folder_identity(self.paths.vault)
+        if not same or not self._vault_whole():
             log.warning("%d note deletion(s) seen as the vault %s or its inbox vanished: not "
                         "counted as yours (the vault is rescanned when it is back)",
                         len(rels), self.paths.vault)
+            if self._vault_whole():  # already back (copied back, re-synced, remounted)
+                self._rescan()
             return
         for rel in rels:
             self._note_deleted(rel)
@@ -571,7 +582,8 @@ class VaultWriter(threading.Thread):
                 for candidate in candidates:  # the saved graph knows it by its old path
                     self._learn(candidate)
             if self.ledger.owns_note(rel) or self.ledger.pdf_digest(rel) is not None:
-                self.deletions.add(rel)  # followed if still missing once the vault is quiet
+                # followed if still missing once the vault is quiet
+                self.deletions.add(rel, folder_identity(self.paths.vault), UNSEEN_SETTLE)
         for rel in unseen.restored:
             if self.ledger.note_restored(rel):
                 log.info("study note %s is back", rel)
