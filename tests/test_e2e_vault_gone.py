@@ -58,6 +58,24 @@ def _settled(vault: Path, lines: list[str]) -> dict[str, str]:
     return notes
 
 
+def _probe(vault: Path) -> None:
+    """A line the user adds; once it has its status the daemon has read the inbox since."""
+    probe = "- [[Lectures/not-there-yet.srt]]"
+    append_in_place(vault / "inbox.md", probe + "\n")
+    wait_for(lambda: _annotations(vault).get(probe), what="the inbox read again")
+
+
+def _back_up_and_remove(vault: Path, state: Path) -> Path:
+    """Copy the vault aside, ``rm -rf`` it (the files go one by one, then the folders)
+    and wait for the daemon to say it is missing. Returns the copy."""
+    backup = vault.parent / "backup"
+    shutil.copytree(vault, backup)
+    shutil.rmtree(vault)
+    wait_for(lambda: _heartbeat(state).get("paused") == "vault folder missing",
+             what="the daemon saying the vault is missing")
+    return backup
+
+
 def _done_then_stopped(tmp_path: Path, n: int
                        ) -> tuple[Path, dict[str, str], list[str], Path, dict[str, str]]:
     """A vault whose ``n`` lines a daemon has done (PDFs, graph) and that is stopped:
@@ -85,23 +103,16 @@ def test_whole_vault_deleted_then_restored_records_no_deletion(tmp_path: Path) -
     append_in_place(vault / "inbox.md", "\n".join(lines) + "\n")
     log = tmp_path / "daemon.log"
     proc = start_daemon(vault, env, log=log)
-    probe = "- [[Lectures/not-there-yet.srt]]"
     try:
         before = _settled(vault, lines)
         wait_for(lambda: list(vault.glob("Topics/*.md")), what="a topic note")
-        backup = tmp_path / "backup"
-        shutil.copytree(vault, backup)
-
-        shutil.rmtree(vault)  # rm -rf: the files go one by one, then the folders
-        wait_for(lambda: _heartbeat(state).get("paused") == "vault folder missing",
-                 what="the daemon saying the vault is missing")
+        backup = _back_up_and_remove(vault, state)
         wait_for(lambda: "not counted as yours" in log.read_text()
                  or "was deleted; vaultd regenerate" in log.read_text(),
                  what="the daemon handling the deletions it saw")
         shutil.copytree(backup, vault)  # restored (a sync client, a backup, a remount)
         wait_for(lambda: not _heartbeat(state).get("paused"), what="the daemon resuming")
-        append_in_place(vault / "inbox.md", probe + "\n")  # the user goes on
-        wait_for(lambda: _annotations(vault).get(probe), what="the inbox read again")
+        _probe(vault)  # the user goes on
     finally:
         _stop(proc)
     after = _annotations(vault)
@@ -169,9 +180,7 @@ def test_every_study_note_missing_at_start_is_not_a_deletion(tmp_path: Path) -> 
         wait_for(lambda: "not counted as deleted" in log.read_text(), timeout=60,
                  what="the daemon saying the notes are missing, not deleted")
         away.rename(vault / "Study Notes")
-        probe = "- [[Lectures/not-there-yet.srt]]"
-        append_in_place(vault / "inbox.md", probe + "\n")
-        wait_for(lambda: _annotations(vault).get(probe), what="the inbox read again")
+        _probe(vault)
     finally:
         _stop(proc)
     after = _annotations(vault)
@@ -193,15 +202,10 @@ def test_vault_copied_back_slowly_records_no_deletion(tmp_path: Path) -> None:
     append_in_place(vault / "inbox.md", "\n".join(lines) + "\n")
     log = tmp_path / "daemon.log"
     proc = start_daemon(vault, env, log=log)
-    probe = "- [[Lectures/not-there-yet.srt]]"
     try:
         before = _settled(vault, lines)
         stems = [_note_of(before[line]) for line in lines]
-        backup = tmp_path / "backup"
-        shutil.copytree(vault, backup)
-        shutil.rmtree(vault)
-        wait_for(lambda: _heartbeat(state).get("paused") == "vault folder missing",
-                 what="the daemon saying the vault is missing")
+        backup = _back_up_and_remove(vault, state)
         late = {backup / f"{stem}.md" for stem in stems[1:]}
         shutil.copytree(backup, vault, ignore=lambda d, names: [
             n for n in names if Path(d) / n in late])  # all but two study notes
@@ -209,8 +213,7 @@ def test_vault_copied_back_slowly_records_no_deletion(tmp_path: Path) -> None:
         for note in sorted(late):  # the copy goes on: pacing the scenario, not a wait
             time.sleep(1.2)
             shutil.copy2(note, vault / note.relative_to(backup))
-        append_in_place(vault / "inbox.md", probe + "\n")
-        wait_for(lambda: _annotations(vault).get(probe), what="the inbox read again")
+        _probe(vault)
         # An absence cannot be polled for: the settle for notes missing when the vault
         # came back has passed once this has; a wrong deletion would be done by then.
         time.sleep(UNSEEN_SETTLE + 1)
