@@ -71,8 +71,9 @@ def gather_status(vault: Path) -> dict[str, Any]:
                                " within seconds when it is running)")
     try:
         # A vault never run has no ledger yet: read an empty one rather than create it.
-        ledger = Ledger(paths.ledger if paths.ledger.exists() else Path(":memory:"))
-    except sqlite3.Error as exc:  # e.g. a read-only or vanished state folder
+        ledger = Ledger(paths.ledger if paths.ledger.exists() else Path(":memory:"),
+                        private=False)
+    except (sqlite3.Error, OSError) as exc:  # e.g. a read-only or vanished state folder
         return _damaged_status(paths.vault, paths.state, running, backend, why,
                                f"cannot be read now: {exc}")
     if running and _read_only(paths.state):

@@ -106,9 +106,11 @@ def make_private(path: Path) -> None:
 class Ledger:
     """Durable job table. Safe to use from several threads (one connection each)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, private: bool = True) -> None:
+        """``private=False`` (``vaultd status``, which writes nothing): the folder's and
+        file's modes are left as they are (a read-only state folder stays read-only)."""
         self.path = path
-        if str(path) != ":memory:":
+        if private and str(path) != ":memory:":
             make_private(path)
         self._local = threading.local()
         self._generation = 0

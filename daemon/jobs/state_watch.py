@@ -81,6 +81,17 @@ def full_reason(path: Path) -> str:
     return "disk full" + (f" ({free} MB free)" if free is not None else "")
 
 
+def readonly_reason(ledger: Path) -> str:
+    """Plain words for a ledger that cannot be written: the file itself is read-only, or
+    the folder it lives in (SQLite makes its ``-wal`` and ``-shm`` files there)."""
+    try:
+        if ledger.exists() and not os.access(ledger, os.W_OK):
+            return f"the ledger {ledger} is read-only"
+    except OSError:
+        pass
+    return f"the state folder {ledger.parent} is read-only"
+
+
 class StateWatch:
     """See the module docstring. ``relock`` re-acquires the single-daemon lock;
     ``on_recovered`` wakes the threads (rescan the inbox, resume writes, claim again)."""

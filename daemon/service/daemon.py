@@ -38,7 +38,7 @@ from daemon.errors import ConfigError, VaultdError, VaultMissingError
 from daemon.jobs import ledger_repair, spool
 from daemon.jobs.dispatcher import Dispatcher
 from daemon.jobs.ledger import Ledger
-from daemon.jobs.state_watch import StateWatch, classify, full_reason
+from daemon.jobs.state_watch import StateWatch, classify, full_reason, readonly_reason
 from daemon.paths import VaultPaths, check_vault_paths
 from daemon.secrets import load_api_key, register_config, scrub_data
 from daemon.service import sdnotify
@@ -327,6 +327,7 @@ class Daemon:
             log.warning("vault folder %s is back; resuming", self.paths.vault)
             self.watcher.stop()
             self.watcher.start()
+            self.writer.request_rescan()  # files restored before the watcher was armed
             self.writer.request_tick()
             self.writer.request_inbox()
             self.dispatcher.wake()
@@ -341,20 +342,24 @@ class Daemon:
         while True:
             try:
                 return ledger_repair.open_ledger(self.paths.ledger, self.paths.vault)
-            except sqlite3.OperationalError as exc:
+            except (sqlite3.OperationalError, OSError) as exc:  # OSError: a 0400 ledger
                 kind = classify(exc)
                 if kind not in ("full", "readonly", "gone"):
                     raise
-                why = full_reason(self.paths.state) if kind == "full" else str(exc)
-                message = f"cannot open the ledger {self.paths.ledger}: {why}"
+                why = full_reason(self.paths.state) if kind == "full" else \
+                    readonly_reason(self.paths.ledger) if kind == "readonly" else str(exc)
+                message = why if kind == "readonly" else \
+                    f"cannot open the ledger {self.paths.ledger}: {why}"
                 if self.options.once or self.stop_event.is_set():
                     self.lock.release()
                     raise VaultdError(f"{message}; free some space (or make the folder "
                                       "writable) and start again") from None
             if not said:
                 said = True
-                log.error("%s; waiting: vaultd goes on by itself once there is room", message)
+                log.error("%s; waiting: vaultd goes on by itself once %s", message,
+                          "it can write there" if kind == "readonly" else "there is room")
                 sdnotify.ready(f"waiting: {why}")
+                self._status_waiting(f"waiting: {why}")
             sdnotify.watchdog_ping()
             self.stop_event.wait(delay)
             delay = min(delay * 2, 30.0)
@@ -396,6 +401,18 @@ class Daemon:
         that read ``failure`` just before the death must not replace the death's file."""
         with self._status_lock:
             self._write_status()
+
+    def _status_waiting(self, why: str) -> None:
+        """The heartbeat while the ledger cannot be opened at start (nothing else runs
+        yet), so ``status`` says why the daemon waits."""
+        data = {"pid": os.getpid(), "started_at": self.started_at, "heartbeat": time.time(),
+                "vault": str(self.paths.vault), "backend": self.backend, "workers": 0,
+                "working_on": [], "paused": why, "watcher": "not started", "notices": []}
+        path = self.paths.state / STATUS_FILE
+        try:
+            path.write_text(json.dumps(scrub_data(data)).ljust(STATUS_SIZE), encoding="utf-8")
+        except OSError as exc:
+            log.warning("cannot write the status file %s: %s", path, exc)
 
     def _write_status(self) -> None:
         data = {

@@ -36,6 +36,13 @@ from daemon.jobs.state_watch import StateWatch, classify, full_reason
 from daemon.logs import current_job
 from daemon.paths import VaultPaths
 from daemon.secrets import region_tag
+from daemon.writer.deletions import (
+    UNSEEN_SETTLE,
+    PendingDeletions,
+    folder_identity,
+    unseen_changes,
+    vault_whole,
+)
 from daemon.writer.feeds.subscriptions import Subscriptions
 from daemon.writer.graph_keeper import GraphKeeper, write_graph_files
 from daemon.writer.inbox_sync import InboxSync
@@ -91,6 +98,7 @@ class VaultWriter(threading.Thread):
         self._backlinks: deque[tuple[str, str]] = deque()  # (new note, a note it lists)
         self.on_jobs_added: Callable[[], None] | None = None
         self.watch: StateWatch | None = None  # state-folder faults (set by the runner)
+        self.deletions = PendingDeletions()  # live deletions until they are confirmed
         self._stop_seen = False
 
     @property
@@ -147,6 +155,11 @@ class VaultWriter(threading.Thread):
         """This week's review note, planned off this thread."""
         self.queue.put(("review", rel, text))
 
+    def request_rescan(self) -> None:
+        """The vault folder is back after it vanished: index it again and follow what
+        changed while it was away (deletions seen as it vanished were not counted)."""
+        self.queue.put(("rescan", ""))
+
     def stop(self) -> None:
         self.queue.put(None)
 
@@ -164,6 +177,7 @@ class VaultWriter(threading.Thread):
                 log.info("removed a temp file a crash left behind: %s", self.paths.rel(path))
             self.knowledge = VaultKnowledge(self.paths.vault, self.exclude, self.paths.gate)
             self.ensure_base_file()
+            self.queue.put(("unseen", ""))  # notes deleted while the daemon was stopped
         audit = True
         while True:
             try:
@@ -190,6 +204,9 @@ class VaultWriter(threading.Thread):
         while not stopping:
             try:
                 wait = self.pdf.next_look() or 5.0  # changed notes: come back soon
+                settle = self.deletions.wait()
+                if settle is not None:
+                    wait = min(wait, settle + 0.05)
                 item = self.queue.get(timeout=self.inbox_min_interval if inbox_dirty else wait)
             except queue.Empty:
                 item = ("idle", "")
@@ -214,6 +231,8 @@ class VaultWriter(threading.Thread):
                 except Exception as exc:  # noqa: BLE001 - fail this command, take the next
                     self._command_failed(cmd, exc)
                     inbox_dirty = True
+            if self.deletions.wait() == 0.0:
+                self._guarded(("deletions", ""), self._confirm_deletions)
             now = time.monotonic()
             if inbox_dirty and (stopping or now - last_inbox >= self.inbox_min_interval):
                 self._guarded(("inbox", ""), self.refresh_inbox)
@@ -256,6 +275,10 @@ class VaultWriter(threading.Thread):
         elif kind == "known":
             self._link_existing(arg)
             return True
+        elif kind == "unseen":
+            self._follow_unseen()
+        elif kind == "rescan":
+            self._rescan()
         return kind == "inbox"
 
     def _guarded(self, cmd: tuple[str, ...], fn: Callable[..., object], *args: object) -> None:
@@ -498,11 +521,14 @@ class VaultWriter(threading.Thread):
             self.ledger.note_moved(rel, new)
             self.pdf.moved(rel, new)
             self.maintained.moved(rel, new)
+            self.deletions.discard(new)
             self._learn(new)
         elif kind == "deleted":
-            self._note_deleted(rel)
+            # counted once confirmed: see _confirm_deletions
+            self.deletions.add(rel, folder_identity(self.paths.vault))
         elif kind in ("created", "modified", "closed"):
             if self.paths.gate.is_file(rel):
+                self.deletions.discard(rel)
                 self._learn(rel)
                 self.pdf.changed(rel)
                 if kind == "created":
@@ -510,8 +536,74 @@ class VaultWriter(threading.Thread):
                     if self.ledger.note_restored(rel):
                         self.request_inbox()  # back from the trash: the line links it again
 
+    def _vault_whole(self) -> bool:
+        return vault_whole(self.paths.gate, self.paths.rel_any(self.paths.inbox) or "")
+
+    def _confirm_deletions(self) -> None:
+        """Deletions seen live, once quiet for a moment: the user's when the vault is
+        still whole; a vault vanishing (``rm -rf``, a sync client, an unmount) deletes
+        note after note before its root goes, and none of that is recorded."""
+        root = self.deletions.root
+        rels = self.deletions.take()
+        if not rels:
+            return
+        same = root is not None and root == folder_identity(self.paths.vault)
+        if not same or not self._vault_whole():
+            log.warning("%d note deletion(s) seen as the vault %s or its inbox vanished: not "
+                        "counted as yours (the vault is rescanned when it is back)",
+                        len(rels), self.paths.vault)
+            if self._vault_whole():  # already back (copied back, re-synced, remounted)
+                self._rescan()
+            return
+        for rel in rels:
+            self._note_deleted(rel)
+
+    def _follow_unseen(self) -> None:
+        """Notes of ours deleted (or restored, or moved) while the daemon could not see
+        the vault: each ends as the live path leaves it (a missing note is a pending
+        deletion, confirmed like one seen live). Only in a whole vault."""
+        if self.knowledge is None or not self._vault_whole():
+            return
+        unseen = unseen_changes(self.ledger, self.paths.gate)
+        if unseen.all_gone:
+            log.warning("none of the %d study notes vaultd made is in %s (a drive not "
+                        "mounted? a sync still under way?): not counted as deleted",
+                        unseen.notes, self.paths.vault)
+            return
+        by_stem: dict[str, list[str]] = {}
+        if unseen.missing:
+            for entry in self.knowledge.index.entries():
+                by_stem.setdefault(Path(entry.path).name.casefold(), []).append(entry.path)
+        for rel in unseen.missing:
+            candidates = by_stem.get(Path(rel).name.casefold(), [])
+            for candidate in candidates:
+                self._follow_identity(candidate)  # moved, not deleted: the ledger follows
+            if not self.ledger.owns_note(rel):
+                for candidate in candidates:  # the saved graph knows it by its old path
+                    self._learn(candidate)
+            if self.ledger.owns_note(rel) or self.ledger.pdf_digest(rel) is not None:
+                # followed if still missing once the vault is quiet
+                self.deletions.add(rel, folder_identity(self.paths.vault), UNSEEN_SETTLE)
+        for rel in unseen.restored:
+            if self.ledger.note_restored(rel):
+                log.info("study note %s is back", rel)
+                self.request_inbox()
+
+    def _rescan(self) -> None:
+        """The vault is back after it vanished: files may have been copied back before
+        the watcher was armed again, so index and graph are rebuilt from the vault, then
+        what is gone for good is followed as a deletion."""
+        if not self.paths.vault.is_dir():
+            return
+        self.knowledge = VaultKnowledge(self.paths.vault, self.exclude, self.paths.gate)
+        self._learned.clear()
+        if self.keeper is not None:
+            self.keeper.rebuild()
+        self._follow_unseen()
+
     def _note_deleted(self, rel: str) -> None:
-        """The user deleted a note (or moved it to the trash): follow at once. It leaves
+        """The user deleted a note (or moved it to the trash; confirmed, see
+        :meth:`_confirm_deletions`, or found at start by :meth:`_follow_unseen`). It leaves
         the index, the linker and the graph (the graph note and canvas are re-rendered),
         its PDF goes if it was ours, and if it was a job's study note the inbox line says
         it was deleted and how to make it again."""
@@ -559,7 +651,9 @@ class VaultWriter(threading.Thread):
 
     # -- maintained notes: topics, weekly review, the Bases view ---------------------
     def _write_maintained(self, kind: str, cmd: tuple) -> None:  # type: ignore[type-arg]
-        if not self._vault_ok():
+        # A vault being removed (its inbox gone already) would make a topic note that is
+        # missing count as one the user deleted, and never come back.
+        if not self._vault_ok() or not self._vault_whole():
             return
         try:
             if kind == "topics":
