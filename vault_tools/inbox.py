@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 
-from vault_tools.atomic import _fsync_dir, exchange, write_temp
-from vault_tools.pathgate import file_kind
+from vault_tools.atomic import exchange, write_temp
+from vault_tools.pathgate import PathGate, file_kind
 from vault_tools.sources import FILE_KINDS, SourceRef, find_sources
 
 SEP = " — "
@@ -232,19 +232,91 @@ class InboxBusy(RuntimeError):
     """The inbox kept changing under us; try again later."""
 
 
-def read_text(path: Path) -> tuple[bytes, str]:
-    """The file's bytes and text. Callers pass the real path the path gate returned, so
-    the open follows no symlink (``O_NOFOLLOW``), never blocks (``O_NONBLOCK``: a FIFO
-    put in the inbox's place) and only a regular file is read."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-                 | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as fh:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):  # strerror says what it is, in words
-            raise OSError(errno.EINVAL, f"{file_kind(mode)}, not a file", str(path))
-        os.set_blocking(fd, True)
-        raw = fh.read()
+# What the editor reads of a file. A real inbox is well under 1 MB; the parse and the
+# rewrite cost a few copies of the text, so a file above this is not read at all (the
+# daemon says why in the log and in ``vaultd status``) and is never rewritten.
+MAX_INBOX_BYTES = 20_000_000
+
+
+class InboxTooLarge(OSError):
+    """The file is larger than the editor reads; it is left exactly as it is."""
+
+    def __init__(self, shown: str, size: int, limit: int) -> None:
+        super().__init__(errno.EFBIG, f"{shown} is {_mb(size)}; vaultd reads inboxes up to "
+                                      f"{_mb(limit)}: move old lines to another note", shown)
+
+
+def _mb(n: int) -> str:
+    return f"{n // 1_000_000} MB" if n >= 1_000_000 else f"{n} bytes"
+
+
+def _open_read(name: str, dir_fd: int | None) -> int:
+    """A descriptor of the regular file ``name``: the open follows no symlink
+    (``O_NOFOLLOW``) and never blocks (``O_NONBLOCK``: a FIFO put in the inbox's place).
+    Anything else raises ``OSError(EINVAL)`` whose strerror says what it is, in words."""
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0), dir_fd=dir_fd)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{file_kind(mode)}, not a file", name)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _read_fd(fd: int, limit: int, shown: str) -> bytes:
+    """At most ``limit`` bytes, counted while reading (``st_size`` is checked first but
+    not trusted: the file may grow). The usual case is one read into one buffer, with
+    no list of chunks to join."""
+    size = os.fstat(fd).st_size
+    if size > limit:
+        raise InboxTooLarge(shown, size, limit)
+    parts = [os.read(fd, size + 1)]
+    got = len(parts[0])
+    while got <= limit:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - got))
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    if got > limit:
+        raise InboxTooLarge(shown, got, limit)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def read_text(path: Path, *, dir_fd: int | None = None, limit: int = MAX_INBOX_BYTES,
+              shown: str | None = None) -> tuple[bytes, str]:
+    """The file's bytes and text (invalid UTF-8 kept as surrogate escapes, so it is
+    written back byte-for-byte). ``path`` is the real path the path gate returned, or with
+    ``dir_fd`` a name in the folder the gate opened."""
+    fd = _open_read(os.fspath(path), dir_fd)
+    try:
+        raw = _read_fd(fd, limit, shown or Path(path).name)
+    finally:
+        os.close(fd)
     return raw, raw.decode("utf-8", "surrogateescape")
+
+
+def _same_bytes(name: str, dir_fd: int, raw: bytes) -> bool:
+    """Does the file still hold exactly ``raw``? Compared a chunk at a time (no copy of
+    the whole file)."""
+    try:
+        fd = _open_read(name, dir_fd)
+    except OSError:
+        return False
+    try:
+        if os.fstat(fd).st_size != len(raw):
+            return False
+        view, at = memoryview(raw), 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return at == len(raw)
+            if view[at:at + len(chunk)] != chunk:
+                return False
+            at += len(chunk)
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -255,21 +327,24 @@ class _Replaced:
     fd: int
     base: bytes
     at: float
+    gate: PathGate
+    limit: int
 
 
 _replaced: dict[Path, list[_Replaced]] = {}
 LATE_WRITE_WINDOW = 5.0  # seconds we watch a swapped-out inode for late writes
 
 
-def _late_writes(path: Path, now: float) -> list[tuple[bytes, bytes]]:
-    """(base, late content) for swapped-out inodes someone wrote into after the swap."""
-    found: list[tuple[bytes, bytes]] = []
+def _late_writes(path: Path, now: float) -> list[tuple[_Replaced, bytes]]:
+    """(watched inode, late content) for swapped-out inodes someone wrote into after the
+    swap."""
+    found: list[tuple[_Replaced, bytes]] = []
     keep: list[_Replaced] = []
     for old in _replaced.get(path, []):
         size = os.fstat(old.fd).st_size
-        data = os.pread(old.fd, max(size, len(old.base)) + 1, 0)
+        data = os.pread(old.fd, min(max(size, len(old.base)), old.limit) + 1, 0)
         if data != old.base:
-            found.append((old.base, data))
+            found.append((old, data))
             os.close(old.fd)
         elif now - old.at > LATE_WRITE_WINDOW:
             os.close(old.fd)
@@ -283,14 +358,14 @@ def _fold_late_writes(path: Path) -> None:
     """Merge text that landed in a swapped-out inode back into the live file."""
     from vault_tools.merge import merge3_text
 
-    for base, late in _late_writes(path, time.monotonic()):
+    for old, late in _late_writes(path, time.monotonic()):
         # The late write is older than what the file holds now: where both added lines
         # at the same place, its lines come first.
-        def merge(current: str, base: bytes = base, late: bytes = late) -> str:
+        def merge(current: str, base: bytes = old.base, late: bytes = late) -> str:
             return merge3_text(base.decode("utf-8", "surrogateescape"),
                                late.decode("utf-8", "surrogateescape"), current)
 
-        _swap_in(path, merge, rounds=200)
+        _swap_in(old.gate, path, merge, rounds=200, limit=old.limit)
 
 
 def _sweep_expired(now: float) -> None:
@@ -316,56 +391,76 @@ def release_replaced(path: Path | None = None) -> None:
             os.close(old.fd)
 
 
-def edit_inbox(path: Path, transform: Callable[[str], str], *, rounds: int = 200,
-               create: bool = False) -> bool:
+def edit_inbox(path: Path | str, transform: Callable[[str], str], *, rounds: int = 200,
+               create: bool = False, gate: PathGate | None = None,
+               limit: int = MAX_INBOX_BYTES) -> bool:
     """Compare-and-swap edit. Returns True when the file was changed.
 
     ``transform`` gets the current text and returns the wanted text; it may be called
     several times (it must be a pure function of its input).
+
+    Every round goes through ``gate`` (the vault's path gate; without one, a gate on the
+    file's own folder) at the moment of use: the folder is opened by the gate's rule and
+    the read, the temp file, the check and the exchange are all relative to that open
+    folder, so a folder swapped for a symlink meanwhile cannot send the write out of the
+    vault. A file larger than ``limit`` raises :class:`InboxTooLarge` and is not touched.
     """
-    path = path.absolute()
-    if _replaced.get(path):
-        _fold_late_writes(path)
+    if gate is None:
+        path = Path(path).absolute()
+        gate, path = PathGate(path.parent), path.name
+    key = gate.resolve(path)
+    if _replaced.get(key):
+        _fold_late_writes(key)
     _sweep_expired(time.monotonic())
-    if create and not path.exists():
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    if create and not gate.exists(path):
+        try:  # create-only (a link from a complete temp file): never over a file
+            gate.write(path, transform("").encode("utf-8", "surrogateescape"),
+                       create_only=True, make_parents=False)
         except FileExistsError:
             pass
         else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(transform("").encode("utf-8", "surrogateescape"))
-                fh.flush()
-                os.fsync(fh.fileno())
             return True
-    return _swap_in(path, transform, rounds=rounds)
+    return _swap_in(gate, path, transform, rounds=rounds, limit=limit)
 
 
-def _swap_in(path: Path, transform: Callable[[str], str], *, rounds: int) -> bool:
+def _swap_in(gate: PathGate, path: Path | str, transform: Callable[[str], str], *,
+             rounds: int, limit: int) -> bool:
     for _ in range(rounds):
-        raw, text = read_text(path)
-        new_text = transform(text)
-        if new_text == text:
-            return False
-        data = new_text.encode("utf-8", "surrogateescape")
-        tmp = write_temp(path, data, mode=path.stat().st_mode & 0o7777)
-        try:
-            # Writing the temp file (fsync) takes a while: look again right before the swap.
-            if read_text(path)[0] != raw:
-                continue
-            if exchange(tmp, path):
-                old_fd = os.open(tmp, os.O_RDONLY)
-                if os.pread(old_fd, len(raw) + 1, 0) != raw:
-                    # A write landed between the check and the swap; its text is in the
-                    # swapped-out file. Swap it back and go round again on top of it.
-                    os.close(old_fd)
-                    exchange(tmp, path)
+        with gate.folder(path) as (dfd, name, where):
+            raw, text = read_text(Path(name), dir_fd=dfd, limit=limit,
+                                  shown=gate.shown(where, name))
+            new_text = transform(text)
+            if new_text == text:
+                return False
+            data = new_text.encode("utf-8", "surrogateescape")
+            del text, new_text
+            mode = os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode & 0o7777
+            tmp = write_temp(Path(name), data, mode=mode, dir_fd=dfd).name
+            del data
+            try:
+                # Writing the temp file (fsync) takes a while: look again right before
+                # the swap.
+                if not _same_bytes(name, dfd, raw):
                     continue
-                _replaced.setdefault(path, []).append(_Replaced(old_fd, raw, time.monotonic()))
-            else:
-                os.replace(tmp, path)
-            _fsync_dir(path.parent)
-            return True
-        finally:
-            tmp.unlink(missing_ok=True)
-    raise InboxBusy(f"{path.name} kept changing; will try again")
+                if exchange(tmp, name, dir_fd=dfd):
+                    old_fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0),
+                                     dir_fd=dfd)
+                    if os.pread(old_fd, len(raw) + 1, 0) != raw:
+                        # A write landed between the check and the swap; its text is in
+                        # the swapped-out file. Swap it back and go round again on top.
+                        os.close(old_fd)
+                        exchange(tmp, name, dir_fd=dfd)
+                        continue
+                    key = Path(where, name)
+                    _replaced.setdefault(key, []).append(
+                        _Replaced(old_fd, raw, time.monotonic(), gate, limit))
+                else:
+                    os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+                os.fsync(dfd)
+                return True
+            finally:
+                try:
+                    os.unlink(tmp, dir_fd=dfd)
+                except FileNotFoundError:
+                    pass
+    raise InboxBusy(f"{Path(path).name} kept changing; will try again")

@@ -275,6 +275,31 @@ class PathGate:
                 return Path(where, name)
         raise PathRefused(f"{self._shown(path)}: too many symlinks")
 
+    @contextmanager
+    def folder(self, path: Path | str) -> Iterator[tuple[int, str, str]]:
+        """(open descriptor of the folder holding the file at ``path``, the file's name in
+        it, the folder's real path), for a caller that reads, writes and renames there
+        itself (the inbox's compare-and-swap, :func:`vault_tools.inbox.edit_inbox`).
+
+        The folder is walked by the rule and a final symlink is expanded by it, so work
+        done relative to the descriptor stays in the folder checked here even if a
+        folder on the way is swapped for a symlink meanwhile. The name itself is not
+        opened: the caller opens it with ``O_NOFOLLOW`` relative to the descriptor."""
+        for _ in range(_MAX_HOPS):
+            with self._parent(path, create=False) as (dfd, name, where):
+                if not name:
+                    raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+                real = self._final(dfd, name, where) if _is_link(dfd, name) else None
+                if real is None:
+                    yield dfd, name, where
+                    return
+            path = real
+        raise PathRefused(f"{self._shown(path)}: too many symlinks")
+
+    def shown(self, where: str, name: str = "") -> str:
+        """A path as the user sees it: vault-relative when inside the vault."""
+        return self._shown(where, name)
+
     def rename(self, src: Path | str, dst: Path | str) -> None:
         """Move a file inside the vault to a name that must be free (never replaces)."""
         with self._parent(src, create=False) as (sfd, sname, _sw):

@@ -301,8 +301,8 @@ class VaultWriter(threading.Thread):
         gate = self.paths.gate
         if not gate.exists(self.paths.inbox) and self.paths.vault.is_dir():
             gate.make_folder(self.paths.inbox.parent)
-            edit_inbox(gate.resolve(self.paths.inbox), lambda t: t or INBOX_TEMPLATE,
-                       create=True)
+            edit_inbox(self.paths.inbox, lambda t: t or INBOX_TEMPLATE, create=True,
+                       gate=gate)
             log.info("created %s", self.paths.rel(self.paths.inbox))
 
     def refresh_inbox(self) -> None:
@@ -313,7 +313,7 @@ class VaultWriter(threading.Thread):
         try:
             self.sync.forget_file_names()
             self.ensure_inbox()
-            edit_inbox(self.paths.gate.resolve(self.paths.inbox), self.sync.transform)
+            edit_inbox(self.paths.inbox, self.sync.transform, gate=self.paths.gate)
         except InboxBusy as exc:
             log.warning("%s", exc)
             self.request_inbox()
@@ -324,10 +324,15 @@ class VaultWriter(threading.Thread):
             self.notices.say(f"inbox not read: {exc.reason}")
             return
         except OSError as exc:
-            if exc.errno == errno.EINVAL:  # a FIFO, device or folder in the inbox's place
-                self._inbox_problem = (f"inbox not read: {self.paths.rel(self.paths.inbox)} is "
-                                       f"{exc.strerror}; put a Markdown file there")
-                self.notices.say(self._inbox_problem)  # once while it lasts
+            if exc.errno in (errno.EINVAL, errno.EFBIG):  # a FIFO, device or folder in
+                # the inbox's place, or an inbox too large to read (InboxTooLarge)
+                problem = (f"inbox not read: {exc.strerror}" if exc.errno == errno.EFBIG else
+                           f"inbox not read: {self.paths.rel(self.paths.inbox)} is "
+                           f"{exc.strerror}; put a Markdown file there")
+                if self._inbox_problem not in (None, problem):
+                    self.notices.forget(self._inbox_problem)
+                self._inbox_problem = problem
+                self.notices.say(problem)  # once while it lasts
             else:
                 self._log_throttled("inbox", "cannot update the inbox: %s", exc)
             return
