@@ -18,7 +18,10 @@ else, including line endings, other lines and invalid UTF-8, is kept byte-for-by
 Edits are compare-and-swap (:func:`edit_inbox`): read, transform, and swap the new
 content in only if the file still holds what was read; otherwise read again and redo.
 On Linux the swap is an atomic exchange, so an edit that lands in the instant between
-check and swap is found in the swapped-out file and merged on the next round.
+check and swap is found in the swapped-out file and merged on the next round. Each round
+opens the file's folder through the path gate and does everything relative to that open
+folder, so the gate's check holds at the moment of use. A file over ``MAX_INBOX_BYTES``
+is not read and never rewritten (:class:`InboxTooLarge` says why).
 """
 
 from __future__ import annotations

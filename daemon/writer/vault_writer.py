@@ -295,9 +295,8 @@ class VaultWriter(threading.Thread):
 
     # -- inbox -----------------------------------------------------------------------
     def ensure_inbox(self) -> None:
-        """Create the inbox when missing, through the path gate. The inbox editor then
-        works on the real path the gate returns, right away (a compare-and-swap of whole
-        files in a folder the gate has just checked)."""
+        """Create the inbox when missing, through the path gate (the inbox editor opens
+        the folder through the gate at every round and works relative to it)."""
         gate = self.paths.gate
         if not gate.exists(self.paths.inbox) and self.paths.vault.is_dir():
             gate.make_folder(self.paths.inbox.parent)
