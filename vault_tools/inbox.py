@@ -39,7 +39,7 @@ from itertools import accumulate
 from pathlib import Path
 
 from vault_tools.atomic import exchange, write_temp
-from vault_tools.pathgate import PathGate, file_kind
+from vault_tools.pathgate import PathGate, _size, file_kind, read_limited
 from vault_tools.sources import FILE_KINDS, SourceRef, find_sources
 
 SEP = " — "
@@ -245,12 +245,8 @@ class InboxTooLarge(OSError):
     """The file is larger than the editor reads; it is left exactly as it is."""
 
     def __init__(self, shown: str, size: int, limit: int) -> None:
-        super().__init__(errno.EFBIG, f"{shown} is {_mb(size)}; vaultd reads inboxes up to "
-                                      f"{_mb(limit)}: move old lines to another note", shown)
-
-
-def _mb(n: int) -> str:
-    return f"{n // 1_000_000} MB" if n >= 1_000_000 else f"{n} bytes"
+        super().__init__(errno.EFBIG, f"{shown} is {_size(size)}; vaultd reads inboxes up to "
+                                      f"{_size(limit)}: move old lines to another note", shown)
 
 
 def _open_read(name: str, dir_fd: int | None) -> int:
@@ -267,26 +263,6 @@ def _open_read(name: str, dir_fd: int | None) -> int:
     return fd
 
 
-def _read_fd(fd: int, limit: int, shown: str) -> bytes:
-    """At most ``limit`` bytes, counted while reading (``st_size`` is checked first but
-    not trusted: the file may grow). The usual case is one read into one buffer, with
-    no list of chunks to join."""
-    size = os.fstat(fd).st_size
-    if size > limit:
-        raise InboxTooLarge(shown, size, limit)
-    parts = [os.read(fd, size + 1)]
-    got = len(parts[0])
-    while got <= limit:
-        chunk = os.read(fd, min(1 << 20, limit + 1 - got))
-        if not chunk:
-            break
-        parts.append(chunk)
-        got += len(chunk)
-    if got > limit:
-        raise InboxTooLarge(shown, got, limit)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
 def read_text(path: Path, *, dir_fd: int | None = None, limit: int = MAX_INBOX_BYTES,
               shown: str | None = None) -> tuple[bytes, str]:
     """The file's bytes and text (invalid UTF-8 kept as surrogate escapes, so it is
@@ -294,7 +270,10 @@ def read_text(path: Path, *, dir_fd: int | None = None, limit: int = MAX_INBOX_B
     ``dir_fd`` a name in the folder the gate opened."""
     fd = _open_read(os.fspath(path), dir_fd)
     try:
-        raw = _read_fd(fd, limit, shown or Path(path).name)
+        raw = read_limited(fd, limit)
+        if raw is None:
+            raise InboxTooLarge(shown or Path(path).name,
+                                max(os.fstat(fd).st_size, limit + 1), limit)
     finally:
         os.close(fd)
     return raw, raw.decode("utf-8", "surrogateescape")

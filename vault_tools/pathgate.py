@@ -153,18 +153,11 @@ class PathGate:
         ``OSError`` (``FileNotFoundError``...) when it cannot be opened."""
         fd = self.open_read(path)
         try:
-            chunks: list[bytes] = []
-            got = 0
-            while got <= limit:
-                chunk = os.read(fd, min(1 << 20, limit + 1 - got))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                got += len(chunk)
-            if got > limit:
+            data = read_limited(fd, limit)
+            if data is None:
                 raise PathRefused(f"{self._shown(path)} is larger than {_size(limit)}; "
                                   "it is not read")
-            return b"".join(chunks)
+            return data
         finally:
             os.close(fd)
 
@@ -411,6 +404,27 @@ class PathGate:
         full = posixpath.join(os.fspath(path), name) if name else os.fspath(path)
         inside = self._inside(full) if os.path.isabs(full) else full
         return inside if inside else full
+
+
+def read_limited(fd: int, limit: int) -> bytes | None:
+    """The rest of the file ``fd``, or None when it holds more than ``limit`` bytes:
+    counted while reading, whatever ``st_size`` says (a device says 0, a file may grow),
+    but a larger ``st_size`` is refused before anything is read. Sized by ``st_size``, the
+    usual case is one read into one buffer (no list of chunks joined into a copy)."""
+    size = os.fstat(fd).st_size
+    if size > limit:
+        return None
+    parts = [os.read(fd, size + 1)]
+    got = len(parts[0])
+    while got <= limit:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - got))
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    if got > limit:
+        return None
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _is_link(dfd: int, name: str) -> bool:
