@@ -101,6 +101,17 @@ class InboxLine:
     sources: tuple[SourceRef, ...]
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of ``text`` with their ends, split where Obsidian splits them: at
+    ``\n``, ``\r\n`` and ``\r`` only. (``str.splitlines`` also splits at a form feed,
+    ``\x1c``-``\x1e``, ``\x85`` and U+2028/U+2029; a source line holding one got its
+    annotation in the middle of the line, and one more on every pass.)"""
+    return _LINE.findall(text)
+
+
 def _split_eol(line: str) -> tuple[str, str]:
     if line.endswith("\r\n"):
         return line[:-2], "\r\n"
@@ -178,7 +189,7 @@ def parse_inbox(text: str) -> list[InboxLine]:
 
     Fast on huge or binary files: only lines that could hold a source are examined.
     """
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     candidates = [i for i in _candidate_lines(text, lines) if len(lines[i]) <= MAX_SOURCE_LINE]
     if not candidates:
         return []
@@ -209,7 +220,7 @@ def annotate(text: str, statuses: dict[int, Status | None],
     ``expected`` maps a line index to its body as parsed; a line whose body changed since
     (the user edited it) is left alone, the caller will re-parse and try again.
     """
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     for index, status in statuses.items():
         if index >= len(lines):
             continue

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from urllib.parse import urlsplit
 
-from vault_tools.inbox import MAX_SOURCE_LINE, _fenced, strip_annotation
+from vault_tools.inbox import MAX_SOURCE_LINE, _fenced, split_lines, strip_annotation
 from vault_tools.sources import find_sources
 
 __all__ = ["Unhandled", "unhandled_links"]
@@ -80,7 +80,7 @@ def unhandled_links(text: str, *, channels_only: bool = False) -> list[Unhandled
     hits = [m.start() for m in finder.finditer(text)]
     if not hits:
         return []
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     starts = list(accumulate(map(len, lines), initial=0))
     wanted = sorted({bisect_right(starts, pos) - 1 for pos in hits})
     skip = _fenced(lines, wanted)

@@ -29,7 +29,7 @@ from pathlib import Path
 from daemon.errors import JobError
 from daemon.jobs.ledger import NOTE_DELETED, Job, Ledger
 from daemon.sources import media
-from vault_tools.inbox import InboxLine, Status, parse_inbox, strip_annotation
+from vault_tools.inbox import InboxLine, Status, parse_inbox, split_lines, strip_annotation
 from vault_tools.notes import wikilink
 from vault_tools.pathgate import PathGate, PathRefused, clean_typed, file_kind
 from vault_tools.sources import FILE_KINDS, SourceRef
@@ -221,7 +221,7 @@ def follow_channel_lines(text: str, statuses: dict[int, Status | None],
     """A YouTube channel page pasted in the inbox is no source, but its line says how to
     follow it (see :mod:`vault_tools.unhandled`)."""
     found_links = unhandled_links(text, channels_only=True)
-    lines = text.splitlines() if found_links else []
+    lines = split_lines(text) if found_links else []
     for found in found_links:
         if found.line not in statuses:
             body, annotation = strip_annotation(lines[found.line].rstrip("\r\n"))

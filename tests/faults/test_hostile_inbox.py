@@ -5,8 +5,8 @@
   daemon to ~800 MB of RSS; now the file is not read at all and never rewritten, the
   daemon says why in the log and in ``status`` and keeps running, and picks the inbox up
   again once the user has moved old lines out.
-* Odd content (a BOM, CRLF, invalid UTF-8, a 10 MB line, a million short lines): the
-  source line is annotated and every other byte is kept.
+* Odd content (a BOM, CRLF, invalid UTF-8, a form feed or U+2028 inside a line, a 10 MB
+  line, a million short lines): the source line is annotated and every other byte is kept.
 * Odd files in the inbox's place (a folder, a FIFO, a symlink to a file outside the
   vault, a symlink to ``/dev/zero``): not read, said why, nothing outside touched.
 * An inbox deleted and written again and again while the daemon edits it: the user's
@@ -156,12 +156,14 @@ def test_a_200_mb_inbox_of_nul_bytes_costs_no_memory(daemon: Daemon) -> None:
 
 
 def test_odd_content_is_kept_byte_for_byte_around_the_annotation(daemon: Daemon) -> None:
-    """A BOM, CRLF line ends, invalid UTF-8, NUL bytes, a 10 MB line and a million short
-    lines: the source lines are annotated, nothing else changes."""
+    """A BOM, CRLF line ends, invalid UTF-8, NUL bytes, a form feed and U+2028 (not line
+    ends to Obsidian), a 10 MB line and a million short lines: the source lines are
+    annotated at their ends, nothing else changes."""
     parts = [b"\xef\xbb\xbf- [[Lectures/memory.srt]]\r\n",  # BOM, then a source line
              b"# Inbox\r\n", b"bad \xff\xfe utf-8 and a NUL \x00 here\r\n",
              b"y" * 10_000_000 + b" https://youtu.be/dQw4w9WgXcQ\r\n",  # too long: no source
              LINK.encode() + b"\r\n",
+             "- my \x0c[[gravity.srt]] \u2028 again\n".encode(),  # no line ends to Obsidian
              b"- a\n" * 1_000_000,
              b"- [[Lectures/entropy.srt]]",  # last line, no line end
              ]
@@ -169,11 +171,12 @@ def test_odd_content_is_kept_byte_for_byte_around_the_annotation(daemon: Daemon)
     daemon.inbox.write_bytes(original)
     daemon.start()
     notes = [daemon.annotated("- [[Lectures/memory.srt]]"), daemon.annotated(LINK),
+             daemon.annotated("- my \x0c[[gravity.srt]] \u2028 again"),
              daemon.annotated("- [[Lectures/entropy.srt]]")]
     after = daemon.inbox.read_bytes()
     for note in notes:
         after = after.replace(note.encode("utf-8"), b"", 1)
-    assert after == original  # every byte but the three annotations is the user's
+    assert after == original  # every byte but the annotations is the user's
     assert daemon.alive()
 
 
