@@ -337,9 +337,13 @@ class VaultWriter(threading.Thread):
             return
         finally:
             self.inbox_scans += 1
-        if self._inbox_problem:  # a file again: said again if it comes back
+        over = self.sync.over_limit  # more source lines than vaultd takes: said, not fatal
+        if self._inbox_problem and self._inbox_problem != over:  # said again if it comes back
             self.notices.forget(self._inbox_problem)
             self._inbox_problem = None
+        if over:
+            self._inbox_problem = over
+            self.notices.say(over)
         if self.ledger.counts()["ready"] != before and self.on_jobs_added:
             self.on_jobs_added()
 

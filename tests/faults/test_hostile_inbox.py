@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import lecture_srt, start_daemon, status_json, vaultd, vaultd_env, wait_for
-from vault_tools.inbox import MAX_INBOX_BYTES, parse_inbox
+from vault_tools.inbox import MAX_INBOX_BYTES, MAX_SOURCE_LINES, parse_inbox
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists() or
                                 not hasattr(os, "mkfifo"), reason="needs Linux /proc and mkfifo")
@@ -153,6 +153,33 @@ def test_a_200_mb_inbox_of_nul_bytes_costs_no_memory(daemon: Daemon) -> None:
     with open(daemon.inbox, "rb") as fh:
         assert not fh.read().strip(b"\0")  # still only NUL bytes, none added
     assert peak_rss(daemon.proc.pid) < 200 * 2**20  # type: ignore[union-attr]
+
+
+def test_source_lines_past_the_limit_wait_unchanged_and_the_daemon_says_why(
+        daemon: Daemon) -> None:
+    """600,000 links in a 19 MB inbox took the daemon to 2.3 GB and minutes a pass. Now it
+    takes the first MAX_SOURCE_LINES source lines; the rest wait, byte for byte, and are
+    taken once the user has moved done lines out."""
+    links = "".join(f"- https://youtu.be/{i:011d}\n" for i in range(MAX_SOURCE_LINES))
+    tail = f"{LINK}\nmy own line\n"
+    daemon.inbox.write_text(f"# Inbox\n{links}{tail}")
+    daemon.start()
+    why = (f"inbox.md has more than {MAX_SOURCE_LINES:,} source lines; vaultd reads the "
+           f"first {MAX_SOURCE_LINES:,} (up to line {MAX_SOURCE_LINES + 1:,}): move done "
+           "lines to another note")
+    assert daemon.says(why)
+    assert why in daemon.log.read_text()
+    wait_for(lambda: status_json(daemon.vault, daemon.env)["counts"]["ready"]
+             + status_json(daemon.vault, daemon.env)["counts"]["failed"] > 0,
+             timeout=60, what="the first lines queued")
+    assert daemon.inbox.read_text().endswith(tail)  # the line past the limit: untouched
+    assert daemon.alive()
+    assert peak_rss(daemon.proc.pid) < 400 * 2**20  # type: ignore[union-attr]
+
+    daemon.inbox.write_text(f"# Inbox\n{tail}")  # done lines moved out
+    daemon.annotated(LINK, mark=" — ")  # taken now (queued behind the 10,000, or done)
+    wait_for(lambda: why not in daemon.notices(), timeout=30, interval=0.3,
+             what="the notice gone from status")
 
 
 def test_odd_content_is_kept_byte_for_byte_around_the_annotation(daemon: Daemon) -> None:
