@@ -5,6 +5,8 @@
   daemon to ~800 MB of RSS; now the file is not read at all and never rewritten, the
   daemon says why in the log and in ``status`` and keeps running, and picks the inbox up
   again once the user has moved old lines out.
+* More source lines than the daemon takes (``MAX_SOURCE_LINES``): the first are taken,
+  the rest wait untouched, and the daemon says why.
 * Odd content (a BOM, CRLF, invalid UTF-8, a form feed or U+2028 inside a line, a 10 MB
   line, a million short lines): the source line is annotated and every other byte is kept.
 * Odd files in the inbox's place (a folder, a FIFO, a symlink to a file outside the
