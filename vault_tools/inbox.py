@@ -32,10 +32,8 @@ import re
 import shlex
 import stat
 import time
-from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import accumulate
 from pathlib import Path
 
 from vault_tools.atomic import exchange, write_temp
@@ -101,17 +99,6 @@ class InboxLine:
     sources: tuple[SourceRef, ...]
 
 
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
-
-
-def split_lines(text: str) -> list[str]:
-    """The lines of ``text`` with their ends, split where Obsidian splits them: at
-    ``\n``, ``\r\n`` and ``\r`` only. (``str.splitlines`` also splits at a form feed,
-    ``\x1c``-``\x1e``, ``\x85`` and U+2028/U+2029; a source line holding one got its
-    annotation in the middle of the line, and one more on every pass.)"""
-    return _LINE.findall(text)
-
-
 def _split_eol(line: str) -> tuple[str, str]:
     if line.endswith("\r\n"):
         return line[:-2], "\r\n"
@@ -128,32 +115,83 @@ def strip_annotation(line: str) -> tuple[str, str]:
     return line[: m.start()], line[m.start():]
 
 
-_FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})")
+# A code fence at the start of a line (after LF, CR or CRLF).
+_FENCE = re.compile(r"(?:^|(?<=\r))[ \t]*(`{3,}|~{3,})", re.M)
+# The line closing the frontmatter ("---" or "..."), with the line end before it.
+_FRONTMATTER_END = re.compile(r"(?:\r\n|\r|\n)(?:---|\.\.\.)[^\S\r\n]*(?=\r\n|\r|\n|\Z)")
 MAX_SOURCE_LINE = 65_536  # longer lines are never sources (and scanning them is costly)
+_CHUNK = 1 << 20
 
 
-def _fenced(lines: list[str], wanted: list[int]) -> set[int]:
-    """Which of the ``wanted`` line indexes lie inside (or on) a code fence.
+def _breaks(text: str, start: int, end: int) -> int:
+    """Line ends in ``text[start:end]`` (neither bound between a CR and its LF).
 
-    Only fence lines are visited, so a huge inbox costs one C-level pass to find them.
-    """
-    fences = [i for i, raw in enumerate(lines) if raw[:1] in "`~ \t" and _FENCE.match(raw)]
-    if not fences:
-        return set()
+    Lines end where Obsidian ends them: at LF, CRLF and CR only. (``str.splitlines``
+    also splits at a form feed, ``\\x1c``-``\\x1e``, ``\\x85`` and U+2028/U+2029; a
+    source line holding one got its annotation in the middle of the line, and one more
+    on every pass.)"""
+    return (text.count("\n", start, end) + text.count("\r", start, end)
+            - text.count("\r\n", start, end))
+
+
+def _line_end(text: str, at: int) -> tuple[int, int]:
+    """(end of the line holding ``at`` without its line end, end with it)."""
+    lf = text.find("\n", at)
+    cr = text.find("\r", at, lf if lf >= 0 else len(text))
+    end = cr if cr >= 0 else lf
+    if end < 0:
+        return len(text), len(text)
+    return end, end + (2 if text.startswith("\r\n", end) else 1)
+
+
+def _lines_at(text: str, positions: list[int]) -> list[tuple[int, int, int]]:
+    """(index, start, end with its line end) of each line holding one of the sorted
+    ``positions``, once per line. The text is never split: a forward sweep counts line
+    ends in C (``str.count``), so a 20 MB inbox of one-character lines costs no list of
+    20 million strings."""
+    out: list[tuple[int, int, int]] = []
+    start, index, end = 0, 0, -1
+    for at in positions:
+        if at < end:
+            continue  # on the line found last
+        back = max(text.rfind("\n", start, at), text.rfind("\r", start, at))
+        new_start = back + 1 if back >= 0 else start
+        index += _breaks(text, start, new_start)
+        start = new_start
+        end = _line_end(text, at)[1]
+        out.append((index, start, end))
+    return out
+
+
+def _skipped(text: str, starts: list[int]) -> set[int]:
+    """Which of the line ``starts`` lie in the frontmatter or inside (or on) a code
+    fence: the user's text, never sources. Only fence lines are visited."""
     spans: list[tuple[int, int]] = []
+    if text.startswith("---") and text[3:4] in ("\n", "\r"):
+        close = _FRONTMATTER_END.search(text, 3)
+        if close:
+            spans.append((0, close.end()))
     open_at, fence = -1, ""
-    for i in fences:
-        mark = _FENCE.match(lines[i])
-        assert mark is not None
+    for mark in _FENCE.finditer(text):
         token = mark.group(1)[:3]
         if open_at < 0:
-            open_at, fence = i, token
+            open_at, fence = mark.start(), token
         elif token == fence:
-            spans.append((open_at, i))
+            spans.append((open_at, mark.start()))
             open_at = -1
     if open_at >= 0:
-        spans.append((open_at, len(lines)))
-    return {w for w in wanted if any(a <= w <= b for a, b in spans)}
+        spans.append((open_at, len(text)))
+    if not spans:
+        return set()
+    return {s for s in starts if any(a <= s <= b for a, b in spans)}
+
+
+def candidate_lines(text: str, hits: list[int]) -> list[tuple[int, str]]:
+    """(index, line with its line end) of every line holding one of the positions
+    ``hits`` (any order) that is not in the frontmatter or a code fence."""
+    found = _lines_at(text, sorted(hits))
+    skip = _skipped(text, [start for _, start, _ in found])
+    return [(i, text[a:b]) for i, a, b in found if a not in skip]
 
 
 # Every file extension of the link-parsing table (vault_tools.sources.FILE_KINDS).
@@ -164,46 +202,33 @@ _ANYCASE = re.compile(r"youtu(?:\.be|be(?:-nocookie)?\.com)|(?:"
                       + "|".join(re.escape(e) for e in FILE_KINDS) + ")", re.I)
 
 
-def _candidate_lines(text: str, lines: list[str]) -> list[int]:
-    """Indexes of lines that may hold a source, found without a Python loop per line
-    (a 50 MB or binary inbox must not stall the writer)."""
-    if text.isascii():
-        low = text.lower()
-        hits: list[int] = []
-        for needle in _NEEDLES:
-            pos = low.find(needle)
-            while pos >= 0:
-                hits.append(pos)
-                pos = low.find(needle, pos + 1)
-    else:
-        hits = [m.start() for m in _ANYCASE.finditer(text)]
-    if not hits:
-        return []
-    starts = list(accumulate(map(len, lines), initial=0))
-    return sorted({bisect_right(starts, pos) - 1 for pos in hits})
+def _hits(text: str) -> list[int]:
+    """Where a source may start, found without a Python loop per line (a 20 MB or binary
+    inbox must not stall the writer)."""
+    if not text.isascii():
+        return [m.start() for m in _ANYCASE.finditer(text)]
+    low = text.lower()
+    hits: list[int] = []
+    for needle in _NEEDLES:
+        pos = low.find(needle)
+        while pos >= 0:
+            hits.append(pos)
+            pos = low.find(needle, pos + 1)
+    return hits
 
 
 def parse_inbox(text: str, most: int | None = None) -> list[InboxLine]:
     """Every line holding at least one source (the first ``most`` of them). Lines inside
     code fences, in the frontmatter, or in HTML comments are the user's and never sources.
 
-    Fast on huge or binary files: only lines that could hold a source are examined.
+    Fast and small on huge or binary files: only lines that could hold a source are
+    looked at, and the text is never split into a list of all its lines.
     """
-    lines = split_lines(text)
-    candidates = [i for i in _candidate_lines(text, lines) if len(lines[i]) <= MAX_SOURCE_LINE]
-    if not candidates:
-        return []
-    skip = _fenced(lines, candidates)
-    if lines[0].rstrip("\r\n") == "---":
-        for end in range(1, len(lines)):
-            if lines[end].rstrip() in ("---", "..."):
-                skip.update(range(end + 1))
-                break
     out: list[InboxLine] = []
-    for i in candidates:
-        if i in skip:
+    for i, raw in candidate_lines(text, _hits(text)):
+        if len(raw) > MAX_SOURCE_LINE:
             continue
-        line, _ = _split_eol(lines[i])
+        line, _ = _split_eol(raw)
         if line.lstrip().startswith("<!--"):
             continue
         body, annotation = strip_annotation(line)
@@ -215,23 +240,66 @@ def parse_inbox(text: str, most: int | None = None) -> list[InboxLine]:
     return out
 
 
+def _line_starts(text: str, indexes: list[int]) -> dict[int, int]:
+    """Start offset of each line index (sorted) that exists: line ends are counted a
+    chunk at a time in C, then one by one only within the last chunk."""
+    out: dict[int, int] = {}
+    pos, no = 0, 0
+    for want in indexes:
+        while no < want:
+            end = min(pos + _CHUNK, len(text))
+            if end < len(text) and text[end - 1] == "\r" and text[end] == "\n":
+                end += 1
+            n = _breaks(text, pos, end)
+            if no + n < want and end < len(text):
+                pos, no = end, no + n
+                continue
+            for m in _LINE_END.finditer(text, pos, end):
+                no += 1
+                pos = m.end()
+                if no == want:
+                    break
+            else:
+                pos = end
+            if end >= len(text):
+                break
+        if no == want and pos < len(text):
+            out[want] = pos
+    return out
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def lines_by_index(text: str, indexes: list[int]) -> dict[int, str]:
+    """The lines (without line ends) at these indexes, found without splitting the text."""
+    return {i: text[start:_line_end(text, start)[0]]
+            for i, start in _line_starts(text, sorted(indexes)).items()}
+
+
 def annotate(text: str, statuses: dict[int, Status | None],
              expected: dict[int, str] | None = None) -> str:
     """Apply statuses to lines by index. ``None`` removes our annotation.
 
     ``expected`` maps a line index to its body as parsed; a line whose body changed since
-    (the user edited it) is left alone, the caller will re-parse and try again.
+    (the user edited it) is left alone, the caller will re-parse and try again. Only the
+    annotated lines are cut out of the text; the rest is copied once, in slices.
     """
-    lines = split_lines(text)
-    for index, status in statuses.items():
-        if index >= len(lines):
-            continue
-        line, eol = _split_eol(lines[index])
-        body, _ = strip_annotation(line)
+    parts: list[str] = []
+    done = 0
+    starts = _line_starts(text, sorted(statuses))
+    for index, start in starts.items():
+        status = statuses[index]
+        stop, end = _line_end(text, start)
+        body, _ = strip_annotation(text[start:stop])
         if expected is not None and expected.get(index) != body:
             continue
-        lines[index] = body + (status.render() if status else "") + eol
-    return "".join(lines)
+        parts += [text[done:start], body, status.render() if status else ""]
+        done = stop
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 def append_lines(text: str, new_lines: list[str]) -> str:

@@ -33,8 +33,8 @@ from vault_tools.inbox import (
     MAX_SOURCE_LINES,
     InboxLine,
     Status,
+    lines_by_index,
     parse_inbox,
-    split_lines,
     strip_annotation,
 )
 from vault_tools.notes import wikilink
@@ -237,10 +237,10 @@ def follow_channel_lines(text: str, statuses: dict[int, Status | None],
     """A YouTube channel page pasted in the inbox is no source, but its line says how to
     follow it (see :mod:`vault_tools.unhandled`)."""
     found_links = unhandled_links(text, channels_only=True)
-    lines = split_lines(text) if found_links else []
+    lines = lines_by_index(text, [f.line for f in found_links]) if found_links else {}
     for found in found_links:
         if found.line not in statuses:
-            body, annotation = strip_annotation(lines[found.line].rstrip("\r\n"))
+            body, annotation = strip_annotation(lines[found.line])
             status = Status("follow", found.follow)
             if status.render() != annotation:
                 statuses[found.line] = status
