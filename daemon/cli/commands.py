@@ -283,7 +283,7 @@ def _refresh_inbox_lines(paths: VaultPaths, ledger: Ledger) -> None:
     from daemon.writer.inbox_sync import InboxSync
 
     try:  # through the path gate, as every vault write: an inbox linked out is refused
-        if not paths.gate.is_file(paths.inbox):
+        if not paths.gate.resolve(paths.inbox).is_file():  # refused: said below
             return
         edit_inbox(paths.inbox, InboxSync(paths.vault, paths.inbox, ledger).transform,
                    gate=paths.gate)
