@@ -32,7 +32,8 @@ import re
 import shlex
 import stat
 import time
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,12 +145,11 @@ def _line_end(text: str, at: int) -> tuple[int, int]:
     return end, end + (2 if text.startswith("\r\n", end) else 1)
 
 
-def _lines_at(text: str, positions: list[int]) -> list[tuple[int, int, int]]:
+def _lines_at(text: str, positions: list[int]) -> Iterator[tuple[int, int, int]]:
     """(index, start, end with its line end) of each line holding one of the sorted
     ``positions``, once per line. The text is never split: a forward sweep counts line
     ends in C (``str.count``), so a 20 MB inbox of one-character lines costs no list of
     20 million strings."""
-    out: list[tuple[int, int, int]] = []
     start, index, end = 0, 0, -1
     for at in positions:
         if at < end:
@@ -159,13 +159,13 @@ def _lines_at(text: str, positions: list[int]) -> list[tuple[int, int, int]]:
         index += _breaks(text, start, new_start)
         start = new_start
         end = _line_end(text, at)[1]
-        out.append((index, start, end))
-    return out
+        yield index, start, end
 
 
-def _skipped(text: str, starts: list[int]) -> set[int]:
-    """Which of the line ``starts`` lie in the frontmatter or inside (or on) a code
-    fence: the user's text, never sources. Only fence lines are visited."""
+def _skipped_spans(text: str) -> tuple[list[int], list[int]]:
+    """(starts, ends), sorted and merged, of the frontmatter and of every code fence
+    (fence lines included): text that is the user's, never sources. Only fence lines
+    are visited."""
     spans: list[tuple[int, int]] = []
     if text.startswith("---") and text[3:4] in ("\n", "\r"):
         close = _FRONTMATTER_END.search(text, 3)
@@ -181,17 +181,26 @@ def _skipped(text: str, starts: list[int]) -> set[int]:
             open_at = -1
     if open_at >= 0:
         spans.append((open_at, len(text)))
-    if not spans:
-        return set()
-    return {s for s in starts if any(a <= s <= b for a, b in spans)}
+    starts: list[int] = []
+    ends: list[int] = []
+    for a, b in sorted(spans):
+        if ends and a <= ends[-1]:
+            ends[-1] = max(ends[-1], b)
+        else:
+            starts.append(a)
+            ends.append(b)
+    return starts, ends
 
 
-def candidate_lines(text: str, hits: list[int]) -> list[tuple[int, str]]:
+def candidate_lines(text: str, hits: list[int]) -> Iterator[tuple[int, str]]:
     """(index, line with its line end) of every line holding one of the positions
-    ``hits`` (any order) that is not in the frontmatter or a code fence."""
-    found = _lines_at(text, sorted(hits))
-    skip = _skipped(text, [start for _, start, _ in found])
-    return [(i, text[a:b]) for i, a, b in found if a not in skip]
+    ``hits`` (any order) that is not in the frontmatter or a code fence. Lazy: a caller
+    that wants the first N lines pays for N."""
+    starts, ends = _skipped_spans(text)
+    for i, a, b in _lines_at(text, sorted(hits)):
+        k = bisect_right(starts, a) - 1
+        if k < 0 or a > ends[k]:
+            yield i, text[a:b]
 
 
 # Every file extension of the link-parsing table (vault_tools.sources.FILE_KINDS).
