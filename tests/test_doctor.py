@@ -324,6 +324,14 @@ def test_inbox_problems(vault: Path) -> None:
     c = by_name(run_checks(vault, network=False))
     assert c["inbox"].verdict == "fail" and "binary" in c["inbox"].detail
 
+    with open(vault / "inbox.md", "wb") as fh:  # sparse, over what the daemon reads
+        fh.write(b"# Inbox\n")
+        fh.truncate(212_000_000)
+    c = by_name(run_checks(vault, network=False))
+    assert c["inbox"].verdict == "fail", c["inbox"]
+    assert c["inbox"].detail == ("inbox.md is 212 MB; vaultd reads inboxes up to 20 MB: "
+                                 "move old lines to another note")
+
     (vault / "inbox.md").unlink()
     c = by_name(run_checks(vault, network=False))
     assert c["inbox"].verdict == "warn" and "created on the first run" in c["inbox"].detail

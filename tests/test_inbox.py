@@ -106,7 +106,9 @@ def test_property_annotation_never_changes_user_lines(user_lines: list[str],
     lines = parse_inbox(text)
     out = annotate(text, {line.index: status for line in lines})
     source_idx = {line.index for line in lines}
-    for i, (a, b) in enumerate(zip(text.splitlines(), out.splitlines(), strict=True)):
+    # Lines end at LF only here (no CR in user_lines); str.splitlines would also split
+    # at \x85, U+2028 and the like, which are no line ends to Obsidian or to vaultd.
+    for i, (a, b) in enumerate(zip(text.split("\n"), out.split("\n"), strict=True)):
         if i not in source_idx:
             assert a == b
         else:
@@ -231,3 +233,16 @@ def test_edits_of_many_files_do_not_keep_descriptors_open(tmp_path: Path,
     inbox_mod.release_replaced()
     assert after - before <= 2, f"{after - before} descriptors left open by 40 edits"
     assert all(f.read_text().endswith("- a link back\n") for f in files)
+
+
+@pytest.mark.parametrize("odd", ["\x0c", "\x0b", "\x1c", "\x1d", "\x1e", "\x85", "\u2028",
+                                 "\u2029"])
+def test_a_line_holding_a_character_python_calls_a_line_break_is_one_line(odd: str) -> None:
+    """Obsidian breaks lines at LF, CRLF and CR only. A form feed or U+2028 inside a
+    source line used to split it for the parser: the annotation went into the middle of
+    the line and one more was added on every pass."""
+    text = f"# Inbox\n- https://youtu.be/{VID}{odd}my note\nnext line\n"
+    once = annotate(text, {1: Status("queued")}, {1: parse_inbox(text)[0].body})
+    assert once == f"# Inbox\n- https://youtu.be/{VID}{odd}my note — ⏳ queued\nnext line\n"
+    [line] = parse_inbox(once)
+    assert (line.index, line.annotation) == (1, " — ⏳ queued")  # the next pass: no change

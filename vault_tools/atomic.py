@@ -113,11 +113,13 @@ if sys.platform.startswith("linux"):
         _renameat2 = None
 
 
-def exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths. Returns False where the OS cannot (caller falls back)."""
+def exchange(a: Path | str, b: Path | str, *, dir_fd: int | None = None) -> bool:
+    """Atomically swap two paths. Returns False where the OS cannot (caller falls back).
+    With ``dir_fd`` (the path gate's open folder) both are names in that folder."""
     if _renameat2 is None:
         return False
-    res = _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    at = _AT_FDCWD if dir_fd is None else dir_fd
+    res = _renameat2(at, os.fsencode(a), at, os.fsencode(b), _RENAME_EXCHANGE)
     if res == 0:
         return True
     err = ctypes.get_errno()

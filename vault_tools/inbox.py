@@ -18,7 +18,10 @@ else, including line endings, other lines and invalid UTF-8, is kept byte-for-by
 Edits are compare-and-swap (:func:`edit_inbox`): read, transform, and swap the new
 content in only if the file still holds what was read; otherwise read again and redo.
 On Linux the swap is an atomic exchange, so an edit that lands in the instant between
-check and swap is found in the swapped-out file and merged on the next round.
+check and swap is found in the swapped-out file and merged on the next round. Each round
+opens the file's folder through the path gate and does everything relative to that open
+folder, so the gate's check holds at the moment of use. A file over ``MAX_INBOX_BYTES``
+is not read and never rewritten (:class:`InboxTooLarge` says why).
 """
 
 from __future__ import annotations
@@ -30,13 +33,12 @@ import shlex
 import stat
 import time
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import accumulate
 from pathlib import Path
 
-from vault_tools.atomic import _fsync_dir, exchange, write_temp
-from vault_tools.pathgate import file_kind
+from vault_tools.atomic import exchange, write_temp
+from vault_tools.pathgate import PathGate, _size, file_kind, read_limited
 from vault_tools.sources import FILE_KINDS, SourceRef, find_sources
 
 SEP = " — "
@@ -114,32 +116,91 @@ def strip_annotation(line: str) -> tuple[str, str]:
     return line[: m.start()], line[m.start():]
 
 
-_FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})")
+# A code fence at the start of a line (after LF, CR or CRLF).
+_FENCE = re.compile(r"(?:^|(?<=\r))[ \t]*(`{3,}|~{3,})", re.M)
+# The line closing the frontmatter ("---" or "..."), with the line end before it.
+_FRONTMATTER_END = re.compile(r"(?:\r\n|\r|\n)(?:---|\.\.\.)[^\S\r\n]*(?=\r\n|\r|\n|\Z)")
 MAX_SOURCE_LINE = 65_536  # longer lines are never sources (and scanning them is costly)
+_CHUNK = 1 << 20
 
 
-def _fenced(lines: list[str], wanted: list[int]) -> set[int]:
-    """Which of the ``wanted`` line indexes lie inside (or on) a code fence.
+def _breaks(text: str, start: int, end: int) -> int:
+    """Line ends in ``text[start:end]`` (neither bound between a CR and its LF).
 
-    Only fence lines are visited, so a huge inbox costs one C-level pass to find them.
-    """
-    fences = [i for i, raw in enumerate(lines) if raw[:1] in "`~ \t" and _FENCE.match(raw)]
-    if not fences:
-        return set()
+    Lines end where Obsidian ends them: at LF, CRLF and CR only. (``str.splitlines``
+    also splits at a form feed, ``\\x1c``-``\\x1e``, ``\\x85`` and U+2028/U+2029; a
+    source line holding one got its annotation in the middle of the line, and one more
+    on every pass.)"""
+    return (text.count("\n", start, end) + text.count("\r", start, end)
+            - text.count("\r\n", start, end))
+
+
+def _line_end(text: str, at: int) -> tuple[int, int]:
+    """(end of the line holding ``at`` without its line end, end with it)."""
+    lf = text.find("\n", at)
+    cr = text.find("\r", at, lf if lf >= 0 else len(text))
+    end = cr if cr >= 0 else lf
+    if end < 0:
+        return len(text), len(text)
+    return end, end + (2 if text.startswith("\r\n", end) else 1)
+
+
+def _lines_at(text: str, positions: list[int]) -> Iterator[tuple[int, int, int]]:
+    """(index, start, end with its line end) of each line holding one of the sorted
+    ``positions``, once per line. The text is never split: a forward sweep counts line
+    ends in C (``str.count``), so a 20 MB inbox of one-character lines costs no list of
+    20 million strings."""
+    start, index, end = 0, 0, -1
+    for at in positions:
+        if at < end:
+            continue  # on the line found last
+        back = max(text.rfind("\n", start, at), text.rfind("\r", start, at))
+        new_start = back + 1 if back >= 0 else start
+        index += _breaks(text, start, new_start)
+        start = new_start
+        end = _line_end(text, at)[1]
+        yield index, start, end
+
+
+def _skipped_spans(text: str) -> tuple[list[int], list[int]]:
+    """(starts, ends), sorted and merged, of the frontmatter and of every code fence
+    (fence lines included): text that is the user's, never sources. Only fence lines
+    are visited."""
     spans: list[tuple[int, int]] = []
+    if text.startswith("---") and text[3:4] in ("\n", "\r"):
+        close = _FRONTMATTER_END.search(text, 3)
+        if close:
+            spans.append((0, close.end()))
     open_at, fence = -1, ""
-    for i in fences:
-        mark = _FENCE.match(lines[i])
-        assert mark is not None
+    for mark in _FENCE.finditer(text):
         token = mark.group(1)[:3]
         if open_at < 0:
-            open_at, fence = i, token
+            open_at, fence = mark.start(), token
         elif token == fence:
-            spans.append((open_at, i))
+            spans.append((open_at, mark.start()))
             open_at = -1
     if open_at >= 0:
-        spans.append((open_at, len(lines)))
-    return {w for w in wanted if any(a <= w <= b for a, b in spans)}
+        spans.append((open_at, len(text)))
+    starts: list[int] = []
+    ends: list[int] = []
+    for a, b in sorted(spans):
+        if ends and a <= ends[-1]:
+            ends[-1] = max(ends[-1], b)
+        else:
+            starts.append(a)
+            ends.append(b)
+    return starts, ends
+
+
+def candidate_lines(text: str, hits: list[int]) -> Iterator[tuple[int, str]]:
+    """(index, line with its line end) of every line holding one of the positions
+    ``hits`` (any order) that is not in the frontmatter or a code fence. Lazy: a caller
+    that wants the first N lines pays for N."""
+    starts, ends = _skipped_spans(text)
+    for i, a, b in _lines_at(text, sorted(hits)):
+        k = bisect_right(starts, a) - 1
+        if k < 0 or a > ends[k]:
+            yield i, text[a:b]
 
 
 # Every file extension of the link-parsing table (vault_tools.sources.FILE_KINDS).
@@ -150,53 +211,79 @@ _ANYCASE = re.compile(r"youtu(?:\.be|be(?:-nocookie)?\.com)|(?:"
                       + "|".join(re.escape(e) for e in FILE_KINDS) + ")", re.I)
 
 
-def _candidate_lines(text: str, lines: list[str]) -> list[int]:
-    """Indexes of lines that may hold a source, found without a Python loop per line
-    (a 50 MB or binary inbox must not stall the writer)."""
-    if text.isascii():
-        low = text.lower()
-        hits: list[int] = []
-        for needle in _NEEDLES:
-            pos = low.find(needle)
-            while pos >= 0:
-                hits.append(pos)
-                pos = low.find(needle, pos + 1)
-    else:
-        hits = [m.start() for m in _ANYCASE.finditer(text)]
-    if not hits:
-        return []
-    starts = list(accumulate(map(len, lines), initial=0))
-    return sorted({bisect_right(starts, pos) - 1 for pos in hits})
+def _hits(text: str) -> list[int]:
+    """Where a source may start, found without a Python loop per line (a 20 MB or binary
+    inbox must not stall the writer)."""
+    if not text.isascii():
+        return [m.start() for m in _ANYCASE.finditer(text)]
+    low = text.lower()
+    hits: list[int] = []
+    for needle in _NEEDLES:
+        pos = low.find(needle)
+        while pos >= 0:
+            hits.append(pos)
+            pos = low.find(needle, pos + 1)
+    return hits
 
 
-def parse_inbox(text: str) -> list[InboxLine]:
-    """Every line holding at least one source. Lines inside code fences, in the
-    frontmatter, or in HTML comments are the user's and never sources.
+def parse_inbox(text: str, most: int | None = None) -> list[InboxLine]:
+    """Every line holding at least one source (the first ``most`` of them). Lines inside
+    code fences, in the frontmatter, or in HTML comments are the user's and never sources.
 
-    Fast on huge or binary files: only lines that could hold a source are examined.
+    Fast and small on huge or binary files: only lines that could hold a source are
+    looked at, and the text is never split into a list of all its lines.
     """
-    lines = text.splitlines(keepends=True)
-    candidates = [i for i in _candidate_lines(text, lines) if len(lines[i]) <= MAX_SOURCE_LINE]
-    if not candidates:
-        return []
-    skip = _fenced(lines, candidates)
-    if lines[0].rstrip("\r\n") == "---":
-        for end in range(1, len(lines)):
-            if lines[end].rstrip() in ("---", "..."):
-                skip.update(range(end + 1))
-                break
     out: list[InboxLine] = []
-    for i in candidates:
-        if i in skip:
+    for i, raw in candidate_lines(text, _hits(text)):
+        if len(raw) > MAX_SOURCE_LINE:
             continue
-        line, _ = _split_eol(lines[i])
+        line, _ = _split_eol(raw)
         if line.lstrip().startswith("<!--"):
             continue
         body, annotation = strip_annotation(line)
         refs = find_sources(body)
         if refs:
             out.append(InboxLine(i, body, annotation, tuple(refs)))
+            if most is not None and len(out) >= most:
+                break
     return out
+
+
+def _line_starts(text: str, indexes: list[int]) -> dict[int, int]:
+    """Start offset of each line index (sorted) that exists: line ends are counted a
+    chunk at a time in C, then one by one only within the last chunk."""
+    out: dict[int, int] = {}
+    pos, no = 0, 0
+    for want in indexes:
+        while no < want:
+            end = min(pos + _CHUNK, len(text))
+            if end < len(text) and text[end - 1] == "\r" and text[end] == "\n":
+                end += 1
+            n = _breaks(text, pos, end)
+            if no + n < want and end < len(text):
+                pos, no = end, no + n
+                continue
+            for m in _LINE_END.finditer(text, pos, end):
+                no += 1
+                pos = m.end()
+                if no == want:
+                    break
+            else:
+                pos = end
+            if end >= len(text):
+                break
+        if no == want and pos < len(text):
+            out[want] = pos
+    return out
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def lines_by_index(text: str, indexes: list[int]) -> dict[int, str]:
+    """The lines (without line ends) at these indexes, found without splitting the text."""
+    return {i: text[start:_line_end(text, start)[0]]
+            for i, start in _line_starts(text, sorted(indexes)).items()}
 
 
 def annotate(text: str, statuses: dict[int, Status | None],
@@ -204,18 +291,24 @@ def annotate(text: str, statuses: dict[int, Status | None],
     """Apply statuses to lines by index. ``None`` removes our annotation.
 
     ``expected`` maps a line index to its body as parsed; a line whose body changed since
-    (the user edited it) is left alone, the caller will re-parse and try again.
+    (the user edited it) is left alone, the caller will re-parse and try again. Only the
+    annotated lines are cut out of the text; the rest is copied once, in slices.
     """
-    lines = text.splitlines(keepends=True)
-    for index, status in statuses.items():
-        if index >= len(lines):
-            continue
-        line, eol = _split_eol(lines[index])
-        body, _ = strip_annotation(line)
+    parts: list[str] = []
+    done = 0
+    starts = _line_starts(text, sorted(statuses))
+    for index, start in starts.items():
+        status = statuses[index]
+        stop, end = _line_end(text, start)
+        body, _ = strip_annotation(text[start:stop])
         if expected is not None and expected.get(index) != body:
             continue
-        lines[index] = body + (status.render() if status else "") + eol
-    return "".join(lines)
+        parts += [text[done:start], body, status.render() if status else ""]
+        done = stop
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 def append_lines(text: str, new_lines: list[str]) -> str:
@@ -232,19 +325,76 @@ class InboxBusy(RuntimeError):
     """The inbox kept changing under us; try again later."""
 
 
-def read_text(path: Path) -> tuple[bytes, str]:
-    """The file's bytes and text. Callers pass the real path the path gate returned, so
-    the open follows no symlink (``O_NOFOLLOW``), never blocks (``O_NONBLOCK``: a FIFO
-    put in the inbox's place) and only a regular file is read."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-                 | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as fh:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):  # strerror says what it is, in words
-            raise OSError(errno.EINVAL, f"{file_kind(mode)}, not a file", str(path))
-        os.set_blocking(fd, True)
-        raw = fh.read()
+# Source lines the daemon takes from one inbox: each costs a ledger row and some work on
+# every pass (600,000 links in a 19 MB inbox took the daemon to 2.3 GB and minutes a pass).
+# Lines past this are left as they are and wait; the daemon says why.
+MAX_SOURCE_LINES = 10_000
+
+
+# What the editor reads of a file. A real inbox is well under 1 MB; the parse and the
+# rewrite cost a few copies of the text, so a file above this is not read at all (the
+# daemon says why in the log and in ``vaultd status``) and is never rewritten.
+MAX_INBOX_BYTES = 20_000_000
+
+
+class InboxTooLarge(OSError):
+    """The file is larger than the editor reads; it is left exactly as it is."""
+
+    def __init__(self, shown: str, size: int, limit: int) -> None:
+        super().__init__(errno.EFBIG, f"{shown} is {_size(size)}; vaultd reads inboxes up to "
+                                      f"{_size(limit)}: move old lines to another note", shown)
+
+
+def _open_read(name: str, dir_fd: int | None) -> int:
+    """A descriptor of the regular file ``name``: the open follows no symlink
+    (``O_NOFOLLOW``) and never blocks (``O_NONBLOCK``: a FIFO put in the inbox's place).
+    Anything else raises ``OSError(EINVAL)`` whose strerror says what it is, in words."""
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0), dir_fd=dir_fd)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{file_kind(mode)}, not a file", name)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def read_text(path: Path, *, dir_fd: int | None = None, limit: int = MAX_INBOX_BYTES,
+              shown: str | None = None) -> tuple[bytes, str]:
+    """The file's bytes and text (invalid UTF-8 kept as surrogate escapes, so it is
+    written back byte-for-byte). ``path`` is the real path the path gate returned, or with
+    ``dir_fd`` a name in the folder the gate opened."""
+    fd = _open_read(os.fspath(path), dir_fd)
+    try:
+        raw = read_limited(fd, limit)
+        if raw is None:
+            raise InboxTooLarge(shown or Path(path).name,
+                                max(os.fstat(fd).st_size, limit + 1), limit)
+    finally:
+        os.close(fd)
     return raw, raw.decode("utf-8", "surrogateescape")
+
+
+def _same_bytes(name: str, dir_fd: int, raw: bytes) -> bool:
+    """Does the file still hold exactly ``raw``? Compared a chunk at a time (no copy of
+    the whole file)."""
+    try:
+        fd = _open_read(name, dir_fd)
+    except OSError:
+        return False
+    try:
+        if os.fstat(fd).st_size != len(raw):
+            return False
+        view, at = memoryview(raw), 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return at == len(raw)
+            if view[at:at + len(chunk)] != chunk:
+                return False
+            at += len(chunk)
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -255,21 +405,24 @@ class _Replaced:
     fd: int
     base: bytes
     at: float
+    gate: PathGate
+    limit: int
 
 
 _replaced: dict[Path, list[_Replaced]] = {}
 LATE_WRITE_WINDOW = 5.0  # seconds we watch a swapped-out inode for late writes
 
 
-def _late_writes(path: Path, now: float) -> list[tuple[bytes, bytes]]:
-    """(base, late content) for swapped-out inodes someone wrote into after the swap."""
-    found: list[tuple[bytes, bytes]] = []
+def _late_writes(path: Path, now: float) -> list[tuple[_Replaced, bytes]]:
+    """(watched inode, late content) for swapped-out inodes someone wrote into after the
+    swap."""
+    found: list[tuple[_Replaced, bytes]] = []
     keep: list[_Replaced] = []
     for old in _replaced.get(path, []):
         size = os.fstat(old.fd).st_size
-        data = os.pread(old.fd, max(size, len(old.base)) + 1, 0)
+        data = os.pread(old.fd, min(max(size, len(old.base)), old.limit) + 1, 0)
         if data != old.base:
-            found.append((old.base, data))
+            found.append((old, data))
             os.close(old.fd)
         elif now - old.at > LATE_WRITE_WINDOW:
             os.close(old.fd)
@@ -283,14 +436,14 @@ def _fold_late_writes(path: Path) -> None:
     """Merge text that landed in a swapped-out inode back into the live file."""
     from vault_tools.merge import merge3_text
 
-    for base, late in _late_writes(path, time.monotonic()):
+    for old, late in _late_writes(path, time.monotonic()):
         # The late write is older than what the file holds now: where both added lines
         # at the same place, its lines come first.
-        def merge(current: str, base: bytes = base, late: bytes = late) -> str:
+        def merge(current: str, base: bytes = old.base, late: bytes = late) -> str:
             return merge3_text(base.decode("utf-8", "surrogateescape"),
                                late.decode("utf-8", "surrogateescape"), current)
 
-        _swap_in(path, merge, rounds=200)
+        _swap_in(old.gate, path, merge, rounds=200, limit=old.limit)
 
 
 def _sweep_expired(now: float) -> None:
@@ -316,56 +469,76 @@ def release_replaced(path: Path | None = None) -> None:
             os.close(old.fd)
 
 
-def edit_inbox(path: Path, transform: Callable[[str], str], *, rounds: int = 200,
-               create: bool = False) -> bool:
+def edit_inbox(path: Path | str, transform: Callable[[str], str], *, rounds: int = 200,
+               create: bool = False, gate: PathGate | None = None,
+               limit: int = MAX_INBOX_BYTES) -> bool:
     """Compare-and-swap edit. Returns True when the file was changed.
 
     ``transform`` gets the current text and returns the wanted text; it may be called
     several times (it must be a pure function of its input).
+
+    Every round goes through ``gate`` (the vault's path gate; without one, a gate on the
+    file's own folder) at the moment of use: the folder is opened by the gate's rule and
+    the read, the temp file, the check and the exchange are all relative to that open
+    folder, so a folder swapped for a symlink meanwhile cannot send the write out of the
+    vault. A file larger than ``limit`` raises :class:`InboxTooLarge` and is not touched.
     """
-    path = path.absolute()
-    if _replaced.get(path):
-        _fold_late_writes(path)
+    if gate is None:
+        path = Path(path).absolute()
+        gate, path = PathGate(path.parent), path.name
+    key = gate.resolve(path)
+    if _replaced.get(key):
+        _fold_late_writes(key)
     _sweep_expired(time.monotonic())
-    if create and not path.exists():
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    if create and not gate.exists(path):
+        try:  # create-only (a link from a complete temp file): never over a file
+            gate.write(path, transform("").encode("utf-8", "surrogateescape"),
+                       create_only=True, make_parents=False)
         except FileExistsError:
             pass
         else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(transform("").encode("utf-8", "surrogateescape"))
-                fh.flush()
-                os.fsync(fh.fileno())
             return True
-    return _swap_in(path, transform, rounds=rounds)
+    return _swap_in(gate, path, transform, rounds=rounds, limit=limit)
 
 
-def _swap_in(path: Path, transform: Callable[[str], str], *, rounds: int) -> bool:
+def _swap_in(gate: PathGate, path: Path | str, transform: Callable[[str], str], *,
+             rounds: int, limit: int) -> bool:
     for _ in range(rounds):
-        raw, text = read_text(path)
-        new_text = transform(text)
-        if new_text == text:
-            return False
-        data = new_text.encode("utf-8", "surrogateescape")
-        tmp = write_temp(path, data, mode=path.stat().st_mode & 0o7777)
-        try:
-            # Writing the temp file (fsync) takes a while: look again right before the swap.
-            if read_text(path)[0] != raw:
-                continue
-            if exchange(tmp, path):
-                old_fd = os.open(tmp, os.O_RDONLY)
-                if os.pread(old_fd, len(raw) + 1, 0) != raw:
-                    # A write landed between the check and the swap; its text is in the
-                    # swapped-out file. Swap it back and go round again on top of it.
-                    os.close(old_fd)
-                    exchange(tmp, path)
+        with gate.folder(path) as (dfd, name, where):
+            raw, text = read_text(Path(name), dir_fd=dfd, limit=limit,
+                                  shown=gate.shown(where, name))
+            new_text = transform(text)
+            if new_text == text:
+                return False
+            data = new_text.encode("utf-8", "surrogateescape")
+            del text, new_text
+            mode = os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode & 0o7777
+            tmp = write_temp(Path(name), data, mode=mode, dir_fd=dfd).name
+            del data
+            try:
+                # Writing the temp file (fsync) takes a while: look again right before
+                # the swap.
+                if not _same_bytes(name, dfd, raw):
                     continue
-                _replaced.setdefault(path, []).append(_Replaced(old_fd, raw, time.monotonic()))
-            else:
-                os.replace(tmp, path)
-            _fsync_dir(path.parent)
-            return True
-        finally:
-            tmp.unlink(missing_ok=True)
-    raise InboxBusy(f"{path.name} kept changing; will try again")
+                if exchange(tmp, name, dir_fd=dfd):
+                    old_fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0),
+                                     dir_fd=dfd)
+                    if os.pread(old_fd, len(raw) + 1, 0) != raw:
+                        # A write landed between the check and the swap; its text is in
+                        # the swapped-out file. Swap it back and go round again on top.
+                        os.close(old_fd)
+                        exchange(tmp, name, dir_fd=dfd)
+                        continue
+                    key = Path(where, name)
+                    _replaced.setdefault(key, []).append(
+                        _Replaced(old_fd, raw, time.monotonic(), gate, limit))
+                else:
+                    os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+                os.fsync(dfd)
+                return True
+            finally:
+                try:
+                    os.unlink(tmp, dir_fd=dfd)
+                except FileNotFoundError:
+                    pass
+    raise InboxBusy(f"{Path(path).name} kept changing; will try again")

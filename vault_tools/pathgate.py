@@ -153,18 +153,11 @@ class PathGate:
         ``OSError`` (``FileNotFoundError``...) when it cannot be opened."""
         fd = self.open_read(path)
         try:
-            chunks: list[bytes] = []
-            got = 0
-            while got <= limit:
-                chunk = os.read(fd, min(1 << 20, limit + 1 - got))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                got += len(chunk)
-            if got > limit:
+            data = read_limited(fd, limit)
+            if data is None:
                 raise PathRefused(f"{self._shown(path)} is larger than {_size(limit)}; "
                                   "it is not read")
-            return b"".join(chunks)
+            return data
         finally:
             os.close(fd)
 
@@ -274,6 +267,31 @@ class PathGate:
                 os.fsync(dfd)
                 return Path(where, name)
         raise PathRefused(f"{self._shown(path)}: too many symlinks")
+
+    @contextmanager
+    def folder(self, path: Path | str) -> Iterator[tuple[int, str, str]]:
+        """(open descriptor of the folder holding the file at ``path``, the file's name in
+        it, the folder's real path), for a caller that reads, writes and renames there
+        itself (the inbox's compare-and-swap, :func:`vault_tools.inbox.edit_inbox`).
+
+        The folder is walked by the rule and a final symlink is expanded by it, so work
+        done relative to the descriptor stays in the folder checked here even if a
+        folder on the way is swapped for a symlink meanwhile. The name itself is not
+        opened: the caller opens it with ``O_NOFOLLOW`` relative to the descriptor."""
+        for _ in range(_MAX_HOPS):
+            with self._parent(path, create=False) as (dfd, name, where):
+                if not name:
+                    raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+                real = self._final(dfd, name, where) if _is_link(dfd, name) else None
+                if real is None:
+                    yield dfd, name, where
+                    return
+            path = real
+        raise PathRefused(f"{self._shown(path)}: too many symlinks")
+
+    def shown(self, where: str, name: str = "") -> str:
+        """A path as the user sees it: vault-relative when inside the vault."""
+        return self._shown(where, name)
 
     def rename(self, src: Path | str, dst: Path | str) -> None:
         """Move a file inside the vault to a name that must be free (never replaces)."""
@@ -386,6 +404,27 @@ class PathGate:
         full = posixpath.join(os.fspath(path), name) if name else os.fspath(path)
         inside = self._inside(full) if os.path.isabs(full) else full
         return inside if inside else full
+
+
+def read_limited(fd: int, limit: int) -> bytes | None:
+    """The rest of the file ``fd``, or None when it holds more than ``limit`` bytes:
+    counted while reading, whatever ``st_size`` says (a device says 0, a file may grow),
+    but a larger ``st_size`` is refused before anything is read. Sized by ``st_size``, the
+    usual case is one read into one buffer (no list of chunks joined into a copy)."""
+    size = os.fstat(fd).st_size
+    if size > limit:
+        return None
+    parts = [os.read(fd, size + 1)]
+    got = len(parts[0])
+    while got <= limit:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - got))
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    if got > limit:
+        return None
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _is_link(dfd: int, name: str) -> bool:

@@ -14,12 +14,10 @@ skipped, like :func:`vault_tools.inbox.parse_inbox` skips them.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from dataclasses import dataclass
-from itertools import accumulate
 from urllib.parse import urlsplit
 
-from vault_tools.inbox import MAX_SOURCE_LINE, _fenced, strip_annotation
+from vault_tools.inbox import MAX_SOURCE_LINE, candidate_lines, strip_annotation
 from vault_tools.sources import find_sources
 
 __all__ = ["Unhandled", "unhandled_links"]
@@ -80,17 +78,10 @@ def unhandled_links(text: str, *, channels_only: bool = False) -> list[Unhandled
     hits = [m.start() for m in finder.finditer(text)]
     if not hits:
         return []
-    lines = text.splitlines(keepends=True)
-    starts = list(accumulate(map(len, lines), initial=0))
-    wanted = sorted({bisect_right(starts, pos) - 1 for pos in hits})
-    skip = _fenced(lines, wanted)
-    if lines[0].rstrip("\r\n") == "---":
-        end = next((i for i in range(1, len(lines)) if lines[i].rstrip() in ("---", "...")), 0)
-        skip.update(range(end + 1))
     out: list[Unhandled] = []
-    for i in wanted:
-        raw = lines[i].rstrip("\r\n")
-        if i in skip or raw.lstrip().startswith("<!--") or len(raw) > MAX_SOURCE_LINE:
+    for i, line in candidate_lines(text, hits):
+        raw = line.rstrip("\r\n")
+        if raw.lstrip().startswith("<!--") or len(raw) > MAX_SOURCE_LINE:
             continue
         body, _ = strip_annotation(raw)
         spans = [ref.text for ref in find_sources(body)]

@@ -229,7 +229,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
     try:  # through the path gate: an inbox (or its folder) linked out is refused
         paths.gate.make_folder(paths.inbox.parent)
-        edit_inbox(paths.gate.resolve(paths.inbox), transform, create=True)
+        edit_inbox(paths.inbox, transform, create=True, gate=paths.gate)
     except PathRefused as exc:
         raise UsageError(f"config: vault.inbox: {exc.reason}") from None
     except (OSError, InboxBusy) as exc:  # a FIFO or folder named inbox.md, no permission
@@ -283,10 +283,10 @@ def _refresh_inbox_lines(paths: VaultPaths, ledger: Ledger) -> None:
     from daemon.writer.inbox_sync import InboxSync
 
     try:  # through the path gate, as every vault write: an inbox linked out is refused
-        real = paths.gate.resolve(paths.inbox)
-        if not real.is_file():
+        if not paths.gate.resolve(paths.inbox).is_file():  # refused: said below
             return
-        edit_inbox(real, InboxSync(paths.vault, paths.inbox, ledger).transform)
+        edit_inbox(paths.inbox, InboxSync(paths.vault, paths.inbox, ledger).transform,
+                   gate=paths.gate)
     except PathRefused as exc:
         print(f"(the inbox is not updated: {exc.reason})", file=sys.stderr)
     except (OSError, InboxBusy) as exc:  # the daemon updates it later; the retry stands

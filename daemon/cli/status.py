@@ -24,6 +24,7 @@ from daemon.paths import VaultPaths
 from daemon.secrets import register_config, scrub_data
 from daemon.service.daemon import open_vault, read_status_file, resolve_backend
 from daemon.service.supervisor import read_last_failure
+from vault_tools.inbox import MAX_INBOX_BYTES
 from vault_tools.pathgate import PathRefused
 from vault_tools.unhandled import unhandled_links
 
@@ -136,7 +137,7 @@ def _unhandled(paths: VaultPaths) -> list[dict[str, Any]]:
     Read through the path gate like every vault read: an inbox that is a FIFO, a device
     or a symlink out of the vault is not read (the daemon and doctor say why)."""
     try:
-        text = paths.gate.read_text(paths.inbox)
+        text = paths.gate.read_text(paths.inbox, MAX_INBOX_BYTES)  # what the daemon reads
     except (OSError, PathRefused):
         return []
     return [{"line": u.line + 1, "link": u.link, "reason": u.reason, "follow": u.follow}

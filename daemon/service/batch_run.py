@@ -95,7 +95,7 @@ class BatchRun:
             jobs = self._batch_jobs(keys)
         else:
             sync = InboxSync(self.paths.vault, self.paths.inbox, self.ledger, self.paths.gate)
-            edit_inbox(self.paths.gate.resolve(self.paths.inbox), sync.transform)
+            edit_inbox(self.paths.inbox, sync.transform, gate=self.paths.gate)
             claimed = []
             while len(claimed) < self.limit:
                 job = self.ledger.claim_next(OWNER, kinds=("youtube", "file"))

@@ -29,7 +29,14 @@ from pathlib import Path
 from daemon.errors import JobError
 from daemon.jobs.ledger import NOTE_DELETED, Job, Ledger
 from daemon.sources import media
-from vault_tools.inbox import InboxLine, Status, parse_inbox, strip_annotation
+from vault_tools.inbox import (
+    MAX_SOURCE_LINES,
+    InboxLine,
+    Status,
+    lines_by_index,
+    parse_inbox,
+    strip_annotation,
+)
 from vault_tools.notes import wikilink
 from vault_tools.pathgate import PathGate, PathRefused, clean_typed, file_kind
 from vault_tools.sources import FILE_KINDS, SourceRef
@@ -64,6 +71,8 @@ class InboxSync:
         self.pause: Callable[[], str | None] = lambda: None
         self._prints = media.Fingerprints()  # media file -> content key, read when changed
         self.unsettled = 0  # media files the last pass skipped as still being copied in
+        # Said in status when the inbox holds more source lines than vaultd takes.
+        self.over_limit: str | None = None
         # Set by the runner: how far a job's transcription got ("transcribing 3:00 of 58:00")
         self.progress: Callable[[str], str | None] = lambda _key: None
 
@@ -161,8 +170,15 @@ class InboxSync:
         if self._parsed is not None and self._parsed[0] == text:
             lines = self._parsed[1]  # unchanged since the last pass: parsing is the cost
         else:
-            lines = parse_inbox(text)
+            lines = parse_inbox(text, MAX_SOURCE_LINES + 1)
             self._parsed = (text, lines)
+        self.over_limit = None
+        if len(lines) > MAX_SOURCE_LINES:  # the rest wait, unannotated, until there is room
+            lines = lines[:MAX_SOURCE_LINES]
+            self.over_limit = (
+                f"{self.gate.relative(self.inbox)} has more than {MAX_SOURCE_LINES:,} source "
+                f"lines; vaultd reads the first {MAX_SOURCE_LINES:,} (up to line "
+                f"{lines[-1].index + 1:,}): move done lines to another note")
         out = []
         new: list[Resolved] = []
         self.unsettled = 0
@@ -221,10 +237,10 @@ def follow_channel_lines(text: str, statuses: dict[int, Status | None],
     """A YouTube channel page pasted in the inbox is no source, but its line says how to
     follow it (see :mod:`vault_tools.unhandled`)."""
     found_links = unhandled_links(text, channels_only=True)
-    lines = text.splitlines() if found_links else []
+    lines = lines_by_index(text, [f.line for f in found_links]) if found_links else {}
     for found in found_links:
         if found.line not in statuses:
-            body, annotation = strip_annotation(lines[found.line].rstrip("\r\n"))
+            body, annotation = strip_annotation(lines[found.line])
             status = Status("follow", found.follow)
             if status.render() != annotation:
                 statuses[found.line] = status

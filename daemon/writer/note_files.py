@@ -282,9 +282,8 @@ class NoteFiles:
             return related_region.add_link(text, target, tag, legacy_base=legacy_base) or text
 
         try:
-            # The compare-and-swap editor works on the real path the gate returns now.
-            path = self.paths.gate.resolve(note_rel)
-            return edit_inbox(path, transform, rounds=20)
+            # The compare-and-swap editor goes through the gate at every round.
+            return edit_inbox(note_rel, transform, rounds=20, gate=self.paths.gate)
         except (OSError, InboxBusy, PathRefused) as exc:
             log.info("left %s as it is (could not add a related link: %s)", note_rel, exc)
             return False

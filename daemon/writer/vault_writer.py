@@ -318,14 +318,13 @@ class VaultWriter(threading.Thread):
 
     # -- inbox -----------------------------------------------------------------------
     def ensure_inbox(self) -> None:
-        """Create the inbox when missing, through the path gate. The inbox editor then
-        works on the real path the gate returns, right away (a compare-and-swap of whole
-        files in a folder the gate has just checked)."""
+        """Create the inbox when missing, through the path gate (the inbox editor opens
+        the folder through the gate at every round and works relative to it)."""
         gate = self.paths.gate
         if not gate.exists(self.paths.inbox) and self.paths.vault.is_dir():
             gate.make_folder(self.paths.inbox.parent)
-            edit_inbox(gate.resolve(self.paths.inbox), lambda t: t or INBOX_TEMPLATE,
-                       create=True)
+            edit_inbox(self.paths.inbox, lambda t: t or INBOX_TEMPLATE, create=True,
+                       gate=gate)
             log.info("created %s", self.paths.rel(self.paths.inbox))
 
     def refresh_inbox(self) -> None:
@@ -336,7 +335,7 @@ class VaultWriter(threading.Thread):
         try:
             self.sync.forget_file_names()
             self.ensure_inbox()
-            edit_inbox(self.paths.gate.resolve(self.paths.inbox), self.sync.transform)
+            edit_inbox(self.paths.inbox, self.sync.transform, gate=self.paths.gate)
         except InboxBusy as exc:
             log.warning("%s", exc)
             self.request_inbox()
@@ -347,18 +346,27 @@ class VaultWriter(threading.Thread):
             self.notices.say(f"inbox not read: {exc.reason}")
             return
         except OSError as exc:
-            if exc.errno == errno.EINVAL:  # a FIFO, device or folder in the inbox's place
-                self._inbox_problem = (f"inbox not read: {self.paths.rel(self.paths.inbox)} is "
-                                       f"{exc.strerror}; put a Markdown file there")
-                self.notices.say(self._inbox_problem)  # once while it lasts
+            if exc.errno in (errno.EINVAL, errno.EFBIG):  # a FIFO, device or folder in
+                # the inbox's place, or an inbox too large to read (InboxTooLarge)
+                problem = (f"inbox not read: {exc.strerror}" if exc.errno == errno.EFBIG else
+                           f"inbox not read: {self.paths.rel(self.paths.inbox)} is "
+                           f"{exc.strerror}; put a Markdown file there")
+                if self._inbox_problem not in (None, problem):
+                    self.notices.forget(self._inbox_problem)
+                self._inbox_problem = problem
+                self.notices.say(problem)  # once while it lasts
             else:
                 self._log_throttled("inbox", "cannot update the inbox: %s", exc)
             return
         finally:
             self.inbox_scans += 1
-        if self._inbox_problem:  # a file again: said again if it comes back
+        over = self.sync.over_limit  # more source lines than vaultd takes: said, not fatal
+        if self._inbox_problem and self._inbox_problem != over:  # said again if it comes back
             self.notices.forget(self._inbox_problem)
             self._inbox_problem = None
+        if over:
+            self._inbox_problem = over
+            self.notices.say(over)
         if self.ledger.counts()["ready"] != before and self.on_jobs_added:
             self.on_jobs_added()
 

@@ -24,6 +24,7 @@ from daemon.errors import ConfigError
 from daemon.jobs import ledger_repair
 from daemon.jobs.ledger import STATES, Ledger
 from daemon.paths import VaultPaths, check_vault_paths, state_dir_for
+from vault_tools.inbox import MAX_INBOX_BYTES, InboxTooLarge
 from vault_tools.pathgate import PathGate, PathRefused, file_kind
 from vault_tools.unhandled import unhandled_links
 
@@ -90,6 +91,9 @@ def check_inbox(c: Context) -> Check:
     except OSError as exc:
         return Check("inbox", "fail", f"cannot read {inbox}: {exc.strerror}",
                      f"chmod u+rw {shlex.quote(str(inbox))}")
+    if size > MAX_INBOX_BYTES:  # the daemon does not read it at all
+        too_large = InboxTooLarge(inbox.name, size, MAX_INBOX_BYTES)
+        return Check("inbox", "fail", too_large.strerror, "move finished lines into another note")
     if b"\0" in data[:65536]:
         return Check("inbox", "fail", f"{inbox} looks binary (contains NUL bytes)",
                      "set vault.inbox to a Markdown note, or restore the file from a backup")

@@ -329,7 +329,7 @@ class Subscriptions:
                     added.append(entry.video_id)
             return append_lines(text, lines)
 
-        edit_inbox(self.paths.gate.resolve(self.paths.inbox), transform, create=True)
+        edit_inbox(self.paths.inbox, transform, create=True, gate=self.paths.gate)
         return added
 
     def _remember(self, entry: FeedEntry) -> None:
