@@ -43,6 +43,29 @@ def test_add_to_an_inbox_that_is_no_file_fails_plainly(tmp_path: Path) -> None:
         assert "nothing added" in proc.stderr
 
 
+def test_run_once_on_an_inbox_it_cannot_read_ends_non_zero(tmp_path: Path) -> None:
+    """A cron job running ``run --once`` must learn that nothing was done: an inbox that
+    is a named pipe, a folder or larger than vaultd reads ended with exit 0."""
+    import os
+
+    env = vaultd_env(tmp_path / "state")
+    for kind in ("fifo", "folder", "huge"):
+        vault = tmp_path / kind
+        vault.mkdir()
+        if kind == "fifo":
+            os.mkfifo(vault / "inbox.md")
+        elif kind == "folder":
+            (vault / "inbox.md").mkdir()
+        else:
+            with open(vault / "inbox.md", "wb") as fh:  # sparse: no disk, 25 MB long
+                fh.truncate(25_000_000)
+        proc = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=120)
+        assert proc.returncode == 1, (kind, proc.returncode, proc.stderr[-2000:])
+        assert "inbox not read" in proc.stderr and "Traceback" not in proc.stderr, \
+            proc.stderr[-2000:]
+    assert (tmp_path / "huge" / "inbox.md").stat().st_size == 25_000_000  # untouched
+
+
 def test_retry_says_why_a_failed_invalid_link_is_not_retried(tmp_path: Path) -> None:
     """``status`` lists a failed ``youtu.be/abc`` line; a bare ``retry`` said only
     "nothing to do", which reads as if there were no failures."""

@@ -539,6 +539,10 @@ class Daemon:
                 self.writer.idle.clear()
                 self.writer.idle.wait(timeout=10)
                 if self.finished():
+                    if self.writer.inbox_unread:  # nothing was done: not a success
+                        self.gave_up = (f"{self.writer.inbox_unread}; run --once could not "
+                                        "read the inbox (nothing in it was done)")
+                        log.error("%s", self.gave_up)
                     break
             self.stop_event.wait(0.2)
 

@@ -93,6 +93,8 @@ class VaultWriter(threading.Thread):
         self.idle = threading.Event()
         self._last_logged: dict[str, float] = {}
         self._inbox_problem: str | None = None  # the inbox is no file (said once)
+        # Why the last pass could not read the inbox at all (run --once ends non-zero).
+        self.inbox_unread: str | None = None
         self._reported: set[tuple[str, str, str]] = set()  # errors logged with traceback
         self._learned: dict[str, int] = {}  # note path -> hash of the text last indexed
         self._backlinks: deque[tuple[str, str]] = deque()  # (new note, a note it lists)
@@ -343,7 +345,8 @@ class VaultWriter(threading.Thread):
         except FileNotFoundError:
             return
         except PathRefused as exc:
-            self.notices.say(f"inbox not read: {exc.reason}")
+            self.inbox_unread = f"inbox not read: {exc.reason}"
+            self.notices.say(self.inbox_unread)
             return
         except OSError as exc:
             if exc.errno in (errno.EINVAL, errno.EFBIG):  # a FIFO, device or folder in
@@ -353,13 +356,14 @@ class VaultWriter(threading.Thread):
                            f"{exc.strerror}; put a Markdown file there")
                 if self._inbox_problem not in (None, problem):
                     self.notices.forget(self._inbox_problem)
-                self._inbox_problem = problem
+                self._inbox_problem = self.inbox_unread = problem
                 self.notices.say(problem)  # once while it lasts
             else:
                 self._log_throttled("inbox", "cannot update the inbox: %s", exc)
             return
         finally:
             self.inbox_scans += 1
+        self.inbox_unread = None
         over = self.sync.over_limit  # more source lines than vaultd takes: said, not fatal
         if self._inbox_problem and self._inbox_problem != over:  # said again if it comes back
             self.notices.forget(self._inbox_problem)
