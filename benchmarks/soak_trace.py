@@ -111,7 +111,9 @@ def malloc_line() -> str:
             f"free in arenas {mi.fordblks / 2**20:.1f} MB, arenas {mi.arena / 2**20:.1f} MB, "
             f"mmapped {mi.hblkhd / 2**20:.1f} MB, sqlite {sqlite_mb}, "
             f"python traced {traced / 2**20:.1f} MB, "
-            f"threads {threading.active_count()}")
+            f"threads {threading.active_count()}, gc counts {gc.get_count()}, "
+            f"full collections {gc.get_stats()[2]['collections']} "
+            f"(collected {gc.get_stats()[2]['collected']})")
 
 
 def _dumper(out: Path, every: float) -> None:
@@ -121,6 +123,11 @@ def _dumper(out: Path, every: float) -> None:
     while not stop.wait(every):
         with open(out / "malloc.txt", "a") as fh:
             fh.write(f"{(time.monotonic() - start) / 60:5.1f} min: {malloc_line()}\n")
+            if os.environ.get("SOAK_GC"):  # how much cyclic garbage waits for a full pass
+                t0 = time.perf_counter()
+                found = gc.collect()
+                fh.write(f"   gc.collect(): {found} objects in "
+                         f"{(time.perf_counter() - t0) * 1000:.0f} ms; {malloc_line()}\n")
             if os.environ.get("SOAK_TRIM"):  # how much of it glibc can give back
                 ctypes.CDLL(None).malloc_trim(0)
                 fh.write(f"   after malloc_trim(0): {malloc_line()}\n")

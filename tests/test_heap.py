@@ -134,3 +134,42 @@ def test_the_daemon_trims_its_heap_on_its_ticker(tmp_path: Path,
         assert job.every == heap.TRIM_EVERY
     finally:
         d.stop()
+
+
+LEDGER_THREADS = """
+import ctypes, json, tempfile, threading
+from pathlib import Path
+from daemon.jobs.ledger import Ledger
+
+used = ctypes.CDLL("libsqlite3.so.0").sqlite3_memory_used
+used.restype = ctypes.c_int64
+ledger = Ledger(Path(tempfile.mkdtemp()) / "ledger.sqlite3")
+for i in range(300):  # 300 notes' worth of stored text: a ledger of about 6 MB
+    key = f"file:Lectures/n{i:04d}.srt"
+    ledger.add(key, "file", None)
+    ledger.set_note_text(key, f"note {i} " + "x" * 20000)
+read, done = threading.Barrier(6), threading.Event()
+def reader():  # a long-lived thread of the daemon (writer, dispatcher, ticker ...)
+    ledger.all_jobs(); ledger.counts()
+    read.wait(); done.wait()
+threads = [threading.Thread(target=reader) for _ in range(5)]
+for t in threads: t.start()
+read.wait()
+mb = used() / 2**20
+done.set()
+for t in threads: t.join()
+print(json.dumps({"sqlite_mb": mb}))
+"""
+
+
+def test_the_ledgers_connections_stay_small_as_the_ledger_grows() -> None:
+    """Six connections (the main thread and five workers) that scanned a 6 MB ledger: the
+    SQLite memory is their page caches, at most 1 MiB each (it was 2 MB each, 12 MB)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libsqlite3.so.0").sqlite3_memory_used  # noqa: B018
+    except (OSError, AttributeError):
+        pytest.skip("no shared libsqlite3 to ask")
+    r = run_python(LEDGER_THREADS)
+    assert r["sqlite_mb"] <= 6 * 1.0 + 1.0, r
