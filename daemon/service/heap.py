@@ -2,10 +2,11 @@
 
 Why this exists (measured with ``benchmarks/bench_soak.py`` and ``benchmarks/soak_trace.py``,
 see benchmarks/README.md, "Soak"): per processed note the daemon's Python heap grows by
-what the vault index and graph honestly keep, tens of KB, but its RSS grew by about
-160 KB. The rest was memory that glibc's ``malloc`` had been given back (``free``) and
-kept: note texts, inbox texts, rendered PDFs (about 100 KB each, unpickled on a pool's
-result thread, freed on the writer's), graph renders. Those blocks are above CPython's
+what the vault index and graph honestly keep (20-30 KB), but its RSS grew by about
+160 KB. Besides SQLite's page caches (see ``Ledger``), about 70 KB of it was memory that
+glibc's ``malloc`` had been given back (``free``) and kept: note texts, inbox texts,
+rendered PDFs (about 100 KB each, unpickled on a pool's result thread, freed on the
+writer's), graph renders. Those blocks are above CPython's
 small-object limit, so they come from glibc's arenas, one per thread that allocates
 (writer, graph keeper, topic keeper, pool result threads ...). glibc returns a free page
 to the system only at the top of the main arena; freed pages inside an arena, and the
