@@ -8,6 +8,7 @@ files level off (no leak per source), every source ends done, the daemon is stil
 
     .venv/bin/python benchmarks/bench_soak.py              # 30 minutes
     .venv/bin/python benchmarks/bench_soak.py --minutes 5  # shorter
+    .venv/bin/python benchmarks/bench_soak.py --minutes 8 --trace /tmp/snaps  # heap profile
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--every", type=float, default=3.0, help="seconds between sources")
     ap.add_argument("--sample", type=float, default=30.0, help="seconds between samples")
+    ap.add_argument("--trace", type=Path, default=None, metavar="DIR",
+                    help="run the daemon under tracemalloc, a snapshot in DIR every "
+                         "--sample seconds (compare with soak_trace.py compare)")
+    ap.add_argument("--frames", type=int, default=12, help="tracemalloc frames (--trace)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="vaultd-soak-"))
     vault = root / "vault"
@@ -54,8 +59,12 @@ def main() -> int:
     env = dict(os.environ, VAULTD_STATE_DIR=str(root / "state"), PYTHONUNBUFFERED="1")
     env.pop("ANTHROPIC_API_KEY", None)
     log = open(root / "daemon.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "daemon.cli", "run", "--vault",
-                             str(vault)], env=env, stdout=log, stderr=log)
+    launcher = [sys.executable, "-m", "daemon.cli"]
+    if args.trace is not None:
+        launcher = [sys.executable, str(Path(__file__).with_name("soak_trace.py")), "launch",
+                    str(args.trace), str(args.sample), str(args.frames), "--"]
+    proc = subprocess.Popen([*launcher, "run", "--vault", str(vault)], env=env, stdout=log,
+                            stderr=log)
     print(machine())
     print(f"vault {vault}; one source every {args.every} s for {args.minutes} min")
     print("| min | sources | done | daemon RSS MB | children RSS MB | open fds |")

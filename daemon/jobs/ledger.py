@@ -103,6 +103,9 @@ def make_private(path: Path) -> None:
         os.chmod(path, 0o600)  # SQLite gives its -wal and -shm files the same mode
 
 
+CACHE_KIB = 1024  # page cache per connection (one connection per thread)
+
+
 class Ledger:
     """Durable job table. Safe to use from several threads (one connection each)."""
 
@@ -144,6 +147,10 @@ class Ledger:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=30000")
+            # Each thread's connection keeps its own page cache (SQLite's default: 2 MB),
+            # filled by the scans of a ledger that holds every generated content: five
+            # threads made 10 MB of the soak's RSS growth. 1 MiB each keeps the hot pages.
+            db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._local.db = db
             self._local.generation = self._generation
         return db

@@ -41,7 +41,7 @@ from daemon.jobs.ledger import Ledger
 from daemon.jobs.state_watch import StateWatch, classify, full_reason, readonly_reason
 from daemon.paths import VaultPaths, check_vault_paths
 from daemon.secrets import load_api_key, register_config, scrub_data
-from daemon.service import sdnotify
+from daemon.service import heap, sdnotify
 from daemon.service.supervisor import Supervisor
 from daemon.service.ticker import Ticker
 from daemon.service.vault_lock import AlreadyRunning, VaultLock  # noqa: F401 - cli imports it here
@@ -134,6 +134,7 @@ class Daemon:
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
         self.lock.acquire()
+        heap.configure()  # before the threads: see daemon.service.heap
         register_config(self.config)
         if self.options.backend:
             self.backend, why = self.options.backend, "chosen by the command"
@@ -204,6 +205,7 @@ class Daemon:
         self.scheduler.add_job(self.check_vault, 2, id="vault-check")
         self.scheduler.add_job(self.keeper.rebuild, 24 * 3600, id="graph-rebuild")
         self._schedule_review(None)
+        self.scheduler.add_job(heap.trim, heap.TRIM_EVERY, id="heap-trim")
         self._schedule_subscriptions()
         self.scheduler.start()
         sup.watch("scheduler", self.scheduler.is_alive, lambda: [self.scheduler])
