@@ -358,6 +358,13 @@ class VaultWriter(threading.Thread):
                     self.notices.forget(self._inbox_problem)
                 self._inbox_problem = self.inbox_unread = problem
                 self.notices.say(problem)  # once while it lasts
+            elif exc.errno in (errno.EACCES, errno.EPERM):  # e.g. saved once with sudo
+                problem = (f"inbox not read: {self.paths.rel(self.paths.inbox)}: permission "
+                           "denied; vaultd needs to read and write it (and its folder)")
+                if self._inbox_problem not in (None, problem):
+                    self.notices.forget(self._inbox_problem)
+                self._inbox_problem = self.inbox_unread = problem
+                self.notices.say(problem)
             else:
                 self._log_throttled("inbox", "cannot update the inbox: %s", exc)
             return

@@ -107,3 +107,36 @@ def test_read_only_state_pauses_says_why_and_recovers(tmp_path: Path, what: str,
     text = tail(log, 10**9)
     assert "Traceback" not in text, text[-3000:]
     check_all_done(vault, _expected(lines), pdf=False)
+
+
+def test_an_inbox_without_permission_is_said_in_status_and_picked_up_when_fixed(
+        tmp_path: Path) -> None:
+    """An inbox the daemon may not read (saved once with sudo, copied with odd modes):
+    it was only logged. ``status`` now says why, the file is untouched, and the lines in
+    it are done once the permission is back."""
+    vault, env, lines = _vault(tmp_path, 2, 2)
+    inbox = vault / "inbox.md"
+    before = inbox.read_bytes()
+    inbox.chmod(0o000)
+    log = tmp_path / "daemon.log"
+    proc = _start(vault, env, log)
+    try:
+        wait_for(partial(daemon_ready, proc, tmp_path / "state"), timeout=120,
+                 what="start-up")
+        said = wait_for(lambda: [n for n in status_json(vault, env).get("notices", [])
+                                 if "permission denied" in str(n)], timeout=60,
+                        interval=0.5, what="status saying the inbox cannot be read")
+        assert "inbox.md" in str(said[0]), said
+        assert proc.poll() is None, tail(log)
+        assert inbox.stat().st_mode & 0o777 == 0  # nothing replaced it meanwhile
+        inbox.chmod(0o644)
+        assert inbox.read_bytes() == before
+        wait_for(lambda: len(read_jobs(tmp_path / "state")) == 2 and all(
+            j["state"] == "done" for j in read_jobs(tmp_path / "state").values()),
+            timeout=120, interval=0.3, what="both sources done once readable")
+        assert terminate(proc) == 0, tail(log)
+    finally:
+        inbox.chmod(0o644)
+        kill9(proc)
+    assert "Traceback" not in tail(log, 10**9)
+    check_all_done(vault, _expected(lines), pdf=False)
