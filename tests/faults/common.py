@@ -17,12 +17,13 @@ import signal
 import sqlite3
 import subprocess
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import TOPICS, lecture_srt
+from tests.helpers import TOPICS, lecture_srt, wait_for
 from vault_tools import frontmatter
 from vault_tools.inbox import InboxLine, parse_inbox
 
@@ -203,6 +204,18 @@ def file_problems(vault: Path) -> list[str]:
                     or not body.strip():
                 problems.append(f"partial note: {rel}")
     return problems
+
+
+def all_done(state: Path, n: int) -> bool:
+    """The ledger holds exactly ``n`` jobs and every one is done."""
+    jobs = read_jobs(state)
+    return len(jobs) == n and all(j["state"] == "done" for j in jobs.values())
+
+
+def wait_all_done(state: Path, n: int, *, timeout: float = 120.0,
+                  what: str = "every source done") -> None:
+    """Poll the ledger until :func:`all_done` (the daemon resumed and finished)."""
+    wait_for(partial(all_done, state, n), timeout=timeout, interval=0.3, what=what)
 
 
 def check_all_done(vault: Path, expected_bodies: list[str], *, pdf: bool) -> None:

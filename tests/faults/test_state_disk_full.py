@@ -33,6 +33,7 @@ from tests.faults.common import (
     read_jobs,
     tail,
     terminate,
+    wait_all_done,
     write_config,
 )
 from tests.faults.test_disk import fill, kept_full, small_fs  # noqa: F401 - fixture
@@ -127,9 +128,7 @@ def test_state_disk_full_pauses_then_resumes(small_fs: Path, tmp_path: Path) -> 
             assert "disk full" in paused and "MB free" in paused, paused
             assert proc.poll() is None, "the daemon died on a full disk"
         filler.unlink()
-        wait_for(lambda: len(read_jobs(state)) == 3 and all(
-            j["state"] == "done" for j in read_jobs(state).values()), timeout=120,
-            interval=0.3, what="every source done once space is back")
+        wait_all_done(state, 3, what="every source done once space is back")
         assert terminate(proc) == 0, tail(log)
     finally:
         filler.unlink(missing_ok=True)
@@ -196,9 +195,7 @@ def test_read_only_state_folder_is_one_line_not_a_traceback_storm(
                           interval=0.5, what="status paused")
         assert "read-only" in paused, paused
         subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
-        wait_for(lambda: len(read_jobs(state)) == 2 and all(
-            j["state"] == "done" for j in read_jobs(state).values()), timeout=120,
-            interval=0.3, what="every source done once writable")
+        wait_all_done(state, 2, what="every source done once writable")
         assert terminate(proc) == 0, tail(log)
     finally:
         kill9(proc)
@@ -287,9 +284,7 @@ def test_the_service_started_on_a_full_state_disk_waits_then_works(
                  interval=0.3, what="the daemon saying it waits for room")
         assert proc.poll() is None, tail(log)
         filler.unlink()
-        wait_for(lambda: len(read_jobs(state)) == 2 and all(
-            j["state"] == "done" for j in read_jobs(state).values()), timeout=180,
-            interval=0.3, what="every source done once space is back")
+        wait_all_done(state, 2, timeout=180, what="every source done once space is back")
         assert terminate(proc) == 0, tail(log)
     finally:
         filler.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from tests.faults.common import (
     read_jobs,
     tail,
     terminate,
+    wait_all_done,
     write_config,
 )
 from tests.helpers import start_daemon, vaultd, vaultd_env, wait_for
@@ -136,9 +137,7 @@ def test_state_folder_deleted_while_idle(tmp_path: Path) -> None:
         other = vaultd("run", "--vault", str(vault), "--once", env=env, timeout=120)
         assert other.returncode != 0 and "already running" in other.stderr, other.stderr
         _add(vault, lines[2:])
-        wait_for(lambda: len(read_jobs(state)) == 3 and all(
-            j["state"] == "done" for j in read_jobs(state).values()), timeout=120,
-            interval=0.3, what="every source done after the rebuild")
+        wait_all_done(state, 3, what="every source done after the rebuild")
         assert terminate(proc) == 0, tail(log)
     finally:
         kill9(proc)
@@ -160,9 +159,7 @@ def test_state_folder_deleted_mid_work(tmp_path: Path) -> None:
                              for j in read_jobs(state).values()), timeout=120,
                  interval=0.05, what="work under way")
         shutil.rmtree(_state_dir(state))
-        wait_for(lambda: len(read_jobs(state)) == 10 and all(
-            j["state"] == "done" for j in read_jobs(state).values()), timeout=240,
-            interval=0.3, what="every source done after the rebuild")
+        wait_all_done(state, 10, timeout=240, what="every source done after the rebuild")
         assert terminate(proc) == 0, tail(log)
     finally:
         kill9(proc)

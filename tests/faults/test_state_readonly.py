@@ -27,6 +27,7 @@ from tests.faults.common import (
     read_jobs,
     tail,
     terminate,
+    wait_all_done,
 )
 from tests.faults.test_state_faults import _expected, _vault
 from tests.helpers import status_json, wait_for
@@ -94,9 +95,7 @@ def test_read_only_state_pauses_says_why_and_recovers(tmp_path: Path, what: str,
             fh.write(lines[2] + "\n")
 
         _rw(target)
-        wait_for(lambda: len(read_jobs(state)) == 3 and all(
-            j["state"] == "done" for j in read_jobs(state).values()), timeout=120,
-            interval=0.3, what="every source done once writable")
+        wait_all_done(state, 3, what="every source done once writable")
         wait_for(lambda: not status_json(vault, env).get("paused"), timeout=30,
                  what="status no longer paused")
         assert terminate(proc) == 0, tail(log)
@@ -131,9 +130,7 @@ def test_an_inbox_without_permission_is_said_in_status_and_picked_up_when_fixed(
         assert inbox.stat().st_mode & 0o777 == 0  # nothing replaced it meanwhile
         inbox.chmod(0o644)
         assert inbox.read_bytes() == before
-        wait_for(lambda: len(read_jobs(tmp_path / "state")) == 2 and all(
-            j["state"] == "done" for j in read_jobs(tmp_path / "state").values()),
-            timeout=120, interval=0.3, what="both sources done once readable")
+        wait_all_done(tmp_path / "state", 2, what="both sources done once readable")
         assert terminate(proc) == 0, tail(log)
     finally:
         inbox.chmod(0o644)
