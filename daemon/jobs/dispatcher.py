@@ -58,9 +58,8 @@ from daemon.jobs.transcription_pool import (
     TranscribeTask,
     TranscriptionPool,
     progress_text,
-    terminate_pool,
 )
-from daemon.jobs.warm_start import pool_kwargs, start_early, warm
+from daemon.jobs.warm_start import pool_kwargs, start_early, terminate_pool, warm
 from daemon.logs import setup_logging
 from daemon.paths import VaultPaths
 from daemon.sources import media

@@ -23,7 +23,7 @@ from typing import Any
 
 from daemon.errors import JobError, PermanentError, TransientError
 from daemon.jobs import orphans
-from daemon.jobs.warm_start import pool_kwargs
+from daemon.jobs.warm_start import pool_kwargs, terminate_pool
 from daemon.logs import setup_logging
 from daemon.sources import media
 from daemon.sources.transcribe import (
@@ -153,22 +153,3 @@ class TranscriptionPool:
         if self._pool is not None:
             terminate_pool(self._pool, grace)
             self._pool = None
-
-
-def terminate_pool(pool: ProcessPoolExecutor, grace: float = 0.0) -> None:
-    """Stop a process pool: queued work is cancelled, idle workers are given ``grace``
-    seconds to take the pool's exit message and end normally, then every worker still
-    running is terminated (what it was doing is given back to the queue by the caller,
-    or resumes from its persisted chunks).
-
-    An idle worker must end normally, not by SIGTERM: a terminated process runs no
-    finalizers, so a semaphore it made (tqdm's lock in faster-whisper's worker) stays
-    registered with the resource tracker, which then warns at exit about "leaked
-    semaphore objects"."""
-    procs = list(getattr(pool, "_processes", {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    deadline = time.monotonic() + grace
-    for p in procs:
-        p.join(max(0.0, deadline - time.monotonic()))
-        if p.is_alive():
-            p.terminate()

@@ -1,4 +1,5 @@
-"""How worker processes start: one forkserver with the heavy modules imported once.
+"""How worker processes start (one forkserver with the heavy modules imported once),
+and how a pool of them is stopped (:func:`terminate_pool`).
 
 Owns the multiprocessing context of the generation and PDF pools. Spawning a worker
 means a fresh interpreter that imports the ``vaultd`` entry script (all of
@@ -35,7 +36,9 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 from typing import Any
 
@@ -148,3 +151,22 @@ def warm(backend: str) -> int:
     for name in GENERATION_PRELOAD[1:] + BACKEND_PRELOAD.get(backend, []):
         importlib.import_module(name)
     return os.getpid()
+
+
+def terminate_pool(pool: ProcessPoolExecutor, grace: float = 0.0) -> None:
+    """Stop a process pool: queued work is cancelled, idle workers are given ``grace``
+    seconds to take the pool's exit message and end normally, then every worker still
+    running is terminated (what it was doing is given back to the queue by the caller,
+    or resumes from its persisted chunks).
+
+    An idle worker must end normally, not by SIGTERM: a terminated process runs no
+    finalizers, so a semaphore it made (tqdm's lock in faster-whisper's worker) stays
+    registered with the resource tracker, which then warns at exit about "leaked
+    semaphore objects"."""
+    procs = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.terminate()

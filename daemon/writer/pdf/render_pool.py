@@ -17,14 +17,13 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from daemon.jobs import orphans
-from daemon.jobs.warm_start import pool_kwargs
+from daemon.jobs.warm_start import pool_kwargs, terminate_pool
 from daemon.logs import setup_logging
 
 log = logging.getLogger("vaultd.pdf")
@@ -139,11 +138,5 @@ class PdfRenderPool:
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        procs = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        deadline = time.monotonic() + timeout
-        for proc in procs:
-            proc.join(max(0.0, deadline - time.monotonic()))
-            if proc.is_alive():
-                proc.terminate()
+        terminate_pool(pool, timeout)
 
