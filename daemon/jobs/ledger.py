@@ -63,6 +63,23 @@ def backoff_delay(attempts: int, base: float, cap: float, rng: random.Random | N
     return step * (0.5 + 0.5 * (rng or random).random())
 
 
+# A generation's commit (running -> generated): the content, its spend added to the row's,
+# the replies salvaged / continued counted. Shared by the first commit and a late one.
+_GENERATED_SET = (
+    "state='generated', content=?, title=?, input_tokens=input_tokens+?,"
+    " output_tokens=output_tokens+?, cache_read_tokens=cache_read_tokens+?,"
+    " cache_write_tokens=cache_write_tokens+?, cost_usd=cost_usd+?, generated_at=?,"
+    " last_error=NULL, waiting=0, offline_waits=0,"
+    " salvaged_replies=salvaged_replies+?, continued_replies=continued_replies+?")
+
+
+def _generated_params(content_json: str, title: str, usage: Usage, now: float
+                      ) -> tuple[Any, ...]:
+    return (content_json, title, usage.input_tokens, usage.output_tokens,
+            usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now,
+            *_repairs(content_json))
+
+
 def _repairs(content_json: str) -> tuple[int, int]:
     """(salvaged, continued) replies recorded in a VideoContent JSON (0s if absent)."""
     try:
@@ -307,19 +324,8 @@ class Ledger:
     def mark_generated(self, key: str, content_json: str, usage: Usage, title: str) -> None:
         """Persist generated content and its spend in one commit (running → generated).
         The replies the content records as salvaged or continued are counted too."""
-        now = time.time()
-        repairs = _repairs(content_json)
-        self._move(
-            key, ("running",),
-            "state='generated', content=?, title=?, input_tokens=input_tokens+?,"
-            " output_tokens=output_tokens+?, cache_read_tokens=cache_read_tokens+?,"
-            " cache_write_tokens=cache_write_tokens+?, cost_usd=cost_usd+?, generated_at=?,"
-            " last_error=NULL, waiting=0, offline_waits=0,"
-            " salvaged_replies=salvaged_replies+?, continued_replies=continued_replies+?",
-            (content_json, title, usage.input_tokens, usage.output_tokens,
-             usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now,
-             *repairs),
-        )
+        self._move(key, ("running",), _GENERATED_SET,
+                   _generated_params(content_json, title, usage, time.time()))
         self._add_usage_today(usage)
 
     def save_generated(self, key: str, kind: str, url: str | None, content_json: str,
@@ -329,21 +335,14 @@ class Ledger:
         ``running``). A row already ``generated`` or beyond is left alone (the note was
         found in the vault). Returns True when the content was stored."""
         now = time.time()
-        repairs = _repairs(content_json)  # replies salvaged / continued, as mark_generated
         with self._tx() as db:
             db.execute("INSERT OR IGNORE INTO jobs (key, kind, url, state, created_at,"
                        " updated_at) VALUES (?,?,?,'running',?,?)", (key, kind, url, now, now))
             stored = db.execute(
-                "UPDATE jobs SET state='generated', content=?, title=?,"
-                " input_tokens=input_tokens+?, output_tokens=output_tokens+?,"
-                " cache_read_tokens=cache_read_tokens+?, cache_write_tokens=cache_write_tokens+?,"
-                " cost_usd=cost_usd+?, generated_at=?, last_error=NULL, waiting=0,"
-                " offline_waits=0, salvaged_replies=salvaged_replies+?,"
-                " continued_replies=continued_replies+?, updated_at=?"
+                f"UPDATE jobs SET {_GENERATED_SET}, updated_at=?"
                 " WHERE key=? AND state IN ('ready','running')",
-                (content_json, title, usage.input_tokens, usage.output_tokens,
-                 usage.cache_read_tokens, usage.cache_write_tokens, usage.cost_usd, now,
-                 *repairs, now, key)).rowcount == 1
+                (*_generated_params(content_json, title, usage, now), now, key)
+            ).rowcount == 1
         if stored:
             self._add_usage_today(usage)
         return stored
