@@ -19,29 +19,22 @@ from __future__ import annotations
 import sys
 
 _WARM_URL = "http://127.0.0.1:9"  # never contacted: no request is made
-
-
-def _warm_anthropic() -> None:
-    anthropic = sys.modules["anthropic"]
-    client = anthropic.Anthropic(api_key="warm-up", base_url=_WARM_URL, max_retries=0)
-    client.close()
-
-
-def _warm_openai() -> None:
-    openai = sys.modules["openai"]
-    client = openai.OpenAI(api_key="warm-up", base_url=_WARM_URL, max_retries=0)
-    client.close()
+# (module, client class) of each SDK a transport may use
+_SDKS = (("anthropic", "Anthropic"), ("openai", "OpenAI"))
 
 
 def warm() -> list[str]:
     """Build and close one client of every SDK already imported; returns their names.
     A failure is swallowed: a warm-up only saves time, the real client reports errors."""
     done = []
-    for name, build in (("anthropic", _warm_anthropic), ("openai", _warm_openai)):
-        if name not in sys.modules:
+    for name, client_class in _SDKS:
+        sdk = sys.modules.get(name)
+        if sdk is None:
             continue
         try:
-            build()
+            client = getattr(sdk, client_class)(api_key="warm-up", base_url=_WARM_URL,
+                                                max_retries=0)
+            client.close()
         except Exception:  # noqa: BLE001, S112 - best effort; the worker builds its own
             continue
         done.append(name)
